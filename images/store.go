@@ -1,0 +1,175 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Store is a directory tree served to clients. It is safe for concurrent
+// use; every method takes client-supplied names and confines them itself.
+type Store struct {
+	dir  string
+	root *os.Root
+}
+
+// Open opens the store rooted at dir, which must exist.
+func Open(dir string) (*Store, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	return &Store{dir: dir, root: root}, nil
+}
+
+// Close releases the root directory handle.
+func (s *Store) Close() error { return s.root.Close() }
+
+// Dir is the directory the store was opened on, for logs and diagnostics.
+// It is never sent to clients.
+func (s *Store) Dir() string { return s.dir }
+
+// Open opens the regular file name for reading and returns it with its
+// FileInfo. Directories give ErrIsDir; devices, FIFOs and sockets give
+// ErrNotFound, so a FIFO in the store cannot block a server goroutine.
+func (s *Store) Open(name string) (*os.File, fs.FileInfo, error) {
+	n, err := Clean(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	// O_NONBLOCK keeps open(2) of a FIFO from waiting for a writer; it has
+	// no effect on regular files.
+	f, err := s.root.OpenFile(n, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, mapErr(err)
+	}
+	switch {
+	case fi.IsDir():
+		f.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", n, ErrIsDir)
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, nil, fmt.Errorf("open %s: not a regular file: %w", n, ErrNotFound)
+	}
+	return f, fi, nil
+}
+
+// Stat describes name, following symbolic links that stay inside the store.
+func (s *Store) Stat(name string) (fs.FileInfo, error) {
+	n, err := Clean(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := s.root.Stat(n)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return fi, nil
+}
+
+// List returns the entries of directory dir sorted by name. Temporary
+// upload files are left out, and so are symbolic links that leave the store
+// or dangle; links inside the store are described by their targets.
+func (s *Store) List(dir string) ([]fs.FileInfo, error) {
+	n, err := Clean(dir)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.root.Open(n)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return nil, fmt.Errorf("list %s: %w", n, ErrNotDir)
+		}
+		return nil, mapErr(err)
+	}
+	out := make([]fs.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), TempPrefix) {
+			continue
+		}
+		var fi fs.FileInfo
+		if e.Type()&fs.ModeSymlink != 0 {
+			fi, err = s.root.Stat(path.Join(n, e.Name()))
+			if err != nil {
+				continue
+			}
+			fi = renamed{fi, e.Name()}
+		} else if fi, err = e.Info(); err != nil {
+			continue // removed while listing
+		}
+		out = append(out, fi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out, nil
+}
+
+// renamed reports a symbolic link's target under the link's own name.
+type renamed struct {
+	fs.FileInfo
+	name string
+}
+
+func (r renamed) Name() string { return r.name }
+
+// MkdirAll creates directory name and its parents inside the store.
+func (s *Store) MkdirAll(name string) error {
+	n, err := Clean(name)
+	if err != nil {
+		return err
+	}
+	if err := s.root.MkdirAll(n, 0o755); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// mapErr turns file-system errors into the store's sentinel errors, keeping
+// the original error in the chain for logs.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%w: %w", ErrExists, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	case errors.Is(err, syscall.EISDIR):
+		return fmt.Errorf("%w: %w", ErrIsDir, err)
+	case errors.Is(err, syscall.EFBIG):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %w", ErrReadOnly, err)
+	case escapes(err):
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	return err
+}
+
+// escapes reports whether err is os.Root refusing a path that leaves the
+// root (through ".." or a symbolic link) or loops. os does not export that
+// error, so it is recognised by its text; ELOOP is what the kernel returns
+// for the same refusal when openat2 RESOLVE_BENEATH is used.
+func escapes(err error) bool {
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) {
+		return true
+	}
+	var pe *fs.PathError
+	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes")
+}

@@ -1,0 +1,190 @@
+package images
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// newTestStore makes a store in a temporary directory holding the given
+// files (name -> content) and returns it with the directory path.
+func newTestStore(t *testing.T, files map[string]string) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func TestOpenConfinement(t *testing.T) {
+	s, dir := newTestStore(t, map[string]string{"boot/pxelinux.0": "pxe", "inside.txt": "in"})
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Symlink(outside, filepath.Join(dir, "escape-abs")))
+	must(t, os.Symlink("../../../../../../etc/passwd", filepath.Join(dir, "escape-rel")))
+	must(t, os.Symlink("inside.txt", filepath.Join(dir, "alias")))
+	must(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644))
+
+	tests := map[string]struct {
+		name string
+		want string
+		err  error
+	}{
+		"file":            {name: "/boot/pxelinux.0", want: "pxe"},
+		"windows name":    {name: `\boot\pxelinux.0`, want: "pxe"},
+		"inside symlink":  {name: "alias", want: "in"},
+		"absolute escape": {name: "escape-abs", err: ErrInvalidName},
+		"relative escape": {name: "escape-rel", err: ErrInvalidName},
+		"dotdot":          {name: "../etc/passwd", err: ErrInvalidName},
+		"missing":         {name: "nope", err: ErrNotFound},
+		"directory":       {name: "boot", err: ErrIsDir},
+		"fifo":            {name: "fifo", err: ErrNotFound},
+		"under a file":    {name: "inside.txt/x", err: ErrNotFound},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f, _, err := s.Open(tc.name)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("Open(%q) error = %v, want %v", tc.name, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open(%q): %v", tc.name, err)
+			}
+			defer f.Close()
+			got, _ := io.ReadAll(f)
+			if string(got) != tc.want {
+				t.Fatalf("Open(%q) read %q, want %q", tc.name, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestListHidesTempAndEscapes(t *testing.T) {
+	s, dir := newTestStore(t, map[string]string{"b.bin": "b", "a.bin": "a", TempPrefix + "up-x": "partial"})
+	must(t, os.Symlink("/etc/passwd", filepath.Join(dir, "escape")))
+	must(t, os.Symlink("a.bin", filepath.Join(dir, "c-link")))
+	got, err := s.List("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fi := range got {
+		names = append(names, fi.Name())
+	}
+	want := []string{"a.bin", "b.bin", "c-link"}
+	if len(names) != len(want) {
+		t.Fatalf("List = %v, want %v", names, want)
+	}
+	for i := range want {
+		if names[i] != want[i] {
+			t.Fatalf("List = %v, want %v", names, want)
+		}
+	}
+	if !got[2].Mode().IsRegular() || got[2].Size() != 1 {
+		t.Errorf("link entry should describe its target, got mode %v size %d", got[2].Mode(), got[2].Size())
+	}
+	if _, err := s.List("a.bin"); !errors.Is(err, ErrNotDir) {
+		t.Errorf("List(file) = %v, want ErrNotDir", err)
+	}
+}
+
+func TestUploadCommitIsAtomicAndNeverOverwrites(t *testing.T) {
+	s, dir := newTestStore(t, map[string]string{"incoming/existing": "old"})
+	u, err := s.Create("incoming/new.cfg", 0)
+	must(t, err)
+	_, err = u.Write([]byte("hello "))
+	must(t, err)
+	if _, err := os.Stat(filepath.Join(dir, "incoming/new.cfg")); !os.IsNotExist(err) {
+		t.Fatalf("upload visible before commit: %v", err)
+	}
+	if _, _, err := s.Open("incoming/new.cfg"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Open during upload = %v, want ErrNotFound", err)
+	}
+	_, err = u.Write([]byte("world"))
+	must(t, err)
+	must(t, u.Commit())
+	must(t, u.Abort()) // no-op after commit
+	data, err := os.ReadFile(filepath.Join(dir, "incoming/new.cfg"))
+	must(t, err)
+	if string(data) != "hello world" {
+		t.Fatalf("committed %q", data)
+	}
+
+	if _, err := s.Create("incoming/existing", 0); !errors.Is(err, ErrExists) {
+		t.Fatalf("Create over existing = %v, want ErrExists", err)
+	}
+	// Two uploads racing for one name: the second commit loses cleanly.
+	a, err := s.Create("incoming/race", 0)
+	must(t, err)
+	b, err := s.Create("incoming/race", 0)
+	must(t, err)
+	a.Write([]byte("first"))
+	b.Write([]byte("second"))
+	must(t, a.Commit())
+	if err := b.Commit(); !errors.Is(err, ErrExists) {
+		t.Fatalf("second commit = %v, want ErrExists", err)
+	}
+	data, _ = os.ReadFile(filepath.Join(dir, "incoming/race"))
+	if string(data) != "first" {
+		t.Fatalf("race winner overwritten: %q", data)
+	}
+	assertNoTemp(t, filepath.Join(dir, "incoming"))
+}
+
+func TestUploadAbortAndLimits(t *testing.T) {
+	s, dir := newTestStore(t, map[string]string{"incoming/.keep": ""})
+	u, err := s.Create("incoming/big", 8)
+	must(t, err)
+	_, err = u.Write(bytes.Repeat([]byte("x"), 5))
+	must(t, err)
+	if _, err := u.Write([]byte("yyyy")); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("write past cap = %v, want ErrTooLarge", err)
+	}
+	must(t, u.Abort())
+	if _, err := os.Stat(filepath.Join(dir, "incoming/big")); !os.IsNotExist(err) {
+		t.Fatalf("aborted upload visible: %v", err)
+	}
+	assertNoTemp(t, filepath.Join(dir, "incoming"))
+	if _, err := s.Create("nodir/x", 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Create in missing dir = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Create("../x", 0); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("Create with .. = %v, want ErrInvalidName", err)
+	}
+}
+
+func assertNoTemp(t *testing.T, dir string) {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(dir, TempPrefix+"*"))
+	if len(matches) != 0 {
+		t.Fatalf("temporary files left behind: %v", matches)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,117 @@
+package images
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+)
+
+// Upload is a file being written into the store. Data goes to a hidden
+// temporary file beside the final name; Commit makes it visible atomically
+// and Abort throws it away. Exactly one of them must be called.
+type Upload struct {
+	store   *Store
+	name    string // final name, cleaned
+	temp    string // temporary name, cleaned
+	f       *os.File
+	max     int64
+	written int64
+	done    bool
+}
+
+// Create starts an upload to name. It fails with ErrExists when name is
+// already taken and with ErrNotFound when its directory does not exist.
+// maxSize caps the bytes written; zero or less means no cap.
+func (s *Store) Create(name string, maxSize int64) (*Upload, error) {
+	n, err := Clean(name)
+	if err != nil {
+		return nil, err
+	}
+	if n == "." {
+		return nil, fmt.Errorf("create: %w", ErrIsDir)
+	}
+	if _, err := s.root.Lstat(n); err == nil {
+		return nil, fmt.Errorf("create %s: %w", n, ErrExists)
+	}
+	var rnd [12]byte
+	rand.Read(rnd[:])
+	temp := path.Join(path.Dir(n), TempPrefix+"up-"+hex.EncodeToString(rnd[:]))
+	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", n, mapErr(err))
+	}
+	return &Upload{store: s, name: n, temp: temp, f: f, max: maxSize}, nil
+}
+
+// Name is the cleaned final name of the upload.
+func (u *Upload) Name() string { return u.name }
+
+// Written is the number of bytes written so far.
+func (u *Upload) Written() int64 { return u.written }
+
+// Write appends p. Going past the size cap writes nothing and returns
+// ErrTooLarge; a full file system returns ErrNoSpace.
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.done {
+		return 0, os.ErrClosed
+	}
+	if u.max > 0 && u.written+int64(len(p)) > u.max {
+		return 0, fmt.Errorf("upload %s: over %d bytes: %w", u.name, u.max, ErrTooLarge)
+	}
+	n, err := u.f.Write(p)
+	u.written += int64(n)
+	if err != nil {
+		return n, mapErr(err)
+	}
+	return n, nil
+}
+
+// Commit flushes the data to disk and links it into place under its final
+// name. link(2) never replaces an existing file, so an upload that lost a
+// race for its name fails with ErrExists and leaves the winner intact.
+func (u *Upload) Commit() error {
+	if u.done {
+		return os.ErrClosed
+	}
+	u.done = true
+	defer u.store.root.Remove(u.temp)
+	if err := u.f.Sync(); err != nil {
+		u.f.Close()
+		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+	}
+	if err := u.f.Close(); err != nil {
+		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+	}
+	if err := u.store.root.Link(u.temp, u.name); err != nil {
+		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+	}
+	return u.store.syncDir(path.Dir(u.name))
+}
+
+// Abort discards the upload. It is safe to call after Commit, where it does
+// nothing, so callers can defer it.
+func (u *Upload) Abort() error {
+	if u.done {
+		return nil
+	}
+	u.done = true
+	cerr := u.f.Close()
+	rerr := u.store.root.Remove(u.temp)
+	return errors.Join(cerr, rerr)
+}
+
+// syncDir makes a directory entry change durable.
+func (s *Store) syncDir(dir string) error {
+	d, err := s.root.Open(dir)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, mapErr(err))
+	}
+	return nil
+}
