@@ -1,0 +1,213 @@
+package dhcp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Config is the `dhcp:` section of the bootsrv config file. The zero value
+// is a disabled DHCP service: a DHCP server that starts by accident breaks
+// networks, so it runs only when both Mode and Interface are set.
+type Config struct {
+	// Mode is "server" (pools and reservations). "proxy" (RFC 4578 proxyDHCP,
+	// boot information only) is reserved and refused for now. Zero: off.
+	Mode string `yaml:"mode"`
+	// Interface is the network interface the server binds to
+	// (SO_BINDTODEVICE). Zero: off.
+	Interface string `yaml:"interface"`
+	// ServerIP is this server's address (option 54, siaddr default).
+	// Zero: the interface's first IPv4 address, found at start.
+	ServerIP string `yaml:"server_ip"`
+	// Port is the server UDP port; replies to clients go to Port+1 and to
+	// relays at giaddr:Port. Default 67 (RFC 2131 §4.1).
+	Port int `yaml:"port"`
+	// LeaseFile is the bbolt file holding acknowledged leases.
+	// Default /var/lib/bootsrv/leases.db.
+	LeaseFile string `yaml:"lease_file"`
+	// Authoritative makes the server NAK requests for addresses it does not
+	// know in its subnets (RFC 2131 §4.3.2 INIT-REBOOT). Zero (false): such
+	// requests are ignored, so another server on the segment can answer.
+	Authoritative bool `yaml:"authoritative"`
+	// DeclineTime is how long an address declined by a client (RFC 2131
+	// §4.3.3) stays out of use. Default 10m.
+	DeclineTime time.Duration `yaml:"decline_time"`
+	// OfferTime is how long an offered address is held for the client that
+	// got the offer. Offers live in memory only. Default 30s.
+	OfferTime time.Duration `yaml:"offer_time"`
+	// MaxHandlers bounds the requests handled concurrently; more are
+	// dropped (drops_total{reason="busy"}). Default 256.
+	MaxHandlers int `yaml:"max_handlers"`
+	// Pools are the address pools, one per subnet.
+	Pools []Pool `yaml:"pools"`
+	// Hosts are reservations by MAC address or client identifier.
+	Hosts []Host `yaml:"hosts"`
+	// Boot is the PXE/iPXE boot policy.
+	Boot Boot `yaml:"boot"`
+	// Rules are zero-touch provisioning rules (first match wins). Reserved:
+	// accepted by the parser, refused by Validate until implemented.
+	Rules []Rule `yaml:"rules"`
+}
+
+// Pool is one subnet served by this server, directly or through relays.
+type Pool struct {
+	// Subnet in CIDR form, e.g. 10.0.0.0/24. Required. Relayed requests are
+	// matched by giaddr (RFC 2131 §4.3.1), local ones by ServerIP.
+	Subnet string `yaml:"subnet"`
+	// Range is the dynamic range "first-last", inside Subnet. Zero: the pool
+	// serves reservations only.
+	Range string `yaml:"range"`
+	// Router is option 3. Zero: not sent.
+	Router string `yaml:"router"`
+	// DNS is option 6. Zero: not sent.
+	DNS []string `yaml:"dns"`
+	// Domain is option 15. Zero: not sent.
+	Domain string `yaml:"domain"`
+	// NTP is option 42. Zero: not sent.
+	NTP []string `yaml:"ntp"`
+	// MTU is option 26. Zero: not sent.
+	MTU int `yaml:"mtu"`
+	// LeaseTime is option 51. Default 1h. T1 (option 58) is half of it and
+	// T2 (option 59) seven eighths (RFC 2131 §4.4.5).
+	LeaseTime time.Duration `yaml:"lease_time"`
+	// Options are extra options by code; see Options for value forms.
+	Options Options `yaml:"options"`
+}
+
+// Host is a reservation. It is found by ClientID when set (RFC 2132 §9.14
+// option 61 takes precedence), otherwise by MAC.
+type Host struct {
+	// MAC is the hardware address, e.g. 52:54:00:12:34:56.
+	MAC string `yaml:"mac"`
+	// ClientID is option 61 as hex bytes ("01:52:54:00:12:34:56") or text.
+	// Zero: match by MAC.
+	ClientID string `yaml:"client_id"`
+	// IP is the reserved address; it must lie in one pool's subnet.
+	// Zero: the host gets a dynamic address but still its other settings.
+	IP string `yaml:"ip"`
+	// Hostname is option 12. Zero: not sent.
+	Hostname string `yaml:"hostname"`
+	// Bootfile overrides the boot policy's bootfile for this host (for PXE
+	// firmware; iPXE clients still get IPXE). Zero: by architecture.
+	Bootfile string `yaml:"bootfile"`
+	// IPXE overrides Boot.IPXE for this host. Zero: Boot.IPXE.
+	IPXE string `yaml:"ipxe"`
+	// NextServer overrides Boot.NextServer for this host.
+	NextServer string `yaml:"next_server"`
+	// Options are extra options for this host, overriding the pool's.
+	Options Options `yaml:"options"`
+}
+
+// Boot chooses what PXE and iPXE clients boot (see Policy).
+type Boot struct {
+	// NextServer is siaddr and option 66, the TFTP server. Default ServerIP.
+	NextServer string `yaml:"next_server"`
+	// BIOS is the bootfile for client architecture 0 (RFC 4578 option 93).
+	BIOS string `yaml:"bios"`
+	// EFI32 is the bootfile for architecture 6 (UEFI IA32).
+	EFI32 string `yaml:"efi32"`
+	// EFI64 is the bootfile for architectures 7 and 9 (UEFI x86-64).
+	EFI64 string `yaml:"efi64"`
+	// ARM64 is the bootfile for architecture 11 (UEFI ARM64).
+	ARM64 string `yaml:"arm64"`
+	// IPXE is what clients already running iPXE get: a file name or a URL.
+	// Zero: iPXE clients get the firmware bootfile again (no chainload loop
+	// guard is needed then, because iPXE images boot their embedded script).
+	IPXE string `yaml:"ipxe"`
+	// HTTP is the URL for UEFI HTTP boot clients (vendor class HTTPClient,
+	// architectures 15, 16, 19). Zero: HTTP boot clients get no boot info.
+	HTTP string `yaml:"http"`
+}
+
+// Rule is a zero-touch provisioning rule. Reserved for a later version.
+type Rule struct {
+	Match    map[string]string `yaml:"match"`
+	Bootfile string            `yaml:"bootfile"`
+	Options  Options           `yaml:"options"`
+}
+
+// Enabled reports whether DHCP should run: only when both Mode and
+// Interface are set.
+func (c Config) Enabled() bool { return c.Mode != "" && c.Interface != "" }
+
+// DefaultLeaseFile is where leases are kept when lease_file is not set.
+const DefaultLeaseFile = "/var/lib/bootsrv/leases.db"
+
+// WithDefaults fills every zero field that has a default.
+func (c Config) WithDefaults() Config {
+	if c.Port == 0 {
+		c.Port = 67
+	}
+	if c.LeaseFile == "" {
+		c.LeaseFile = DefaultLeaseFile
+	}
+	if c.DeclineTime == 0 {
+		c.DeclineTime = 10 * time.Minute
+	}
+	if c.OfferTime == 0 {
+		c.OfferTime = 30 * time.Second
+	}
+	if c.MaxHandlers == 0 {
+		c.MaxHandlers = 256
+	}
+	pools := make([]Pool, len(c.Pools))
+	for i, p := range c.Pools {
+		if p.LeaseTime == 0 {
+			p.LeaseTime = time.Hour
+		}
+		pools[i] = p
+	}
+	c.Pools = pools
+	if c.Boot.NextServer == "" {
+		c.Boot.NextServer = c.ServerIP
+	}
+	return c
+}
+
+// Validate checks the configuration. Errors implement Key() string giving
+// the key path inside the dhcp section, e.g. "pools[0].range".
+func (c Config) Validate() error {
+	_, err := c.compile()
+	return err
+}
+
+// keyError is a validation error tied to a config key.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
+func (e *keyError) Unwrap() error { return e.err }
+
+// Key is the YAML key path inside the dhcp section.
+func (e *keyError) Key() string { return e.key }
+
+func kerr(key, format string, a ...any) error {
+	return &keyError{key: key, err: fmt.Errorf(format, a...)}
+}
+
+// ErrProxyUnavailable is returned for mode: proxy.
+var ErrProxyUnavailable = errors.New("proxy mode is not available yet; use mode: server")
+
+func parseAddr(key, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, kerr(key, "%q is not an IPv4 address", s)
+	}
+	return a, nil
+}
+
+func parseAddrs(key string, ss []string) ([]netip.Addr, error) {
+	out := make([]netip.Addr, 0, len(ss))
+	for i, s := range ss {
+		a, err := parseAddr(fmt.Sprintf("%s[%d]", key, i), s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

@@ -1,0 +1,13 @@
+// Package dhcp is bootsrv's DHCPv4 responder (RFC 2131, RFC 2132), built on
+// github.com/insomniacslk/dhcp.
+//
+// In server mode it hands out addresses from pools and reservations, keeps
+// every acknowledged lease durable in a bbolt file (a lease is on disk before
+// its ACK is sent, with many ACKs grouped into one transaction), serves
+// relayed requests (RFC 3046 option 82 is echoed) and answers PXE and iPXE
+// clients with boot information chosen by a pure policy function (Policy).
+//
+// The caller owns the socket: Server.Serve(ctx, conn) reads requests from
+// conn and writes replies to it, so tests can use 127.0.0.1:0 and production
+// can bind port 67 to one interface (SO_BINDTODEVICE).
+package dhcp
