@@ -1,0 +1,124 @@
+package tftp
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bootsrv/bootsrv/images"
+)
+
+// Config is the tftp: section of the configuration file, without listen,
+// which cmd/bootsrv owns. The zero value is usable: WithDefaults fills it.
+type Config struct {
+	// MaxBlockSize caps the block size a client may negotiate with the
+	// blksize option (RFC 2348). Default (zero) 65464, the RFC maximum.
+	// pin/tftp cannot cap at exactly 512, so the range is 513..65464. The
+	// library further clamps to the receiving interface's MTU minus IP and
+	// UDP headers, so a client never gets fragmented datagrams.
+	MaxBlockSize int `yaml:"max_block_size"`
+	// Timeout is how long the server waits for an ACK (or DATA, on writes)
+	// before it retransmits. Default (zero) 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times a packet is retransmitted before the
+	// transfer is given up. Default (zero) 5.
+	Retries int `yaml:"retries"`
+	// MaxTransfers caps concurrent transfers; requests beyond it get an
+	// ERROR "server busy". Default (zero) 2000: boot storms of hundreds of
+	// machines are normal and each transfer costs one socket.
+	MaxTransfers int `yaml:"max_transfers"`
+	// AllowWrite accepts write requests (WRQ), into UploadDir only.
+	// Default (zero) false: writes are refused.
+	AllowWrite bool `yaml:"allow_write"`
+	// MaxUploadSize caps one upload, in bytes. Default (zero) 256 MiB;
+	// -1 means no cap.
+	MaxUploadSize int64 `yaml:"max_upload_size"`
+	// Anticipate is the number of DATA packets sent before waiting for
+	// their ACKs (pin/tftp's experimental "sender anticipate"; it is not RFC
+	// 7440 windowsize and is used with every client). Default (zero) off;
+	// 1 also means off; at most 60. See the package report for measurements.
+	Anticipate int `yaml:"anticipate"`
+
+	// UploadDir is the store folder where writes land, from images.uploads.
+	// Default (empty) "incoming".
+	UploadDir string `yaml:"-"`
+	// DrainTimeout is how long Serve lets transfers in flight run after its
+	// context is cancelled before it stops them. Default (zero) 10s.
+	DrainTimeout time.Duration `yaml:"-"`
+}
+
+// Documented defaults.
+const (
+	DefaultMaxBlockSize  = 65464
+	DefaultTimeout       = 2 * time.Second
+	DefaultRetries       = 5
+	DefaultMaxTransfers  = 2000
+	DefaultMaxUploadSize = 256 << 20
+	DefaultUploadDir     = "incoming"
+	DefaultDrainTimeout  = 10 * time.Second
+
+	maxAnticipate = 60 // pin/tftp's own ceiling for the window
+)
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.MaxBlockSize == 0 {
+		c.MaxBlockSize = DefaultMaxBlockSize
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Retries == 0 {
+		c.Retries = DefaultRetries
+	}
+	if c.MaxTransfers == 0 {
+		c.MaxTransfers = DefaultMaxTransfers
+	}
+	if c.MaxUploadSize == 0 {
+		c.MaxUploadSize = DefaultMaxUploadSize
+	}
+	if c.UploadDir == "" {
+		c.UploadDir = DefaultUploadDir
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	return c
+}
+
+// Validate checks c after filling defaults, so a zero field is valid. The
+// error implements Key() with the YAML key relative to the tftp section.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	switch {
+	case c.MaxBlockSize < 513 || c.MaxBlockSize > 65464:
+		return keyError{"max_block_size", fmt.Errorf("must be between 513 and 65464, got %d", c.MaxBlockSize)}
+	case c.Timeout < 10*time.Millisecond || c.Timeout > 5*time.Minute:
+		return keyError{"timeout", fmt.Errorf("must be between 10ms and 5m, got %s", c.Timeout)}
+	case c.Retries < 1 || c.Retries > 100:
+		return keyError{"retries", fmt.Errorf("must be between 1 and 100, got %d", c.Retries)}
+	case c.MaxTransfers < 1:
+		return keyError{"max_transfers", fmt.Errorf("must be at least 1, got %d", c.MaxTransfers)}
+	case c.MaxUploadSize < -1:
+		return keyError{"max_upload_size", fmt.Errorf("must be a byte count, or -1 for no cap, got %d", c.MaxUploadSize)}
+	case c.Anticipate < 0 || c.Anticipate > maxAnticipate:
+		return keyError{"anticipate", fmt.Errorf("must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)}
+	case c.DrainTimeout < 0:
+		return errors.New("drain timeout must not be negative")
+	}
+	if _, err := images.Clean(c.UploadDir); err != nil {
+		return fmt.Errorf("upload folder %q: %w", c.UploadDir, err)
+	}
+	return nil
+}
+
+// keyError is a validation error that names the YAML key it is about, so
+// cmd/bootsrv can point at file:line:key.
+type keyError struct {
+	key string
+	err error
+}
+
+func (e keyError) Error() string { return e.key + ": " + e.err.Error() }
+func (e keyError) Unwrap() error { return e.err }
+func (e keyError) Key() string   { return e.key }

@@ -1,0 +1,132 @@
+package tftp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"strings"
+
+	"github.com/bootsrv/bootsrv/images"
+)
+
+// TFTP error codes, RFC 1350 section 5 (and RFC 2347 for 8).
+const (
+	codeUndefined    = 0
+	codeNotFound     = 1
+	codeAccess       = 2
+	codeDiskFull     = 3
+	codeIllegalOp    = 4
+	codeExists       = 6
+	codeOptionRefuse = 8
+)
+
+// Refusal reasons, the values of bootsrv_tftp_refusals_total{reason}.
+const (
+	reasonNotFound      = "not_found"
+	reasonInvalidName   = "invalid_name"
+	reasonAccess        = "access"
+	reasonBusy          = "busy"
+	reasonExists        = "exists"
+	reasonWriteDisabled = "write_disabled"
+	reasonTooLarge      = "too_large"
+	reasonDiskFull      = "disk_full"
+	reasonIOError       = "io_error"
+	reasonMalformed     = "malformed" // packets the library drops without a reply
+	reasonResources     = "resources" // no socket for the transfer
+)
+
+var reasons = []string{reasonNotFound, reasonInvalidName, reasonAccess, reasonBusy,
+	reasonExists, reasonWriteDisabled, reasonTooLarge, reasonDiskFull, reasonIOError,
+	reasonMalformed, reasonResources}
+
+// refusal is an error the server decides on. Its Error text is what the
+// client reads in the ERROR packet (pin/tftp sends err.Error()), so it is
+// short and never holds a path; the cause goes to the log only.
+type refusal struct {
+	code   uint16
+	msg    string
+	reason string
+	cause  error
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.cause }
+
+var (
+	errBusy          = &refusal{code: codeUndefined, msg: "server busy", reason: reasonBusy}
+	errWriteDisabled = &refusal{code: codeAccess, msg: "writes disabled", reason: reasonWriteDisabled}
+	errShutdown      = errors.New("server shutting down")
+)
+
+// refuse maps an images error to what the client is told. It is the one
+// place where store errors become TFTP error codes.
+func refuse(err error) *refusal {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r
+	}
+	mk := func(code uint16, msg, reason string) *refusal {
+		return &refusal{code: code, msg: msg, reason: reason, cause: err}
+	}
+	switch {
+	case errors.Is(err, images.ErrNotFound), errors.Is(err, images.ErrIsDir), errors.Is(err, images.ErrNotDir):
+		return mk(codeNotFound, "file not found", reasonNotFound)
+	case errors.Is(err, images.ErrInvalidName):
+		return mk(codeAccess, "access violation", reasonInvalidName)
+	case errors.Is(err, images.ErrReadOnly):
+		return mk(codeAccess, "access violation", reasonAccess)
+	case errors.Is(err, images.ErrExists):
+		return mk(codeExists, "file already exists", reasonExists)
+	case errors.Is(err, images.ErrTooLarge):
+		return mk(codeDiskFull, "file too large", reasonTooLarge)
+	case errors.Is(err, images.ErrNoSpace):
+		return mk(codeDiskFull, "disk full", reasonDiskFull)
+	}
+	return mk(codeUndefined, "i/o error", reasonIOError)
+}
+
+// sendError sends an ERROR packet (RFC 1350 section 5) with the right code
+// from a fresh port on localIP, ahead of the code-1 ERROR pin/tftp sends
+// for a refused request. The client takes whichever port answers first as
+// the server's TID, sees this code and stops; the library's duplicate then
+// comes from an unknown TID. Only used before any packet of the transfer
+// went out, since later the client is bound to the library's port.
+func sendError(localIP net.IP, to net.UDPAddr, code uint16, msg string) error {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: localIP})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.WriteToUDP(packError(code, msg), &to)
+	return err
+}
+
+// packError builds an ERROR packet: opcode 5, code, message, NUL.
+func packError(code uint16, msg string) []byte {
+	p := make([]byte, 4, 5+len(msg))
+	binary.BigEndian.PutUint16(p, 5)
+	binary.BigEndian.PutUint16(p[2:], code)
+	p = append(p, msg...)
+	return append(p, 0)
+}
+
+// endResult classifies the error a transfer ended with. pin/tftp reports a
+// peer's ERROR packet only as text ("code=N" from the sender, "code: N" from
+// the receiver), so that is matched here, against the pinned v3.2.0.
+func endResult(err error) string {
+	var ne net.Error
+	var r *refusal
+	switch {
+	case err == nil:
+		return resultOK
+	case errors.Is(err, errShutdown):
+		return resultShutdown
+	case errors.As(err, &r):
+		return resultError
+	case errors.As(err, &ne) && ne.Timeout():
+		return resultTimeout
+	case strings.Contains(err.Error(), "code=") || strings.Contains(err.Error(), "code: "):
+		return resultPeerAbort
+	}
+	return resultError
+}
