@@ -1,0 +1,108 @@
+package images
+
+import (
+	"fmt"
+	"os"
+)
+
+// Remove deletes the regular file (or symbolic link) name. Directories give
+// ErrIsDir; use RemoveDir.
+func (s *Store) Remove(name string) error {
+	n, err := cleanEntry(name)
+	if err != nil {
+		return err
+	}
+	fi, err := s.root.Lstat(n)
+	if err != nil {
+		return mapErr(err)
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("remove %s: %w", n, ErrIsDir)
+	}
+	if err := s.root.Remove(n); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// Mkdir creates one directory. An existing entry gives ErrExists and a
+// missing parent ErrNotFound.
+func (s *Store) Mkdir(name string) error {
+	n, err := cleanEntry(name)
+	if err != nil {
+		return err
+	}
+	if err := s.root.Mkdir(n, 0o755); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// RemoveDir deletes the empty directory name. A directory that still has
+// entries (including hidden partial uploads) is not removed.
+func (s *Store) RemoveDir(name string) error {
+	n, err := cleanEntry(name)
+	if err != nil {
+		return err
+	}
+	fi, err := s.root.Lstat(n)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("rmdir %s: %w", n, ErrNotDir)
+	}
+	if err := s.root.Remove(n); err != nil {
+		return fmt.Errorf("rmdir %s: %w", n, mapErr(err))
+	}
+	return nil
+}
+
+// Rename moves from to to inside the store. Unless overwrite is set it never
+// replaces an existing entry: files move with link(2)+unlink, which fails
+// atomically on an existing name (ErrExists); directories are checked first.
+// With overwrite a file replaces the target with rename(2).
+func (s *Store) Rename(from, to string, overwrite bool) error {
+	f, err := cleanEntry(from)
+	if err != nil {
+		return err
+	}
+	t, err := cleanEntry(to)
+	if err != nil {
+		return err
+	}
+	fi, err := s.root.Lstat(f)
+	if err != nil {
+		return mapErr(err)
+	}
+	if fi.IsDir() || overwrite {
+		if !overwrite || fi.IsDir() {
+			if _, err := s.root.Lstat(t); err == nil {
+				return fmt.Errorf("rename to %s: %w", t, ErrExists)
+			}
+		}
+		if err := s.root.Rename(f, t); err != nil {
+			return fmt.Errorf("rename %s: %w", f, mapErr(err))
+		}
+		return nil
+	}
+	if err := s.root.Link(f, t); err != nil {
+		return fmt.Errorf("rename %s: %w", f, mapErr(err))
+	}
+	if err := s.root.Remove(f); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("rename %s: %w", f, mapErr(err))
+	}
+	return nil
+}
+
+// cleanEntry cleans a name that must not be the store root itself.
+func cleanEntry(name string) (string, error) {
+	n, err := Clean(name)
+	if err != nil {
+		return "", err
+	}
+	if n == "." {
+		return "", fmt.Errorf("%w: the store root", ErrInvalidName)
+	}
+	return n, nil
+}

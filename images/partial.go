@@ -1,0 +1,154 @@
+package images
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+)
+
+// ErrBadOffset: a resumed upload asked to continue past the bytes the
+// store holds for it.
+var ErrBadOffset = errors.New("resume offset beyond partial upload")
+
+// Partial is a resumable upload owned by one user. Its data lives under a
+// deterministic hidden name derived from the owner and the final name
+// (PartialName), so the same user can come back after an interruption, ask
+// its size and continue, while Clean refuses and List hides the name for
+// everyone else and every other protocol. Commit links it into place;
+// Close keeps it for a later resume; Discard removes it.
+type Partial struct {
+	store *Store
+	name  string // final name, cleaned
+	temp  string // partial name, cleaned
+	f     *os.File
+	done  bool
+	moved bool // committed: the partial name no longer exists
+}
+
+// PartialName is the hidden store path holding owner's partial upload of
+// the cleaned name. The owner is hashed in so that users cannot guess or
+// collide with each other's partial files.
+func PartialName(name, owner string) string {
+	sum := sha256.Sum256([]byte(owner + "\x00" + name))
+	return path.Join(path.Dir(name), TempPrefix+"part-"+hex.EncodeToString(sum[:16]))
+}
+
+// StatPartial describes owner's partial upload of name, under name's base
+// name, or fails with ErrNotFound.
+func (s *Store) StatPartial(name, owner string) (fs.FileInfo, error) {
+	n, err := cleanEntry(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := s.root.Lstat(PartialName(n, owner))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("partial %s: %w", n, ErrNotFound)
+	}
+	return renamed{fi, path.Base(n)}, nil
+}
+
+// OpenPartial opens owner's partial upload of name for writing, creating it
+// when missing. offset >= 0 keeps that many bytes and writes from there
+// (0 starts over; more than the partial holds gives ErrBadOffset); offset <
+// 0 appends after what is there. The directory of name must exist.
+func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) {
+	n, err := cleanEntry(name)
+	if err != nil {
+		return nil, err
+	}
+	temp := PartialName(n, owner)
+	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("partial %s: %w", n, mapErr(err))
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("partial %s: %w", n, ErrInvalidName)
+	}
+	if err == nil {
+		switch {
+		case offset < 0:
+			offset = fi.Size()
+		case offset > fi.Size():
+			err = fmt.Errorf("partial %s: %d > %d: %w", n, offset, fi.Size(), ErrBadOffset)
+		}
+	}
+	if err == nil {
+		if err = f.Truncate(offset); err == nil {
+			_, err = f.Seek(offset, io.SeekStart)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, mapErr(err)
+	}
+	return &Partial{store: s, name: n, temp: temp, f: f}, nil
+}
+
+// Name is the cleaned final name.
+func (p *Partial) Name() string { return p.name }
+
+// File is the open partial file, positioned where writing continues. It is
+// exposed so that transfers can splice(2) from a socket straight into it.
+func (p *Partial) File() *os.File { return p.f }
+
+// Commit makes the upload visible under its final name: fsync, then link(2)
+// (ErrExists if the name is taken) or, with overwrite, rename(2) over it.
+// The partial name is gone afterwards.
+func (p *Partial) Commit(overwrite bool) error {
+	if p.done {
+		return os.ErrClosed
+	}
+	p.done = true
+	if err := p.f.Sync(); err != nil {
+		p.f.Close()
+		return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+	}
+	if err := p.f.Close(); err != nil {
+		return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+	}
+	if overwrite {
+		if err := p.store.root.Rename(p.temp, p.name); err != nil {
+			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+		}
+	} else {
+		if err := p.store.root.Link(p.temp, p.name); err != nil {
+			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+		}
+		if err := p.store.root.Remove(p.temp); err != nil {
+			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+		}
+	}
+	p.moved = true
+	return p.store.syncDir(path.Dir(p.name))
+}
+
+// Close keeps the partial data for a later resume. It does nothing after
+// Commit or Discard, so callers can defer it.
+func (p *Partial) Close() error {
+	if p.done {
+		return nil
+	}
+	p.done = true
+	return mapErr(p.f.Close())
+}
+
+// Discard removes the partial data.
+func (p *Partial) Discard() error {
+	if p.moved {
+		return nil
+	}
+	if p.done {
+		return mapErr(p.store.root.Remove(p.temp))
+	}
+	p.done = true
+	return errors.Join(p.f.Close(), mapErr(p.store.root.Remove(p.temp)))
+}
