@@ -1,0 +1,251 @@
+package dhcp
+
+import (
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/rs/zerolog"
+)
+
+// handlePacket parses one datagram, answers it and sends the reply.
+func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.m.drop("panic")
+			s.log.Error().Interface("panic", r).Msg("dhcp handler panic")
+		}
+	}()
+	req, err := dhcpv4.FromBytes(b)
+	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) == 0 {
+		s.m.drop("malformed")
+		if ok, n := s.sample.allow(s.now()); ok {
+			s.log.Warn().Str("peer", peer.String()).Int("bytes", len(b)).Err(err).
+				Int("suppressed", n).Msg("malformed dhcp packet dropped")
+		}
+		return
+	}
+	mt := req.MessageType()
+	s.m.messages.WithLabelValues(typeName(mt)).Inc()
+	log := s.log.With().Str("mac", req.ClientHWAddr.String()).Str("xid", req.TransactionID.String()).Logger()
+	var resp *dhcpv4.DHCPv4
+	switch mt {
+	case dhcpv4.MessageTypeDiscover:
+		resp = s.discover(req, log)
+	case dhcpv4.MessageTypeRequest:
+		resp = s.request(req, log)
+	case dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeRelease:
+		s.endLease(req, mt, log)
+	case dhcpv4.MessageTypeInform:
+		resp = s.inform(req)
+	default:
+		s.m.drop("unexpected_type")
+	}
+	if resp == nil {
+		return
+	}
+	dst := replyAddr(req, resp, s.bcast, s.relayPort, s.clientPort)
+	if s.redirect != nil {
+		dst = s.redirect(dst)
+	}
+	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
+		s.m.drop("send_failed")
+		log.Warn().Err(err).Str("to", dst.String()).Msg("dhcp reply not sent")
+		return
+	}
+	s.m.replies.WithLabelValues(typeName(resp.MessageType())).Inc()
+}
+
+func typeName(mt dhcpv4.MessageType) string {
+	switch mt {
+	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeOffer, dhcpv4.MessageTypeRequest,
+		dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak,
+		dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeInform:
+		return strings.ToLower(mt.String())
+	case dhcpv4.MessageTypeNone:
+		return "bootp"
+	}
+	return "other"
+}
+
+// replyAddr is where a reply goes, RFC 2131 §4.1: to the relay's server
+// port when giaddr is set; NAKs broadcast; to ciaddr when the client has an
+// address; else broadcast on the bound interface. (Unicast to yiaddr would
+// need an ARP entry for a client without an address, which a UDP socket
+// cannot add; §4.1 allows the broadcast.)
+func replyAddr(req, resp *dhcpv4.DHCPv4, bcast netip.Addr, relayPort, clientPort int) *net.UDPAddr {
+	if gi := req.GatewayIPAddr.To4(); gi != nil && !gi.IsUnspecified() {
+		return &net.UDPAddr{IP: gi, Port: relayPort}
+	}
+	if resp.MessageType() != dhcpv4.MessageTypeNak {
+		if ci := req.ClientIPAddr.To4(); ci != nil && !ci.IsUnspecified() {
+			return &net.UDPAddr{IP: ci, Port: clientPort}
+		}
+	}
+	return &net.UDPAddr{IP: bcast.AsSlice(), Port: clientPort}
+}
+
+// network is the pool serving the client's segment: the relay's subnet for
+// relayed requests (RFC 2131 §4.3.1), else the server's own subnet.
+func (s *Server) network(req *dhcpv4.DHCPv4) *pool {
+	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && req.GatewayIPAddr.To4() != nil && !gi.IsUnspecified() {
+		return s.c.poolFor(gi)
+	}
+	return s.c.poolFor(s.serverIP)
+}
+
+func clientID(req *dhcpv4.DHCPv4) []byte { return req.Options.Get(dhcpv4.OptionClientIdentifier) }
+
+func (s *Server) client(req *dhcpv4.DHCPv4) (clientKey, *host) {
+	cid := clientID(req)
+	k := keyFor(cid, req.ClientHWAddr)
+	if len(cid) > 0 {
+		if h := s.c.byCID[string(cid)]; h != nil {
+			return k, h
+		}
+	}
+	return k, s.c.byMAC[req.ClientHWAddr.String()]
+}
+
+func ipOf(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip.To4())
+	if !ok || ip.To4() == nil || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
+
+// discover answers DHCPDISCOVER with an offer held in memory (§4.3.1).
+func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 {
+	p := s.network(req)
+	if p == nil {
+		s.m.drop("no_pool")
+		return nil
+	}
+	k, h := s.client(req)
+	ip, ok := s.table.pick(p, k, h, ipOf(req.RequestedIPAddress()), s.now(), s.c.cfg.OfferTime)
+	if !ok {
+		s.m.drop("pool_exhausted")
+		if ok, n := s.sample.allow(s.now()); ok {
+			log.Warn().Str("pool", p.name).Int("suppressed", n).Msg("no free address to offer")
+		}
+		return nil
+	}
+	log.Debug().Str("ip", ip.String()).Msg("offer")
+	return s.reply(req, dhcpv4.MessageTypeOffer, p, h, ip)
+}
+
+// request answers DHCPREQUEST in its four states (§4.3.2). The lease is on
+// disk before the ACK is built; when that fails no ACK is sent.
+func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 {
+	k, h := s.client(req)
+	sid := ipOf(req.ServerIdentifier())
+	ciaddr := ipOf(req.ClientIPAddr)
+	var ip netip.Addr
+	var p *pool
+	state := "selecting"
+	switch {
+	case sid.IsValid():
+		if sid != s.serverIP {
+			s.table.dropOffer(k) // the client chose another server
+			s.m.drop("other_server")
+			return nil
+		}
+		ip, p = ipOf(req.RequestedIPAddress()), s.network(req)
+		if !ip.IsValid() {
+			ip = ciaddr
+		}
+	case !ciaddr.IsValid():
+		state = "init-reboot"
+		ip, p = ipOf(req.RequestedIPAddress()), s.network(req)
+	default:
+		// RENEWING is unicast from the client, REBINDING broadcast; both
+		// carry the address in ciaddr and no server id.
+		state = "renewing"
+		ip, p = ciaddr, s.c.poolFor(ciaddr)
+		if s.network(req) != nil && ipOf(req.GatewayIPAddr).IsValid() && s.network(req) != p {
+			p = nil
+		}
+	}
+	if !ip.IsValid() {
+		s.m.drop("malformed")
+		return nil
+	}
+	if p == nil || !p.prefix.Contains(ip) {
+		return s.refuse(req, state, ip, "wrong network", log)
+	}
+	now := s.now()
+	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime)}
+	if cid := clientID(req); len(cid) > 0 {
+		l.ClientID = hex.EncodeToString(cid)
+	}
+	if h != nil && h.hostname != "" {
+		l.Hostname = h.hostname
+	}
+	prev, ok := s.table.bind(p, k, h, l, now)
+	if !ok {
+		return s.refuse(req, state, ip, "address not available", log)
+	}
+	if err := s.store.put(l); err != nil {
+		s.table.unbind(l, prev)
+		s.m.drop("commit_failed")
+		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
+		return nil
+	}
+	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
+	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
+}
+
+// refuse NAKs a request we cannot grant. In SELECTING the client asked us
+// by server id, so we always answer; otherwise a non-authoritative server
+// stays silent (§4.3.2: no record of this client -> remain silent).
+func (s *Server) refuse(req *dhcpv4.DHCPv4, state string, ip netip.Addr, why string, log zerolog.Logger) *dhcpv4.DHCPv4 {
+	if state != "selecting" && !s.c.cfg.Authoritative {
+		s.m.drop("not_authoritative")
+		return nil
+	}
+	log.Info().Str("ip", ip.String()).Str("state", state).Str("reason", why).Msg("nak")
+	return s.nak(req, why)
+}
+
+// endLease handles DHCPRELEASE (§4.3.4) and DHCPDECLINE (§4.3.3).
+func (s *Server) endLease(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Logger) {
+	if sid := ipOf(req.ServerIdentifier()); sid.IsValid() && sid != s.serverIP {
+		s.m.drop("other_server")
+		return
+	}
+	k, _ := s.client(req)
+	now := s.now()
+	ip, quarantine := ipOf(req.ClientIPAddr), time.Time{}
+	if mt == dhcpv4.MessageTypeDecline {
+		ip, quarantine = ipOf(req.RequestedIPAddress()), now.Add(s.c.cfg.DeclineTime)
+	}
+	l, ok := s.table.end(k, ip, now, quarantine)
+	if !ok {
+		s.m.drop("unknown_lease")
+		return
+	}
+	if err := s.store.put(l); err != nil {
+		log.Error().Err(err).Str("ip", ip.String()).Msg("lease end not committed")
+		return
+	}
+	log.Info().Str("ip", ip.String()).Str("type", typeName(mt)).Msg("lease ended")
+}
+
+// inform answers DHCPINFORM with configuration only (§4.3.5).
+func (s *Server) inform(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	ciaddr := ipOf(req.ClientIPAddr)
+	p := s.network(req)
+	if ciaddr.IsValid() && !ipOf(req.GatewayIPAddr).IsValid() {
+		p = s.c.poolFor(ciaddr)
+	}
+	if p == nil {
+		s.m.drop("no_pool")
+		return nil
+	}
+	_, h := s.client(req)
+	return s.reply(req, dhcpv4.MessageTypeAck, p, h, netip.Addr{})
+}

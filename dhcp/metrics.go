@@ -1,0 +1,70 @@
+package dhcp
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	messages *prometheus.CounterVec
+	replies  *prometheus.CounterVec
+	drops    *prometheus.CounterVec
+	commit   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
+	m := &metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_messages_total", Help: "DHCP messages received, by message type.",
+		}, []string{"type"}),
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_replies_total", Help: "DHCP replies sent, by message type.",
+		}, []string{"type"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_drops_total", Help: "DHCP messages dropped without reply, by reason.",
+		}, []string{"reason"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bootsrv_dhcp_lease_commit_duration_seconds",
+			Help:    "Time to make one group of leases durable (one transaction and fsync).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.commit, poolCollector{s}} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) drop(reason string) { m.drops.WithLabelValues(reason).Inc() }
+
+func (m *metrics) observeCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
+
+var (
+	leasesInUseDesc = prometheus.NewDesc("bootsrv_dhcp_leases_in_use",
+		"Active leases, by pool subnet.", []string{"pool"}, nil)
+	poolSizeDesc = prometheus.NewDesc("bootsrv_dhcp_pool_size",
+		"Addresses in the dynamic range, by pool subnet.", []string{"pool"}, nil)
+)
+
+// poolCollector reads lease counts from the table at scrape time.
+type poolCollector struct{ s *Server }
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- leasesInUseDesc
+	ch <- poolSizeDesc
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	_, inUse := c.s.table.snapshot(c.s.c.pools, c.s.now())
+	for _, p := range c.s.c.pools {
+		size := 0
+		if p.first <= p.last {
+			size = int(p.last - p.first + 1)
+		}
+		ch <- prometheus.MustNewConstMetric(leasesInUseDesc, prometheus.GaugeValue, float64(inUse[p]), p.name)
+		ch <- prometheus.MustNewConstMetric(poolSizeDesc, prometheus.GaugeValue, float64(size), p.name)
+	}
+}

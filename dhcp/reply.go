@@ -1,0 +1,131 @@
+package dhcp
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// reply builds an OFFER or ACK for ip (invalid for INFORM's ACK, which
+// carries no address and no lease time, RFC 2131 §4.3.5).
+func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *host, ip netip.Addr) *dhcpv4.DHCPv4 {
+	// NewReplyFromRequest copies xid, flags, giaddr, chaddr, option 82
+	// (RFC 3046 §2.2) and option 61 (RFC 6842).
+	resp, err := dhcpv4.NewReplyFromRequest(req,
+		dhcpv4.WithMessageType(mt),
+		dhcpv4.WithServerIP(net.IPv4zero),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP.AsSlice())),
+	)
+	if err != nil {
+		return nil
+	}
+	if ip.IsValid() {
+		resp.YourIPAddr = ip.AsSlice()
+		lt := p.leaseTime
+		setU32(resp, dhcpv4.OptionIPAddressLeaseTime, lt)
+		setU32(resp, dhcpv4.OptionRenewTimeValue, lt/2)       // T1, §4.4.5
+		setU32(resp, dhcpv4.OptionRebindingTimeValue, lt*7/8) // T2
+	}
+	if mt == dhcpv4.MessageTypeAck {
+		resp.ClientIPAddr = req.ClientIPAddr // RFC 2131 Table 3
+	}
+	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(p.prefix.Bits(), 32)))
+	if p.router.IsValid() {
+		resp.UpdateOption(dhcpv4.OptRouter(p.router.AsSlice()))
+	}
+	if len(p.dns) > 0 {
+		resp.UpdateOption(dhcpv4.OptDNS(ips(p.dns)...))
+	}
+	if len(p.ntp) > 0 {
+		resp.UpdateOption(dhcpv4.OptNTPServers(ips(p.ntp)...))
+	}
+	if p.domain != "" {
+		resp.UpdateOption(dhcpv4.OptDomainName(p.domain))
+	}
+	if p.mtu != 0 {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, binary.BigEndian.AppendUint16(nil, uint16(p.mtu))))
+	}
+	if h != nil && h.hostname != "" {
+		resp.UpdateOption(dhcpv4.OptHostName(h.hostname))
+	}
+	s.addBoot(req, resp, h)
+	for _, o := range p.options {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.code), o.data))
+	}
+	if h != nil {
+		for _, o := range h.options {
+			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.code), o.data))
+		}
+	}
+	return resp
+}
+
+// addBoot adds boot information for PXE, HTTP boot and iPXE clients.
+func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) {
+	br := bootRequest{
+		vendorClass: req.ClassIdentifier(),
+		arch:        -1,
+		userClass:   req.Options.Get(dhcpv4.OptionUserClassInformation),
+		ipxeEncap:   req.Options.Has(dhcpv4.GenericOptionCode(175)),
+	}
+	if a := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
+		br.arch = int(binary.BigEndian.Uint16(a))
+	}
+	b, ok := bootPolicy(s.c.boot, h, s.serverIP, br)
+	if !ok {
+		return
+	}
+	// PXE 2.1 and RFC 2131 §2: siaddr is the next server, file the
+	// bootfile; options 66/67 (RFC 2132 §9.4, §9.5) carry the same for
+	// clients that read options.
+	resp.ServerIPAddr = b.nextServer.AsSlice()
+	resp.ServerHostName = b.nextServer.String()
+	if len(b.file) < 128 {
+		resp.BootFileName = b.file
+	}
+	resp.UpdateOption(dhcpv4.OptTFTPServerName(b.nextServer.String()))
+	resp.UpdateOption(dhcpv4.OptBootFileName(b.file))
+	if b.vendorClass != "" {
+		resp.UpdateOption(dhcpv4.OptClassIdentifier(b.vendorClass))
+	}
+	if b.pxeVendor != nil {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, b.pxeVendor))
+	}
+	// RFC 4578 §2.3: the client machine identifier is echoed.
+	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
+		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
+	}
+}
+
+// nak builds a DHCPNAK (RFC 2131 Table 3): no address, no configuration.
+func (s *Server) nak(req *dhcpv4.DHCPv4, why string) *dhcpv4.DHCPv4 {
+	resp, err := dhcpv4.NewReplyFromRequest(req,
+		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
+		dhcpv4.WithServerIP(net.IPv4zero),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP.AsSlice())),
+		dhcpv4.WithOption(dhcpv4.OptMessage(why)),
+	)
+	if err != nil {
+		return nil
+	}
+	resp.ClientIPAddr, resp.YourIPAddr = net.IPv4zero, net.IPv4zero
+	if ipOf(req.GatewayIPAddr).IsValid() {
+		resp.SetBroadcast() // §4.3.2: a relay must broadcast the NAK
+	}
+	return resp
+}
+
+func setU32(resp *dhcpv4.DHCPv4, code dhcpv4.OptionCode, d time.Duration) {
+	resp.UpdateOption(dhcpv4.OptGeneric(code, binary.BigEndian.AppendUint32(nil, uint32(d/time.Second))))
+}
+
+func ips(as []netip.Addr) []net.IP {
+	out := make([]net.IP, len(as))
+	for i, a := range as {
+		out[i] = a.AsSlice()
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+package dhcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bootsrv/bootsrv/images"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+)
+
+// Server is a DHCPv4 server. Create it with New, run it with Serve, and
+// Close it after Serve returns to release the lease file.
+type Server struct {
+	c      *compiled
+	log    zerolog.Logger
+	m      *metrics
+	store  *leaseStore
+	table  *leaseTable
+	now    func() time.Time
+	sem    chan struct{}
+	sample *sampler
+
+	serverIP   netip.Addr
+	bcast      netip.Addr // where broadcast replies go: 255.255.255.255
+	clientPort int        // RFC 2131 §4.1: clients listen on 68
+	relayPort  int        // relays listen on the server port, 67
+	// redirect, set by tests, rewrites reply destinations.
+	redirect func(*net.UDPAddr) *net.UDPAddr
+}
+
+// New checks cfg, opens the lease file (a locked or corrupt file is an
+// error here, before any socket is used) and registers metrics on reg.
+// store is used only to warn about bootfiles missing from it; it may be nil.
+func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+	c, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	cfg = c.cfg
+	if !cfg.Enabled() {
+		return nil, errors.New("dhcp: not enabled (needs mode and interface)")
+	}
+	serverIP := c.serverIP
+	if !serverIP.IsValid() {
+		if serverIP, err = interfaceAddr(cfg.Interface); err != nil {
+			return nil, &keyError{key: "server_ip", err: err}
+		}
+	}
+	s := &Server{c: c, log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
+		sample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
+		clientPort: cfg.Port + 1, relayPort: cfg.Port}
+	s.table = newLeaseTable(c, nil)
+	if s.m, err = newMetrics(reg, s); err != nil {
+		return nil, fmt.Errorf("dhcp metrics: %w", err)
+	}
+	st, leases, err := openLeaseStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
+	if err != nil {
+		return nil, &keyError{key: "lease_file", err: err}
+	}
+	s.store, s.table = st, newLeaseTable(c, leases)
+	s.warnMissingBootfiles(store)
+	log.Info().Str("interface", cfg.Interface).Str("server_ip", serverIP.String()).
+		Int("leases", len(leases)).Str("lease_file", cfg.LeaseFile).Msg("dhcp leases loaded")
+	return s, nil
+}
+
+func (s *Server) warnMissingBootfiles(store *images.Store) {
+	if store == nil {
+		return
+	}
+	b := s.c.boot
+	for _, f := range []string{b.bios, b.efi32, b.efi64, b.arm64, b.ipxe} {
+		if f == "" || strings.Contains(f, "://") {
+			continue
+		}
+		if _, err := store.Stat(f); err != nil {
+			s.log.Warn().Str("bootfile", f).Err(err).Msg("bootfile not in the image store")
+		}
+	}
+}
+
+// interfaceAddr is the first IPv4 address of the named interface.
+func interfaceAddr(name string) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface %q: %w", name, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface %q: %w", name, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP.To4()); ok && n.IP.To4() != nil {
+				return ip, nil
+			}
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("interface %q has no IPv4 address; set server_ip", name)
+}
+
+// ServerIP is the address the server identifies itself with (option 54).
+func (s *Server) ServerIP() netip.Addr { return s.serverIP }
+
+// Listen opens the server socket: UDP port on all addresses, bound to one
+// interface (SO_BINDTODEVICE) with SO_BROADCAST so replies to clients
+// without an address can be broadcast on that interface (RFC 2131 §4.1).
+func Listen(ctx context.Context, iface string, port int) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1); serr != nil {
+				return
+			}
+			if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); serr != nil {
+				return
+			}
+			serr = syscall.BindToDevice(int(fd), iface)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.ListenPacket(ctx, "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+}
+
+// Serve answers requests read from conn until ctx is cancelled, then waits
+// for handlers in flight. It does not close conn.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	go s.sweep(ctx)
+	for {
+		buf := make([]byte, 1500)
+		n, peer, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("dhcp read: %w", err)
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.m.drop("busy")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			s.handlePacket(conn, peer, buf[:n])
+		}()
+	}
+}
+
+// sweep forgets expired offers now and then.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(s.c.cfg.OfferTime)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.table.expireOffers(s.now())
+		}
+	}
+}
+
+// Close releases the lease file. Call it after Serve has returned.
+func (s *Server) Close() error { return s.store.close() }
+
+// Leases lists all leases known to the server, sorted by address.
+func (s *Server) Leases() []Lease {
+	leases, _ := s.table.snapshot(nil, s.now())
+	sort.Slice(leases, func(i, j int) bool { return leases[i].IP.Less(leases[j].IP) })
+	return leases
+}
+
+// LeasesHandler serves the lease list as JSON (what `bootsrv leases`
+// prints), for the HTTP server to mount, e.g. at /dhcp/leases. It is the
+// way to read leases while the server holds the lease file.
+func (s *Server) LeasesHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(s.Leases()); err != nil {
+			s.log.Debug().Err(err).Msg("writing lease list")
+		}
+	})
+}
+
+// sampler lets one log line through per interval, counting the rest.
+type sampler struct {
+	mu         sync.Mutex
+	every      time.Duration
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now, and how many lines were suppressed
+// since the last one.
+func (sm *sampler) allow(now time.Time) (bool, int) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if now.Sub(sm.last) < sm.every {
+		sm.suppressed++
+		return false, 0
+	}
+	n := sm.suppressed
+	sm.last, sm.suppressed = now, 0
+	return true, n
+}

@@ -1,0 +1,290 @@
+package dhcp
+
+import (
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// clientKey identifies a client: option 61 when sent (RFC 2132 §9.14, it
+// takes precedence), else the hardware address.
+type clientKey string
+
+func keyFor(cid []byte, mac net.HardwareAddr) clientKey {
+	if len(cid) > 0 {
+		return clientKey("c" + string(cid))
+	}
+	return clientKey("h" + string(mac))
+}
+
+func keyOfLease(l Lease) clientKey {
+	if l.Declined {
+		return ""
+	}
+	if l.ClientID != "" {
+		if b, err := hex.DecodeString(l.ClientID); err == nil {
+			return keyFor(b, nil)
+		}
+	}
+	mac, _ := net.ParseMAC(l.MAC)
+	return keyFor(nil, mac)
+}
+
+type entry struct {
+	lease Lease
+	key   clientKey
+}
+
+type offerHold struct {
+	key   clientKey
+	until time.Time
+}
+
+// leaseTable is the in-memory view of all leases and pending offers. Offers
+// live only here; leases are also in the lease file.
+type leaseTable struct {
+	mu       sync.Mutex
+	byIP     map[uint32]*entry
+	byKey    map[clientKey]uint32
+	offers   map[uint32]offerHold
+	offerKey map[clientKey]uint32
+	cursor   map[*pool]uint32
+	reserved map[uint32]*host // reserved address -> its host
+}
+
+func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
+	t := &leaseTable{byIP: map[uint32]*entry{}, byKey: map[clientKey]uint32{}, offers: map[uint32]offerHold{}, offerKey: map[clientKey]uint32{},
+		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}}
+	for _, hs := range []map[string]*host{c.byMAC, c.byCID} {
+		for _, h := range hs {
+			if h.ip.IsValid() {
+				t.reserved[u32(h.ip)] = h
+			}
+		}
+	}
+	for _, l := range leases {
+		e := &entry{lease: l, key: keyOfLease(l)}
+		ip := u32(l.IP)
+		t.byIP[ip] = e
+		if old, ok := t.byKey[e.key]; e.key != "" && (!ok || t.byIP[old].lease.Expiry.Before(l.Expiry)) {
+			t.byKey[e.key] = ip
+		}
+	}
+	return t
+}
+
+// free reports whether ip may be given to client k at now. Caller holds mu.
+func (t *leaseTable) free(p *pool, k clientKey, ip uint32, now time.Time) bool {
+	if h := t.reserved[ip]; h != nil && keyFor(h.cid, h.mac) != k && !t.reservedFor(h, k) {
+		return false
+	}
+	if e := t.byIP[ip]; e != nil && e.key != k && now.Before(e.lease.Expiry) {
+		return false
+	}
+	if o, ok := t.offers[ip]; ok && o.key != k && now.Before(o.until) {
+		return false
+	}
+	return true
+}
+
+// reservedFor reports whether reservation h belongs to client k. A host
+// with a client_id matches only that id; one with a MAC matches clients
+// sending no client id with that MAC, and clients whose id is the RFC 2132
+// §9.14 form (type 1 + MAC).
+func (t *leaseTable) reservedFor(h *host, k clientKey) bool {
+	if len(h.cid) > 0 {
+		return k == keyFor(h.cid, nil)
+	}
+	return k == keyFor(nil, h.mac) || k == keyFor(append([]byte{1}, h.mac...), nil)
+}
+
+func inRange(p *pool, ip uint32) bool { return ip >= p.first && ip <= p.last }
+
+// pick chooses an address for client k in pool p (RFC 2131 §4.3.1): its
+// reservation, its current or last address, the requested one if free, then
+// a free one from the range. It holds the address as an offer.
+func (t *leaseTable) pick(p *pool, k clientKey, h *host, requested netip.Addr, now time.Time, hold time.Duration) (netip.Addr, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ip, ok := t.choose(p, k, h, requested, now)
+	if ok {
+		t.offers[ip] = offerHold{key: k, until: now.Add(hold)}
+		t.offerKey[k] = ip
+	}
+	return addr(ip), ok
+}
+
+func (t *leaseTable) choose(p *pool, k clientKey, h *host, requested netip.Addr, now time.Time) (uint32, bool) {
+	if h != nil && h.ip.IsValid() && p.prefix.Contains(h.ip) {
+		ip := u32(h.ip)
+		return ip, t.free(p, k, ip, now)
+	}
+	if ip, ok := t.byKey[k]; ok && inRange(p, ip) && t.free(p, k, ip, now) {
+		return ip, true
+	}
+	if ip, ok := t.offerKey[k]; ok && inRange(p, ip) && t.free(p, k, ip, now) {
+		return ip, true
+	}
+	if requested.IsValid() && requested.Is4() {
+		if ip := u32(requested); inRange(p, ip) && t.free(p, k, ip, now) {
+			return ip, true
+		}
+	}
+	if p.first > p.last {
+		return 0, false
+	}
+	size := p.last - p.first + 1
+	start := t.cursor[p]
+	for i := uint32(0); i < size; i++ {
+		ip := p.first + (start+i)%size
+		if t.byIP[ip] == nil || !now.Before(t.byIP[ip].lease.Expiry) {
+			if t.free(p, k, ip, now) {
+				t.cursor[p] = (start + i + 1) % size
+				return ip, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// allowed reports whether client k may bind ip in pool p: its reservation,
+// or a free address of the range.
+func (t *leaseTable) allowed(p *pool, k clientKey, h *host, ip netip.Addr, now time.Time) bool {
+	if !ip.Is4() || !p.prefix.Contains(ip) {
+		return false
+	}
+	n := u32(ip)
+	if h != nil && h.ip.IsValid() && p.prefix.Contains(h.ip) {
+		return h.ip == ip && t.free(p, k, n, now)
+	}
+	return (inRange(p, n) || t.reserved[n] != nil) && t.free(p, k, n, now)
+}
+
+// bind records l for client k if allowed, returning the previous entry for
+// rollback. The caller makes l durable before acknowledging it.
+func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time) (prev *entry, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.allowed(p, k, h, l.IP, now) {
+		return nil, false
+	}
+	ip := u32(l.IP)
+	prev = t.byIP[ip]
+	t.byIP[ip] = &entry{lease: l, key: k}
+	t.byKey[k] = ip
+	t.deleteOffer(ip)
+	return prev, true
+}
+
+// unbind undoes bind when the lease could not be made durable.
+func (t *leaseTable) unbind(l Lease, prev *entry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ip := u32(l.IP)
+	if e := t.byIP[ip]; e == nil || e.lease != l {
+		return
+	}
+	if prev == nil {
+		delete(t.byIP, ip)
+	} else {
+		t.byIP[ip] = prev
+	}
+}
+
+// owned returns client k's lease on ip, if it has one (expired or not).
+func (t *leaseTable) owned(k clientKey, ip netip.Addr) (Lease, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !ip.Is4() {
+		return Lease{}, false
+	}
+	e := t.byIP[u32(ip)]
+	if e == nil || e.key != k {
+		return Lease{}, false
+	}
+	return e.lease, true
+}
+
+// end ends client k's lease on ip at now (RELEASE, RFC 2131 §4.3.4) or
+// quarantines the address until quarantine (DECLINE). It returns the record
+// to store.
+func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine time.Time) (Lease, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !ip.Is4() {
+		return Lease{}, false
+	}
+	n := u32(ip)
+	e := t.byIP[n]
+	o, offered := t.offers[n]
+	if (e == nil || e.key != k) && (!offered || o.key != k) {
+		return Lease{}, false
+	}
+	t.deleteOffer(n)
+	if quarantine.IsZero() {
+		if e == nil || e.key != k {
+			return Lease{}, false
+		}
+		l := e.lease
+		l.Expiry = now
+		t.byIP[n] = &entry{lease: l, key: k}
+		return l, true
+	}
+	l := Lease{IP: ip, Expiry: quarantine, Declined: true}
+	t.byIP[n] = &entry{lease: l}
+	if t.byKey[k] == n {
+		delete(t.byKey, k)
+	}
+	return l, true
+}
+
+// dropOffer forgets an offer made to k (the client chose another server).
+func (t *leaseTable) dropOffer(k clientKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ip, ok := t.offerKey[k]; ok {
+		t.deleteOffer(ip)
+	}
+}
+
+func (t *leaseTable) deleteOffer(ip uint32) {
+	if o, ok := t.offers[ip]; ok {
+		delete(t.offers, ip)
+		if t.offerKey[o.key] == ip {
+			delete(t.offerKey, o.key)
+		}
+	}
+}
+
+// snapshot copies all leases, and counts active ones per pool.
+func (t *leaseTable) snapshot(pools []*pool, now time.Time) ([]Lease, map[*pool]int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Lease, 0, len(t.byIP))
+	inUse := map[*pool]int{}
+	for _, e := range t.byIP {
+		out = append(out, e.lease)
+		if e.lease.Declined || !e.lease.Active(now) {
+			continue
+		}
+		for _, p := range pools {
+			if p.prefix.Contains(e.lease.IP) {
+				inUse[p]++
+			}
+		}
+	}
+	return out, inUse
+}
+
+// expireOffers drops offers past their hold time so the map stays small.
+func (t *leaseTable) expireOffers(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ip, o := range t.offers {
+		if !now.Before(o.until) {
+			t.deleteOffer(ip)
+		}
+	}
+}
