@@ -59,6 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, d := range directions {
 		m.bytes.WithLabelValues(d)
+		m.duration.WithLabelValues(d)
 		for _, r := range results {
 			m.transfers.WithLabelValues(d, r)
 		}

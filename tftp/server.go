@@ -74,7 +74,9 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	udp, ok := conn.(*net.UDPConn)
 	if !ok {
-		conn.Close()
+		if conn != nil {
+			conn.Close()
+		}
 		return fmt.Errorf("tftp: Serve needs a *net.UDPConn, got %T", conn)
 	}
 	if !s.serving.CompareAndSwap(false, true) {
