@@ -16,7 +16,7 @@ import (
 )
 
 // testConfig serves 10.0.0.0/24 locally and 10.1.0.0/24 through a relay.
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	return Config{
 		Mode: "server", Interface: "lo", ServerIP: "10.0.0.1", Authoritative: true,
 		LeaseFile: filepath.Join(t.TempDir(), "leases.db"),
@@ -58,13 +58,13 @@ func (c *recordConn) WriteTo(b []byte, a net.Addr) (int, error) {
 
 type testServer struct {
 	*Server
-	t     *testing.T
+	t     testing.TB
 	reg   *prometheus.Registry
 	clock time.Time
 	conn  *recordConn
 }
 
-func newTestServer(t *testing.T, cfg Config) *testServer {
+func newTestServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := New(cfg, nil, zerolog.Nop(), reg)
