@@ -1,22 +1,50 @@
 package ftp
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	ftpserver "github.com/fclairamb/ftpserverlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bootsrv/bootsrv/images"
 )
 
 // Server is an FTP server over an image store. Create it with New.
 type Server struct {
-	cfg   Config
-	store *images.Store
-	log   zerolog.Logger
+	cfg       Config
+	store     *images.Store
+	log       zerolog.Logger
+	m         *metrics
+	tls       *tls.Config
+	users     map[string]User
+	anon      *account
+	dummyHash []byte
+	port20    bool // active data connections leave from port 20
+
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	perIP     map[netip.Addr]int
+	byAddr    map[string]*session // "remote|local" -> session, for the library's callbacks
+	passive   map[int]netip.Addr  // announced passive port -> the client allowed on it
+	uploading map[string]bool     // partial names being written
+	nextID    atomic.Uint64
+	flight    flight
 }
 
 // New checks cfg (after WithDefaults) and returns a server for store.
@@ -29,25 +57,259 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	if store == nil {
 		return nil, errors.New("ftp: nil image store")
 	}
-	_ = reg
-	return &Server{cfg: cfg, store: store, log: log}, nil
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("ftp metrics: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, store: store, log: log, m: m,
+		users:     map[string]User{},
+		sessions:  map[*session]struct{}{},
+		perIP:     map[netip.Addr]int{},
+		byAddr:    map[string]*session{},
+		passive:   map[int]netip.Addr{},
+		uploading: map[string]bool{},
+		port20:    !cfg.ActiveAnyPort && canBindPrivileged(),
+	}
+	if cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, keyError{"tls", err}
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for _, u := range cfg.Users {
+		s.users[u.Name] = u
+	}
+	s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("bootsrv-dummy"), bcrypt.DefaultCost)
+	root, _ := cleanDir(cfg.Anonymous.Root)
+	s.anon = &account{name: "anonymous", anon: true, root: root}
+	if cfg.Anonymous.Upload {
+		s.anon.upload, _ = cleanDir(cfg.UploadDir)
+	}
+	return s, nil
+}
+
+// canBindPrivileged reports whether the process may bind ports below 1024
+// (root or CAP_NET_BIND_SERVICE, capability bit 10).
+func canBindPrivileged() bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<10) != 0
+		}
+	}
+	return false
 }
 
 // Serve accepts control connections on ln until ctx is cancelled. Then it
 // stops accepting, lets transfers in flight finish for up to
 // Config.DrainTimeout, closes the remaining sessions and returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	go func() { <-ctx.Done(); ln.Close() }()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		c.SetDeadline(time.Now().Add(time.Second))
-		c.Write([]byte("421 Service not available\r\n"))
-		c.Close()
+	libLn := newChanListener(ln.Addr())
+	lib := ftpserver.NewFtpServer(&mainDriver{srv: s, settings: s.settings(libLn)})
+	lib.Logger = slog.New(slog.DiscardHandler)
+	if err := lib.Listen(); err != nil {
+		return fmt.Errorf("ftp: %w", err)
 	}
+	libErr := make(chan error, 1)
+	go func() { libErr <- lib.Serve() }()
+
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	var err error
+	for {
+		c, aerr := ln.Accept()
+		if aerr != nil {
+			if ctx.Err() == nil {
+				var ne net.Error
+				if errors.As(aerr, &ne) && ne.Timeout() {
+					continue
+				}
+				err = fmt.Errorf("ftp accept: %w", aerr)
+			}
+			break
+		}
+		if sess := s.admit(ctx, c, libLn); sess != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sess.run(ctx)
+				s.leave(sess)
+			}()
+		}
+	}
+	s.drain()
+	lib.Stop()
+	<-libErr
+	wg.Wait()
+	return err
+}
+
+// drain waits up to DrainTimeout for transfers in flight, then closes
+// every session.
+func (s *Server) drain() {
+	t := time.NewTimer(s.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-s.flight.idle():
+	case <-t.C:
+		s.log.Warn().Msg("ftp: drain timeout, closing sessions with transfers in flight")
+	}
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.close("server shutdown")
+	}
+	s.mu.Unlock()
+}
+
+// admit applies the session caps (421, RFC 959 §4.2) and starts a session.
+func (s *Server) admit(ctx context.Context, c net.Conn, libLn *chanListener) *session {
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	ip := ap.Addr().Unmap()
+	s.mu.Lock()
+	reason := ""
+	switch {
+	case len(s.sessions) >= s.cfg.Limits.MaxSessions:
+		reason = reasonSessionLimit
+	case s.perIP[ip] >= s.cfg.Limits.MaxSessionsPerIP:
+		reason = reasonIPLimit
+	}
+	if reason != "" {
+		s.mu.Unlock()
+		s.m.refusals.WithLabelValues(reason).Inc()
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(c, "421 Too many connections; try again later.\r\n")
+		c.Close()
+		return nil
+	}
+	ours, theirs := net.Pipe()
+	sess := &session{
+		srv: s, raw: c, conn: c, lib: ours, libDone: make(chan struct{}),
+		rd:      bufio.NewReaderSize(c, maxLine+2),
+		remote:  ip,
+		started: time.Now(),
+	}
+	sess.log = s.log.With().Uint64("session", s.nextID.Add(1)).Str("remote", c.RemoteAddr().String()).Logger()
+	s.sessions[sess] = struct{}{}
+	s.perIP[ip]++
+	s.byAddr[addrKey(c.RemoteAddr(), c.LocalAddr())] = sess
+	s.mu.Unlock()
+	s.m.sessions.Inc()
+	if !libLn.deliver(ctx, pipeConn{Conn: theirs, local: c.LocalAddr(), remote: c.RemoteAddr()}) {
+		sess.close("shutdown")
+	}
+	return sess
+}
+
+func (s *Server) leave(sess *session) {
+	sess.close("")
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	if s.perIP[sess.remote]--; s.perIP[sess.remote] <= 0 {
+		delete(s.perIP, sess.remote)
+	}
+	delete(s.byAddr, addrKey(sess.raw.RemoteAddr(), sess.raw.LocalAddr()))
+	s.mu.Unlock()
+	s.m.sessions.Dec()
+	reason, _ := sess.reason.Load().(string)
+	if reason == "" {
+		reason = "client closed"
+	}
+	user := ""
+	if sess.acct != nil {
+		user = sess.acct.name
+	}
+	sess.log.Info().Str("user", user).Bool("tls", sess.tlsOn).Int("commands", sess.commands).
+		Int("login_failures", sess.failures).Int64("bytes_down", sess.bytesDown.Load()).
+		Int64("bytes_up", sess.bytesUp.Load()).Dur("duration", time.Since(sess.started)).
+		Str("reason", reason).Msg("ftp session")
+}
+
+func addrKey(remote, local net.Addr) string { return remote.String() + "|" + local.String() }
+
+func (s *Server) lookup(cc ftpserver.ClientContext) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byAddr[addrKey(cc.RemoteAddr(), cc.LocalAddr())]
+}
+
+// expectPassive records that the passive port was announced to ip.
+func (s *Server) expectPassive(port int, ip netip.Addr) {
+	s.mu.Lock()
+	s.passive[port] = ip
+	s.mu.Unlock()
+}
+
+func (s *Server) passiveClient(port int) (netip.Addr, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ip, ok := s.passive[port]
+	return ip, ok
+}
+
+// settings is the library's configuration; our front end enforces TLS
+// policy, so the library itself never requires TLS.
+func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
+	c := s.cfg
+	return &ftpserver.Settings{
+		Listener:                 ln,
+		PublicHost:               c.PublicHost,
+		Banner:                   c.Banner,
+		PassiveTransferPortRange: ftpserver.PortRange{Start: c.PassivePorts.First, End: c.PassivePorts.Last},
+		IdleTimeout:              max(1, int(c.Limits.IdleTimeout/time.Second)),
+		ConnectionTimeout:        max(1, int(c.Limits.DataTimeout/time.Second)),
+		ActiveTransferPortNon20:  !s.port20,
+		DisableMFMT:              true,
+		DisableSite:              true,
+		DisableActiveMode:        c.DisableActive,
+		DefaultTransferType:      ftpserver.TransferTypeBinary,
+		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,
+		PasvConnectionsCheck:     ftpserver.IPMatchRequired,
+	}
+}
+
+// flight counts transfers in flight so that shutdown can wait for them.
+type flight struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{}
+}
+
+func (f *flight) add() {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.zero = make(chan struct{})
+	}
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *flight) done() {
+	f.mu.Lock()
+	if f.n--; f.n == 0 {
+		close(f.zero)
+	}
+	f.mu.Unlock()
+}
+
+func (f *flight) idle() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return f.zero
 }

@@ -1,0 +1,347 @@
+package ftp
+
+import (
+	"context"
+	"crypto/tls"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// command is one entry of the command table.
+type command struct {
+	// fn handles the command; nil forwards it to the library unchanged.
+	fn func(s *session, ctx context.Context, verb, arg string) (quit bool)
+	// open commands are allowed before login (RFC 959 §5.4: 530 otherwise).
+	open bool
+	// data commands open a data connection; with tls.require they need
+	// PROT P first (RFC 4217 §9).
+	data bool
+}
+
+// commands lists every verb the server accepts. Anything else is 500 (not
+// recognised) or, for known-but-refused ones such as SITE, 502.
+var commands = map[string]command{
+	"USER": {fn: (*session).cmdUSER, open: true},
+	"PASS": {fn: (*session).cmdPASS, open: true},
+	"QUIT": {open: true},
+	"AUTH": {fn: (*session).cmdAUTH, open: true},
+	"PBSZ": {fn: (*session).cmdPBSZ, open: true},
+	"PROT": {fn: (*session).cmdPROT, open: true},
+	"FEAT": {fn: (*session).cmdFEAT, open: true},
+	"HELP": {fn: (*session).cmdHELP, open: true},
+	"SYST": {open: true},
+	"NOOP": {open: true},
+	"OPTS": {open: true},
+	"STRU": {fn: (*session).cmdSTRU},
+	"MODE": {fn: (*session).cmdMODE},
+	"ALLO": {fn: (*session).cmdALLO},
+	"SITE": {fn: (*session).cmdNotImplemented},
+	"PORT": {fn: (*session).cmdPORT},
+	"EPRT": {fn: (*session).cmdPORT},
+	"LIST": {fn: (*session).cmdLIST, data: true},
+	"NLST": {fn: (*session).cmdLIST, data: true},
+	"STAT": {fn: (*session).cmdLIST},
+	"RETR": {data: true},
+	"STOR": {data: true},
+	"APPE": {data: true},
+	"MLSD": {data: true},
+	"PWD":  {}, "XPWD": {}, "CWD": {}, "XCWD": {}, "CDUP": {}, "XCUP": {},
+	"TYPE": {}, "PASV": {}, "EPSV": {}, "MLST": {}, "SIZE": {}, "MDTM": {},
+	"REST": {}, "ABOR": {}, "DELE": {}, "MKD": {}, "XMKD": {}, "RMD": {},
+	"XRMD": {}, "RNFR": {}, "RNTO": {},
+}
+
+// dispatch runs one command line; it reports whether the session ends.
+func (s *session) dispatch(ctx context.Context, line string) bool {
+	verb, arg, ok := parseCommand(line)
+	if !ok {
+		s.refuse(reasonUnsupported, 500, "Syntax error, command unrecognized.")
+		return false
+	}
+	cmd, known := commands[verb]
+	switch {
+	case !known:
+		s.refuse(reasonUnsupported, 500, "Command not understood.")
+		return false
+	case s.acct == nil && !cmd.open:
+		s.refuse(reasonNotLoggedIn, 530, "Please login with USER and PASS.")
+		return false
+	case cmd.data && s.srv.cfg.TLS.Require && !s.protP:
+		s.refuse(reasonTLSRequired, 521, "Data connections must be protected (PROT P).")
+		return false
+	}
+	if cmd.fn != nil {
+		return cmd.fn(s, ctx, verb, arg)
+	}
+	switch verb {
+	case "XCUP":
+		verb = "CDUP"
+	case "QUIT":
+		s.reason.CompareAndSwap(nil, "quit")
+	}
+	s.forward(verb, arg, false)
+	return verb == "QUIT"
+}
+
+func (s *session) cmdUSER(_ context.Context, _, arg string) bool {
+	switch {
+	case s.acct != nil:
+		s.reply(503, "Already logged in.")
+	case s.srv.cfg.TLS.Require && !s.tlsOn:
+		s.refuse(reasonTLSRequired, 530, "TLS required: use AUTH TLS first.")
+	case arg == "":
+		s.reply(501, "USER needs a name.")
+	default:
+		// 331 to every name, known or not, so that user names cannot be
+		// probed (RFC 2577 §7).
+		s.user = arg
+		s.reply(331, "Please specify the password.")
+	}
+	return false
+}
+
+func (s *session) cmdPASS(ctx context.Context, _, arg string) bool {
+	switch {
+	case s.acct != nil:
+		s.reply(503, "Already logged in.")
+		return false
+	case s.user == "":
+		s.reply(503, "Login with USER first.")
+		return false
+	}
+	acct, kind := s.srv.authenticate(s.user, arg)
+	if acct == nil {
+		return s.loginFailed(ctx)
+	}
+	s.srv.m.logins.WithLabelValues(kind).Inc()
+	s.acct = acct
+	s.raw.SetReadDeadline(time.Time{})
+	s.log = s.log.With().Str("user", acct.name).Logger()
+	// Replay the login to the library, whose driver picks up acct. Its
+	// 331 is ours already; its 230 goes to the client.
+	s.forward("USER", acct.name, true)
+	s.forward("PASS", "-", false)
+	return false
+}
+
+// loginFailed answers a bad password after a delay and closes the
+// connection after Limits.LoginFailures of them (RFC 2577 §5).
+func (s *session) loginFailed(ctx context.Context) bool {
+	s.srv.m.logins.WithLabelValues("failure").Inc()
+	s.failures++
+	s.user = ""
+	t := time.NewTimer(s.srv.cfg.Limits.LoginFailureDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.reply(530, "Login incorrect.")
+	if s.failures >= s.srv.cfg.Limits.LoginFailures {
+		s.srv.m.refusals.WithLabelValues(reasonLoginLimit).Inc()
+		s.reason.CompareAndSwap(nil, "too many login failures")
+		return true
+	}
+	return false
+}
+
+// authenticate checks a login and returns the account and the metric
+// result, or nil. Unknown users are checked against a dummy hash so that
+// both cases take the same time.
+func (srv *Server) authenticate(name, pass string) (*account, string) {
+	if lower := strings.ToLower(name); lower == "anonymous" || lower == "ftp" {
+		if !srv.cfg.Anonymous.IsEnabled() {
+			return nil, ""
+		}
+		return srv.anon, "anonymous"
+	}
+	u, ok := srv.users[name]
+	hash := srv.dummyHash
+	if ok {
+		hash = []byte(u.PasswordHash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !ok {
+		return nil, ""
+	}
+	root, _ := cleanDir(u.Root)
+	return &account{name: u.Name, root: root, write: u.Write}, "success"
+}
+
+// cmdAUTH starts TLS on the control connection (RFC 4217 §4). Anything the
+// client sent after the AUTH line in plaintext is discarded, so it cannot
+// be injected into the protected session (CVE-2011-0411 style).
+func (s *session) cmdAUTH(_ context.Context, _, arg string) bool {
+	mech := strings.ToUpper(strings.TrimSpace(arg))
+	switch {
+	case s.srv.tls == nil:
+		s.reply(502, "TLS not configured.")
+		return false
+	case mech != "TLS" && mech != "TLS-C" && mech != "SSL":
+		s.reply(504, "Unsupported security mechanism.")
+		return false
+	case s.tlsOn || s.acct != nil:
+		s.reply(503, "AUTH not allowed now.")
+		return false
+	}
+	s.reply(234, "Proceed with negotiation.")
+	s.rd.Discard(s.rd.Buffered())
+	tc := tls.Server(s.raw, s.srv.tls)
+	tc.SetDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout))
+	if err := tc.Handshake(); err != nil {
+		s.log.Debug().Err(err).Msg("TLS handshake failed")
+		s.reason.CompareAndSwap(nil, "tls handshake failed")
+		return true
+	}
+	tc.SetDeadline(time.Time{})
+	s.raw.SetReadDeadline(s.started.Add(s.srv.cfg.Limits.LoginTimeout))
+	s.wmu.Lock()
+	s.conn = tc
+	s.wmu.Unlock()
+	s.rd.Reset(tc)
+	s.tlsOn = true
+	return false
+}
+
+func (s *session) cmdPBSZ(_ context.Context, _, arg string) bool {
+	if !s.tlsOn {
+		s.reply(503, "PBSZ needs AUTH TLS first.")
+		return false
+	}
+	s.pbsz = true
+	// RFC 4217 §8: the buffer size is always 0 for TLS.
+	s.reply(200, "PBSZ=0")
+	return false
+}
+
+func (s *session) cmdPROT(_ context.Context, verb, arg string) bool {
+	level := strings.ToUpper(strings.TrimSpace(arg))
+	switch {
+	case !s.pbsz:
+		s.reply(503, "PROT needs PBSZ first.")
+	case level == "P":
+		s.protP = true
+		s.forward(verb, "P", false)
+	case level == "C" && s.srv.cfg.TLS.Require:
+		s.refuse(reasonTLSRequired, 534, "Clear data connections refused by policy.")
+	case level == "C":
+		s.protP = false
+		s.forward(verb, "C", false)
+	default:
+		s.reply(504, "PROT level not supported.")
+	}
+	return false
+}
+
+func (s *session) cmdFEAT(context.Context, string, string) bool {
+	// RFC 2389 §3.2; only extensions that work through this front end.
+	feats := []string{"Features:"}
+	if s.srv.tls != nil {
+		feats = append(feats, " AUTH TLS", " PBSZ", " PROT")
+	}
+	feats = append(feats, " EPRT", " EPSV", " MDTM", " MLSD", " MLST type*;size*;modify*;perm*;",
+		" REST STREAM", " SIZE", " TVFS", " UTF8", "End")
+	s.reply(211, feats...)
+	return false
+}
+
+func (s *session) cmdHELP(context.Context, string, string) bool {
+	s.reply(214,
+		"The following commands are recognized.",
+		" ABOR APPE AUTH CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MKD MLSD MLST",
+		" MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD QUIT REST RETR RMD RNFR",
+		" RNTO SIZE STAT STOR STRU SYST TYPE USER",
+		"Help OK.")
+	return false
+}
+
+func (s *session) cmdSTRU(_ context.Context, _, arg string) bool {
+	if strings.EqualFold(strings.TrimSpace(arg), "F") {
+		s.reply(200, "Structure set to F.")
+	} else {
+		s.reply(504, "Only file structure is supported.")
+	}
+	return false
+}
+
+func (s *session) cmdMODE(_ context.Context, _, arg string) bool {
+	if strings.EqualFold(strings.TrimSpace(arg), "S") {
+		s.reply(200, "Mode set to S.")
+	} else {
+		s.reply(504, "Only stream mode is supported.")
+	}
+	return false
+}
+
+func (s *session) cmdALLO(context.Context, string, string) bool {
+	s.reply(202, "ALLO not needed.")
+	return false
+}
+
+func (s *session) cmdNotImplemented(context.Context, string, string) bool {
+	s.refuse(reasonUnsupported, 502, "Command not implemented.")
+	return false
+}
+
+// cmdPORT checks PORT (RFC 959 §4.1.2) and EPRT (RFC 2428 §2): the data
+// connection may only go to the client's own address and to a port of
+// 1024 or more, which stops FTP bounce attacks (RFC 2577 §3).
+func (s *session) cmdPORT(_ context.Context, verb, arg string) bool {
+	if s.srv.cfg.DisableActive {
+		s.refuse(reasonUnsupported, 502, "Active mode disabled; use PASV or EPSV.")
+		return false
+	}
+	var ap netip.AddrPort
+	var err error
+	if verb == "PORT" {
+		ap, err = parsePORT(arg)
+	} else {
+		ap, err = parseEPRT(arg)
+	}
+	switch {
+	case err != nil:
+		s.reply(501, "Syntax error in parameters.")
+		return false
+	case ap.Addr().Unmap() != s.remote || ap.Port() < 1024:
+		s.refuse(reasonBadPort, 500, "Illegal "+verb+" command.")
+		return false
+	}
+	if verb == "PORT" {
+		s.forward(verb, arg, false)
+	} else {
+		fam := "1"
+		if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+			fam = "2"
+		}
+		s.forward(verb, "|"+fam+"|"+ap.Addr().Unmap().String()+"|"+strconv.Itoa(int(ap.Port()))+"|", false)
+	}
+	return false
+}
+
+// cmdLIST refuses recursive listings ("LIST -R"), which let one command
+// walk the whole tree, then forwards.
+func (s *session) cmdLIST(_ context.Context, verb, arg string) bool {
+	if recursiveFlag(arg) {
+		s.refuse(reasonUnsupported, 504, "Recursive listing not allowed.")
+		return false
+	}
+	s.forward(verb, arg, false)
+	return false
+}
+
+// recursiveFlag reports whether a listing argument carries ls options
+// with R, such as "-R" or "-laR".
+func recursiveFlag(arg string) bool {
+	for _, f := range strings.Fields(arg) {
+		if !strings.HasPrefix(f, "-") {
+			break
+		}
+		if strings.Contains(f, "R") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,45 @@
+// Package ftp is bootsrv's FTP server (RFC 959 with RFC 2389 FEAT, RFC 2428
+// EPSV/EPRT, RFC 3659 SIZE/MDTM/MLST/MLSD/REST STREAM and RFC 4217 FTPS)
+// over the images store.
+//
+// Library choice: the protocol engine is github.com/fclairamb/ftpserverlib
+// v0.32.3 (passive/active data connections, listings in LIST/NLST/MLSD
+// formats, REST, TYPE A conversion, ABOR, the reply grammar). Its driver
+// here (fsDriver) is an afero.Fs over images.Store plus the library's
+// GetHandle, ReadDir and RemoveDir extensions, so every name goes through
+// images.Clean/Join and os.Root, and transfers get the *os.File itself:
+// downloads reach (*net.TCPConn).ReadFrom, i.e. sendfile(2), and named
+// users' uploads reach (*os.File).ReadFrom, i.e. splice(2).
+//
+// The library's control-channel policy did not meet bootsrv's safety
+// defaults (it disconnects on the first bad password with no delay, drops
+// lines over 4096 bytes without a reply, accepts PORT to ports below 1024,
+// keeps a rejected foreign passive connection, advertises and runs SITE,
+// MFMT, COMB and HASH, and has no session caps). So every control
+// connection goes through a front end (session.go) first: it reads and
+// checks each line (500 for more than 4096 bytes, NUL or a bare CR), answers
+// USER (331 to any name), PASS (bcrypt, delayed 530, disconnect after
+// limits.login_failures), AUTH TLS (TLS runs in the front end, and plaintext
+// pipelined after AUTH is discarded), PBSZ, PROT, FEAT, HELP, STRU, MODE,
+// SITE (502) and checks PORT/EPRT (client's own address, port >= 1024, else
+// 500) and LIST -R (504). Only the commands in the table in commands.go
+// reach the library, one at a time over an in-memory pipe, after login; its
+// replies are copied back whole and error replies are replaced with the
+// code and short text from replyFor (errors.go), e.g. 452 for a full disk.
+// Session caps answer 421 before the library sees the connection.
+//
+// Uploads: named users with write permission write to a per-user,
+// per-name hidden partial file (images.PartialName). An upload is committed
+// (fsync, link(2) into place, never over an existing file unless
+// allow_overwrite) only when the data connection ended with a clean EOF,
+// the library reported no error or ABOR, and the control connection is
+// still open; otherwise the partial stays, invisible to everyone else and
+// to TFTP, and SIZE shows its owner how much arrived so REST+STOR or APPE
+// can resume. Anonymous uploads, when anonymous.upload is set, go only
+// into the upload folder, which anonymous users cannot list or read, never
+// resume and never overwrite; interrupted ones are deleted.
+//
+// Defaults that differ from RFC 959: the default TYPE is I (binary), since
+// devices fetching firmware often send no TYPE; MODE and STRU accept only S
+// and F.
+package ftp

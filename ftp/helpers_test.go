@@ -1,0 +1,198 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bootsrv/bootsrv/images"
+)
+
+// testServer is an in-process server on 127.0.0.1:0.
+type testServer struct {
+	addr string
+	dir  string
+	reg  *prometheus.Registry
+	srv  *Server
+}
+
+// hashes for the test users, computed once at minimum cost.
+var testHash = func() string {
+	h, _ := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	return string(h)
+}()
+
+func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(name, "/") {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := images.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if cfg.Limits.LoginFailureDelay == 0 {
+		cfg.Limits.LoginFailureDelay = time.Millisecond
+	}
+	if cfg.PassivePorts == (PortRange{}) {
+		cfg.PassivePorts = PortRange{First: 40000, Last: 49999}
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := New(cfg, store, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &testServer{addr: ln.Addr().String(), dir: dir, reg: reg, srv: srv}
+}
+
+// client is a raw control-connection client for exact reply checks.
+type client struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func (ts *testServer) dial(t *testing.T) *client {
+	t.Helper()
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
+	cl.expect(220)
+	return cl
+}
+
+// read returns the next reply's code and full text.
+func (c *client) read() (int, string) {
+	c.t.Helper()
+	var all []string
+	for {
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			return -1, strings.Join(append(all, l), "\n")
+		}
+		l = strings.TrimRight(l, "\r\n")
+		all = append(all, l)
+		if len(l) >= 4 && l[3] == ' ' {
+			code, _ := strconv.Atoi(l[:3])
+			if len(all) == 1 || l[:3] == all[0][:3] {
+				return code, strings.Join(all, "\n")
+			}
+		}
+	}
+}
+
+func (c *client) expect(code int) string {
+	c.t.Helper()
+	got, text := c.read()
+	if got != code {
+		c.t.Fatalf("want %d, got %d %q", code, got, text)
+	}
+	return text
+}
+
+func (c *client) send(format string, args ...any) {
+	c.t.Helper()
+	if _, err := fmt.Fprintf(c.conn, format+"\r\n", args...); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// cmd sends a command and checks the reply code.
+func (c *client) cmd(code int, format string, args ...any) string {
+	c.t.Helper()
+	c.send(format, args...)
+	return c.expect(code)
+}
+
+func (c *client) login(user, pass string) {
+	c.t.Helper()
+	c.cmd(331, "USER %s", user)
+	c.cmd(230, "PASS %s", pass)
+}
+
+// pasv opens a passive data connection (EPSV).
+func (c *client) pasv() net.Conn {
+	c.t.Helper()
+	text := c.cmd(229, "EPSV")
+	port := replyPort(229, text)
+	host, _, _ := net.SplitHostPort(c.conn.RemoteAddr().String())
+	d, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	d.SetDeadline(time.Now().Add(20 * time.Second))
+	return d
+}
+
+// retr downloads name over EPSV and returns its bytes.
+func (c *client) retr(name string) []byte {
+	c.t.Helper()
+	d := c.pasv()
+	defer d.Close()
+	c.cmd(150, "RETR %s", name)
+	data, err := io.ReadAll(d)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.expect(226)
+	return data
+}
+
+// stor uploads data with verb (STOR or APPE) and returns the final code.
+func (c *client) stor(verb, name string, data []byte) int {
+	c.t.Helper()
+	d := c.pasv()
+	c.send("%s %s", verb, name)
+	code, text := c.read()
+	if code != 150 {
+		d.Close()
+		return code
+	}
+	if _, err := d.Write(data); err != nil {
+		c.t.Fatal(err)
+	}
+	d.Close()
+	code, text = c.read()
+	_ = text
+	return code
+}

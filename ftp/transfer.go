@@ -1,0 +1,321 @@
+package ftp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/bootsrv/bootsrv/images"
+)
+
+// chunk is how much data moves between two refreshes of the data
+// connection's deadline: a transfer fails when less than chunk moves in
+// Limits.DataTimeout (at the default 30s, below about 17 KiB/s).
+const chunk = 512 << 10
+
+// GetHandle opens a file for RETR, STOR or APPE (the library's transfer
+// extension).
+func (d *fsDriver) GetHandle(name string, flags int, offset int64) (ftpserver.FileTransfer, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	if flags&(os.O_WRONLY|os.O_RDWR) == 0 {
+		return d.openDownload(p)
+	}
+	return d.openUpload(p, flags&os.O_APPEND != 0, offset)
+}
+
+func (d *fsDriver) openDownload(p string) (ftpserver.FileTransfer, error) {
+	if d.uploadOnly(p) {
+		return nil, d.fail("retr", p, errUploadOnly)
+	}
+	f, fi, err := d.srv.store.Open(p)
+	if err != nil {
+		return nil, d.fail("retr", p, err)
+	}
+	d.srv.flight.add()
+	d.srv.m.inFlight.Inc()
+	return &download{File: f, d: d, name: p, size: fi.Size(), began: time.Now(), start: -1}, nil
+}
+
+// download hands the library the *os.File itself (embedded), and its
+// WriteTo passes the file to the data connection's ReadFrom in chunks, so
+// that a plain TCP data connection sends with sendfile(2).
+type download struct {
+	*os.File
+	d      *fsDriver
+	name   string
+	size   int64
+	start  int64 // offset of the first byte sent (after REST); -1 until known
+	began  time.Time
+	failed error
+}
+
+func (h *download) markStart() {
+	if h.start < 0 {
+		h.start, _ = h.File.Seek(0, io.SeekCurrent)
+	}
+}
+
+// Read serves TYPE A transfers, which the library converts line by line.
+func (h *download) Read(p []byte) (int, error) {
+	h.markStart()
+	return h.File.Read(p)
+}
+
+// WriteTo copies the rest of the file to w. io.Copy(w, LimitedReader{file})
+// reaches (*net.TCPConn).ReadFrom, which uses sendfile(2); the write
+// deadline is refreshed between chunks so a stalled client times out.
+func (h *download) WriteTo(w io.Writer) (int64, error) {
+	h.markStart()
+	dl, _ := w.(interface{ SetWriteDeadline(time.Time) error })
+	var total int64
+	for {
+		if dl != nil {
+			dl.SetWriteDeadline(time.Now().Add(h.d.srv.cfg.Limits.DataTimeout))
+		}
+		n, err := io.Copy(w, &io.LimitedReader{R: h.File, N: chunk})
+		total += n
+		if err != nil || n < chunk {
+			return total, err
+		}
+	}
+}
+
+// TransferError is called by the library when the data connection failed.
+func (h *download) TransferError(err error) { h.failed = err }
+
+func (h *download) Close() error {
+	h.markStart()
+	end, _ := h.File.Seek(0, io.SeekCurrent)
+	err := h.File.Close()
+	result := "ok"
+	if h.failed != nil {
+		result = "error"
+	}
+	h.d.finish("download", h.name, end-h.start, h.began, result, h.failed)
+	return err
+}
+
+// finish records one transfer's metrics and log line.
+func (d *fsDriver) finish(dir, name string, n int64, began time.Time, result string, err error) {
+	m := d.srv.m
+	m.inFlight.Dec()
+	d.srv.flight.done()
+	m.transfers.WithLabelValues(dir, result).Inc()
+	m.bytes.WithLabelValues(dir).Add(float64(max(n, 0)))
+	m.duration.WithLabelValues(dir).Observe(time.Since(began).Seconds())
+	if dir == "download" {
+		d.sess.bytesDown.Add(n)
+	} else {
+		d.sess.bytesUp.Add(n)
+	}
+	ev := d.sess.log.Info()
+	if err != nil {
+		ev = d.sess.log.Warn().Err(err)
+	}
+	ev.Str("direction", dir).Str("file", name).Int64("bytes", n).
+		Dur("duration", time.Since(began)).Str("result", result).Msg("ftp transfer")
+}
+
+func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserver.FileTransfer, error) {
+	if d.acct.anon {
+		return d.openAnonUpload(p, appendMode, offset)
+	}
+	if !d.acct.write {
+		return nil, d.fail("stor", p, images.ErrReadOnly)
+	}
+	if _, err := d.srv.store.Stat(p); err == nil && !d.srv.cfg.AllowOverwrite {
+		return nil, d.fail("stor", p, images.ErrExists)
+	}
+	key := images.PartialName(p, d.acct.name)
+	if !d.srv.lockUpload(key) {
+		return nil, d.fail("stor", p, errBusy)
+	}
+	if appendMode {
+		offset = -1 // APPE continues after what the partial holds
+	}
+	part, err := d.srv.store.OpenPartial(p, d.acct.name, offset)
+	if err != nil {
+		d.srv.unlockUpload(key)
+		return nil, d.fail("stor", p, err)
+	}
+	start, _ := part.File().Seek(0, io.SeekCurrent)
+	d.srv.flight.add()
+	d.srv.m.inFlight.Inc()
+	return &upload{d: d, name: p, key: key, part: part, start: start, began: time.Now()}, nil
+}
+
+// openAnonUpload allows new files directly in the upload folder only: no
+// resume (another anonymous client could continue someone else's file), no
+// overwrite (images.Create never replaces).
+func (d *fsDriver) openAnonUpload(p string, appendMode bool, offset int64) (ftpserver.FileTransfer, error) {
+	switch {
+	case d.acct.upload == "" || !within(p, d.acct.upload) || p == d.acct.upload:
+		return nil, d.fail("stor", p, images.ErrReadOnly)
+	case appendMode || offset > 0:
+		return nil, d.fail("stor", p, errNoResume)
+	}
+	u, err := d.srv.store.Create(p, d.srv.cfg.MaxUploadSize)
+	if err != nil {
+		return nil, d.fail("stor", p, err)
+	}
+	d.srv.flight.add()
+	d.srv.m.inFlight.Inc()
+	return &upload{d: d, name: p, anon: u, began: time.Now()}, nil
+}
+
+// upload receives STOR/APPE data into a hidden file. It is committed (made
+// visible under its name) only when the transfer completed: the data
+// connection ended with EOF (RFC 959 §3.4.1, stream mode: EOF is end of
+// file), the library reported no error and no ABOR (TransferError), and
+// the control connection is still open. Otherwise a named user's partial
+// stays for a resume and an anonymous one is deleted.
+type upload struct {
+	d       *fsDriver
+	name    string
+	key     string
+	part    *images.Partial // named users
+	anon    *images.Upload  // anonymous
+	start   int64
+	written int64
+	began   time.Time
+	failed  error
+}
+
+func (u *upload) Read([]byte) (int, error) { return 0, errors.New("write-only") }
+
+func (u *upload) Seek(off int64, whence int) (int64, error) {
+	if u.part != nil {
+		return u.part.File().Seek(off, whence)
+	}
+	return 0, nil
+}
+
+func (u *upload) Write(p []byte) (int, error) {
+	if err := u.check(int64(len(p))); err != nil {
+		return 0, err
+	}
+	var n int
+	var err error
+	if u.part != nil {
+		n, err = u.part.File().Write(p)
+	} else {
+		n, err = u.anon.Write(p)
+	}
+	u.written += int64(n)
+	return n, storeErr(err)
+}
+
+func (u *upload) check(more int64) error {
+	if max := u.d.srv.cfg.MaxUploadSize; max > 0 && u.start+u.written+more > max {
+		return images.ErrTooLarge
+	}
+	return nil
+}
+
+// ReadFrom receives from the data connection. For named users the file is
+// an *os.File and (*os.File).ReadFrom splices from the socket.
+func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	if u.part == nil {
+		return io.Copy(struct{ io.Writer }{u}, r)
+	}
+	dl, _ := r.(interface{ SetReadDeadline(time.Time) error })
+	var total int64
+	for {
+		if dl != nil {
+			dl.SetReadDeadline(time.Now().Add(u.d.srv.cfg.Limits.DataTimeout))
+		}
+		n, err := u.part.File().ReadFrom(&io.LimitedReader{R: r, N: chunk})
+		total += n
+		u.written += n
+		if err == nil && u.check(0) != nil {
+			err = images.ErrTooLarge
+		}
+		if err != nil || n < chunk {
+			return total, storeErr(err)
+		}
+	}
+}
+
+// storeErr maps file-system errors met while writing to store sentinels.
+func storeErr(err error) error {
+	if err != nil && isNoSpace(err) && !errors.Is(err, images.ErrNoSpace) {
+		return fmt.Errorf("%w: %w", images.ErrNoSpace, err)
+	}
+	return err
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, images.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// lockUpload claims a partial name so two sessions of one user cannot
+// write the same partial file at once.
+func (s *Server) lockUpload(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uploading[key] {
+		return false
+	}
+	s.uploading[key] = true
+	return true
+}
+
+func (s *Server) unlockUpload(key string) {
+	s.mu.Lock()
+	delete(s.uploading, key)
+	s.mu.Unlock()
+}
+
+// TransferError is called by the library when the transfer failed or was
+// aborted; the upload is then not committed.
+func (u *upload) TransferError(err error) {
+	u.failed = err
+	if errors.Is(err, images.ErrNoSpace) || errors.Is(err, images.ErrTooLarge) || isNoSpace(err) {
+		u.d.sess.setOverride(replyFor(storeErr(err)))
+	} else {
+		u.d.sess.setOverride(reply{426, "Connection closed; transfer aborted."})
+	}
+}
+
+func (u *upload) Close() error {
+	n := u.written
+	defer u.d.srv.unlockUpload(u.key)
+	err := u.failed
+	if err == nil && u.d.sess.closed.Load() {
+		err = errNotComplete
+	}
+	var cerr error
+	switch {
+	case err != nil && u.part != nil && !errors.Is(err, images.ErrTooLarge):
+		cerr = u.part.Close() // kept for resume
+	case err != nil && u.part != nil:
+		cerr = u.part.Discard()
+	case err != nil:
+		cerr = u.anon.Abort()
+	case u.part != nil:
+		cerr = u.part.Commit(u.d.srv.cfg.AllowOverwrite)
+	default:
+		cerr = u.anon.Commit()
+	}
+	result := "ok"
+	switch {
+	case err != nil:
+		result = "error"
+	case cerr != nil:
+		result, err = "error", cerr
+		u.d.fail("commit", u.name, cerr)
+	}
+	u.d.finish("upload", u.name, n, u.began, result, err)
+	if err == nil {
+		return nil
+	}
+	return cerr
+}
