@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/term"
+)
+
+// runCheck validates a config file and prints what would run, without
+// opening any socket.
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bootsrv check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "config `FILE` to check; default: the embedded default config")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*file, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", cfg.source)
+	fmt.Fprintf(stdout, "  images  %s (uploads into %s)\n", cfg.Images.Root, cfg.Images.Uploads)
+	if err := cfg.checkRoot(); err != nil {
+		fmt.Fprintf(stdout, "  warning: %v\n", err)
+	}
+	fmt.Fprintf(stdout, "  tftp    %s\n", cfg.TFTP.Listen)
+	fmt.Fprintf(stdout, "  ftp     %s\n", cfg.FTP.Listen)
+	fmt.Fprintf(stdout, "  http    %s\n", cfg.HTTP.Listen)
+	if cfg.DHCP.Enabled() {
+		fmt.Fprintf(stdout, "  dhcp    %s on %s\n", cfg.DHCP.Mode, cfg.DHCP.Interface)
+	} else {
+		fmt.Fprintln(stdout, "  dhcp    off (needs dhcp.mode and dhcp.interface)")
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("print effective settings: %w", err)
+	}
+	fmt.Fprintf(stdout, "# effective settings, defaults filled in:\n%s", out)
+	return nil
+}
+
+// runPasswd reads a password (without echo on a terminal) and prints its
+// bcrypt hash for ftp.users[].password_hash.
+func runPasswd(stdin io.Reader, stdout io.Writer) error {
+	var pw []byte
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(os.Stderr, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return fmt.Errorf("read password: %w", err)
+		}
+		pw = b
+	} else {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		pw = []byte(strings.TrimRight(line, "\r\n"))
+	}
+	if len(pw) == 0 {
+		return errors.New("empty password")
+	}
+	hash, err := bcrypt.GenerateFromPassword(pw, bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(hash))
+	return nil
+}
