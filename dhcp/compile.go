@@ -146,8 +146,8 @@ func compilePool(key string, p Pool) (*pool, error) {
 	if p.MTU != 0 && (p.MTU < 68 || p.MTU > 65535) {
 		return nil, kerr(key+".mtu", "must be 68-65535")
 	}
-	if p.LeaseTime < time.Minute || p.LeaseTime > 365*24*time.Hour {
-		return nil, kerr(key+".lease_time", "must be between 1m and 365 days")
+	if p.LeaseTime < 10*time.Second || p.LeaseTime > 365*24*time.Hour {
+		return nil, kerr(key+".lease_time", "must be between 10s and 365 days")
 	}
 	if out.options, err = compileOptions(key+".options", p.Options); err != nil {
 		return nil, err

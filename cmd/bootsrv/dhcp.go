@@ -2,8 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"sort"
+	"text/tabwriter"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -12,16 +20,132 @@ import (
 	"github.com/bootsrv/bootsrv/images"
 )
 
+// leasesPath is where the HTTP server should serve the DHCP lease list
+// (dhcp.Server.LeasesHandler), read by `bootsrv leases` while a running
+// server holds the lease file. Mounting it needs a hook in serve.go/http.go.
+const leasesPath = "/dhcp/leases"
+
 // startDHCP binds the DHCP responder when the config enables it and returns
-// nil when it does not.
+// nil when it does not. The lease file is opened (and a locked or corrupt
+// one refused) before the socket is bound.
 func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if !cfg.Enabled() {
 		return nil, nil
 	}
-	return nil, errors.New("dhcp: the responder is not wired into this build yet")
+	srv, err := dhcp.New(cfg, store, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: %w", err)
+	}
+	conn, err := dhcp.Listen(ctx, cfg.Interface, cfg.WithDefaults().Port)
+	if err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("dhcp: listen on %s: %w", cfg.Interface, err)
+	}
+	return &service{
+		name: "dhcp",
+		addr: conn.LocalAddr().String(),
+		serve: func(ctx context.Context) error {
+			defer srv.Close()
+			defer conn.Close()
+			return srv.Serve(ctx, conn)
+		},
+		close: func() error {
+			conn.Close()
+			return srv.Close()
+		},
+	}, nil
 }
 
-// runLeases is "bootsrv leases": it lists the leases in the lease file.
+// runLeases is "bootsrv leases": it lists the leases in the lease file, or,
+// when a running bootsrv holds the file, asks that server over HTTP.
 func runLeases(args []string, stdout, stderr io.Writer) error {
-	return errors.New("leases: the lease store is not wired into this build yet")
+	fs := flag.NewFlagSet("bootsrv leases", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "config `FILE` naming dhcp.lease_file (and http.listen)")
+	leaseFile := fs.String("lease-file", "", "lease `FILE`, overriding the config")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("leases: unexpected argument %q", fs.Arg(0))
+	}
+	path, httpAddr := *leaseFile, ""
+	if path == "" || *configFile != "" {
+		cfg, err := loadConfig(*configFile, &serveFlags{set: map[string]string{}})
+		if err != nil {
+			return err
+		}
+		if path == "" {
+			path = cfg.DHCP.WithDefaults().LeaseFile
+		}
+		httpAddr = cfg.HTTP.Listen
+	}
+	leases, err := dhcp.ReadLeases(path)
+	if errors.Is(err, dhcp.ErrLeaseFileLocked) && httpAddr != "" && httpAddr != "off" {
+		var herr error
+		if leases, herr = fetchLeases(httpAddr); herr != nil {
+			return fmt.Errorf("leases: %w; asking the running server failed too: %v", err, herr)
+		}
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("leases: %w", err)
+	}
+	sort.Slice(leases, func(i, j int) bool { return leases[i].IP.Less(leases[j].IP) })
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(leases)
+	}
+	return printLeases(stdout, leases, time.Now())
+}
+
+// fetchLeases reads the lease list from a running bootsrv's HTTP server.
+func fetchLeases(listen string) ([]dhcp.Lease, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + leasesPath)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", leasesPath, resp.Status)
+	}
+	var leases []dhcp.Lease
+	if err := json.NewDecoder(resp.Body).Decode(&leases); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", leasesPath, err)
+	}
+	return leases, nil
+}
+
+func printLeases(w io.Writer, leases []dhcp.Lease, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IP\tMAC\tCLIENT-ID\tHOSTNAME\tEXPIRES\tSTATE")
+	for _, l := range leases {
+		state := "active"
+		switch {
+		case l.Declined:
+			state = "declined"
+		case !l.Active(now):
+			state = "expired"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.IP, dash(l.MAC), dash(l.ClientID), dash(l.Hostname),
+			l.Expiry.UTC().Format(time.RFC3339), state)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
