@@ -230,7 +230,7 @@ func (c Config) validateAnonUpload() error {
 	switch {
 	case up == ".":
 		return keyError{"anonymous.upload", errors.New("the upload folder is the store root; anonymous uploads need a dedicated folder (images.uploads)")}
-	case root == "." || !within(up, root):
+	case !within(up, root):
 		return keyError{"anonymous.upload", fmt.Errorf("the upload folder %q is outside anonymous.root %q", up, root)}
 	case within(root, up):
 		return keyError{"anonymous.upload", fmt.Errorf("anonymous.root %q is inside the upload-only folder %q", root, up)}

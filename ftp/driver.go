@@ -23,10 +23,10 @@ type fsDriver struct {
 }
 
 var (
-	_ ftpserver.ClientDriver                    = (*fsDriver)(nil)
-	_ ftpserver.ClientDriverExtensionFileList   = (*fsDriver)(nil)
+	_ ftpserver.ClientDriver                      = (*fsDriver)(nil)
+	_ ftpserver.ClientDriverExtensionFileList     = (*fsDriver)(nil)
 	_ ftpserver.ClientDriverExtentionFileTransfer = (*fsDriver)(nil)
-	_ ftpserver.ClientDriverExtensionRemoveDir  = (*fsDriver)(nil)
+	_ ftpserver.ClientDriverExtensionRemoveDir    = (*fsDriver)(nil)
 )
 
 // path maps a library path ("/a/b", already resolved against the working

@@ -39,6 +39,9 @@ func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServe
 	dir := t.TempDir()
 	for name, data := range files {
 		p := filepath.Join(dir, name)
+		if strings.HasSuffix(name, "/") {
+			p = filepath.Join(p, "x")
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -193,6 +196,11 @@ func (c *client) stor(verb, name string, data []byte) int {
 	}
 	d.Close()
 	code, text = c.read()
-	_ = text
+	c.t.Logf("%s %s -> %s", verb, name, text)
 	return code
+}
+
+// fmtSscan reads the number out of a "213 N" reply.
+func fmtSscan(reply string, n *int) (int, error) {
+	return fmt.Sscanf(reply, "213 %d", n)
 }
