@@ -32,15 +32,15 @@ func TestRead(t *testing.T) {
 		blksize    int
 		want       []byte
 	}{
-		"octet 512":            {file: "boot.bin", mode: "octet", want: big},
-		"octet blksize 1468":   {file: "boot.bin", mode: "octet", blksize: 1468, want: big},
-		"octet blksize 8192":   {file: "boot.bin", mode: "octet", blksize: 8192, want: big},
-		"octet blksize 65464":  {file: "boot.bin", mode: "octet", blksize: 65464, want: big},
-		"empty file":           {file: "empty", mode: "octet", want: []byte{}},
-		"block multiple":       {file: "exact", mode: "octet", want: files["exact"]},
-		"subfolder":            {file: "dir/sub/x.cfg", mode: "octet", want: files["dir/sub/x.cfg"]},
-		"leading slash":        {file: "/dir/sub/x.cfg", mode: "octet", want: files["dir/sub/x.cfg"]},
-		"windows separators":   {file: `dir\sub\x.cfg`, mode: "octet", want: files["dir/sub/x.cfg"]},
+		"octet 512":           {file: "boot.bin", mode: "octet", want: big},
+		"octet blksize 1468":  {file: "boot.bin", mode: "octet", blksize: 1468, want: big},
+		"octet blksize 8192":  {file: "boot.bin", mode: "octet", blksize: 8192, want: big},
+		"octet blksize 65464": {file: "boot.bin", mode: "octet", blksize: 65464, want: big},
+		"empty file":          {file: "empty", mode: "octet", want: []byte{}},
+		"block multiple":      {file: "exact", mode: "octet", want: files["exact"]},
+		"subfolder":           {file: "dir/sub/x.cfg", mode: "octet", want: files["dir/sub/x.cfg"]},
+		"leading slash":       {file: "/dir/sub/x.cfg", mode: "octet", want: files["dir/sub/x.cfg"]},
+		"windows separators":  {file: `dir\sub\x.cfg`, mode: "octet", want: files["dir/sub/x.cfg"]},
 		// RFC 1350 netascii: LF -> CR LF, CR -> CR NUL on the wire; pin/tftp's
 		// client decodes it back.
 		"netascii": {file: "text.txt", mode: "netascii", want: files["text.txt"]},

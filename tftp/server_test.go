@@ -339,13 +339,13 @@ var malformed = [][]byte{
 	{0},
 	{0, 1},
 	{0, 1, 0},
-	{0, 9, 'x', 0},                  // unknown opcode
+	{0, 9, 'x', 0},                   // unknown opcode
 	{0, 3, 0, 1, 'd', 'a', 't', 'a'}, // DATA to the server port
 	{0, 4, 0, 1},                     // ACK
 	{0, 5, 0, 1, 'e', 0},             // ERROR
 	{0, 6, 'b', 0, '1', 0},           // OACK
 	[]byte("\x00\x01noterminator"),
-	[]byte("\x00\x01f\x00"),                     // no mode
+	[]byte("\x00\x01f\x00"), // no mode
 	[]byte("\x00\x01f\x00octet\x00blksize\x00"), // option without value
 	[]byte("\x00\x01f\x00octet\x00blksize\x00abc\x00tsize\x00-5\x00"),
 	[]byte("\x00\x01f\x00mail\x00"),
