@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -193,6 +194,7 @@ func (s *Server) admit(ctx context.Context, c net.Conn, libLn *chanListener) *se
 		c.Close()
 		return nil
 	}
+	oobInline(c)
 	ours, theirs := net.Pipe()
 	sess := &session{
 		srv: s, raw: c, conn: c, lib: ours, libDone: make(chan struct{}),
@@ -234,6 +236,24 @@ func (s *Server) leave(sess *session) {
 		Int("login_failures", sess.failures).Int64("bytes_down", sess.bytesDown.Load()).
 		Int64("bytes_up", sess.bytesUp.Load()).Dur("duration", time.Since(sess.started)).
 		Str("reason", reason).Msg("ftp session")
+}
+
+// oobInline keeps TCP urgent data in the normal byte stream. Clients send
+// ABOR (or Telnet IP/DM before it) as urgent data (RFC 959 §4.1.3); without
+// SO_OOBINLINE the kernel cuts the urgent byte out of the line, typically
+// its LF.
+func oobInline(c net.Conn) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_OOBINLINE, 1)
+	})
 }
 
 func addrKey(remote, local net.Addr) string { return remote.String() + "|" + local.String() }
