@@ -131,7 +131,9 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	if !d.acct.write {
 		return nil, d.fail("stor", p, images.ErrReadOnly)
 	}
-	if _, err := d.srv.store.Stat(p); err == nil && !d.srv.cfg.AllowOverwrite {
+	// APPE onto a complete file is refused even with allow_overwrite: the
+	// partial holds only the new bytes and would replace the file.
+	if _, err := d.srv.store.Stat(p); err == nil && (!d.srv.cfg.AllowOverwrite || appendMode) {
 		return nil, d.fail("stor", p, images.ErrExists)
 	}
 	key := images.PartialName(p, d.acct.name)
