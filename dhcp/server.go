@@ -113,6 +113,8 @@ func interfaceAddr(name string) (netip.Addr, error) {
 // ServerIP is the address the server identifies itself with (option 54).
 func (s *Server) ServerIP() netip.Addr { return s.serverIP }
 
+const rcvBuf = 4 << 20
+
 // Listen opens the server socket: UDP port on all addresses, bound to one
 // interface (SO_BINDTODEVICE) with SO_BROADCAST so replies to clients
 // without an address can be broadcast on that interface (RFC 2131 §4.1).
@@ -126,7 +128,15 @@ func Listen(ctx context.Context, iface string, port int) (net.PacketConn, error)
 			if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); serr != nil {
 				return
 			}
-			serr = syscall.BindToDevice(int(fd), iface)
+			if serr = syscall.BindToDevice(int(fd), iface); serr != nil {
+				return
+			}
+			// A large receive buffer absorbs bursts (many clients booting
+			// at once) while handlers wait for a group commit. FORCE
+			// passes net.core.rmem_max when we have CAP_NET_ADMIN.
+			if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, rcvBuf) != nil {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvBuf)
+			}
 		})
 		if err != nil {
 			return err

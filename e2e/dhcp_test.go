@@ -263,3 +263,41 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestDHCPPerfdhcp drives bootsrv with Kea's perfdhcp, which acts as a relay
+// agent (source port 67, giaddr = its address, replies to giaddr:67).
+func TestDHCPPerfdhcp(t *testing.T) {
+	requireTool(t, "perfdhcp")
+	srv, cli := newNetns(t), newNetns(t)
+	veth(t, srv, "s0", "10.81.0.1/16", cli, "c0", "10.81.0.2/16")
+	cfg := fmt.Sprintf(`
+dhcp:
+  mode: server
+  interface: s0
+  server_ip: 10.81.0.1
+  lease_file: %s
+  pools:
+    - {subnet: 10.81.0.0/16, range: 10.81.1.0-10.81.250.250, lease_time: 1h}
+`, filepath.Join(t.TempDir(), "leases.db"))
+	startBootsrv(t, bootsrvOpts{Config: cfg, Netns: srv, Args: []string{"-log-level", "info"}})
+	argv := inNetns(cli, "perfdhcp", "-4", "-l", "c0", "-r", "200", "-p", "3", "-R", "100000", "10.81.0.1")
+	out, err := runTool(t, 60*time.Second, argv[0], argv[1:]...)
+	if err != nil {
+		t.Fatalf("perfdhcp: %v\n%s", err, out)
+	}
+	var sent, recv [2]int
+	i := -1
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "sent packets:") {
+			i++
+			fmt.Sscanf(line, "sent packets: %d", &sent[min(i, 1)])
+		}
+		if strings.HasPrefix(line, "received packets:") && i >= 0 {
+			fmt.Sscanf(line, "received packets: %d", &recv[min(i, 1)])
+		}
+	}
+	if sent[0] < 400 || recv[0]*100 < sent[0]*99 || recv[1]*100 < sent[1]*99 {
+		t.Fatalf("perfdhcp: DO %d/%d RA %d/%d\n%s", recv[0], sent[0], recv[1], sent[1], out)
+	}
+	t.Logf("perfdhcp: DO %d/%d RA %d/%d", recv[0], sent[0], recv[1], sent[1])
+}
