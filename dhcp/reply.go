@@ -12,16 +12,7 @@ import (
 // reply builds an OFFER or ACK for ip (invalid for INFORM's ACK, which
 // carries no address and no lease time, RFC 2131 §4.3.5).
 func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *host, ip netip.Addr) *dhcpv4.DHCPv4 {
-	// NewReplyFromRequest copies xid, flags, giaddr, chaddr, option 82
-	// (RFC 3046 §2.2) and option 61 (RFC 6842).
-	resp, err := dhcpv4.NewReplyFromRequest(req,
-		dhcpv4.WithMessageType(mt),
-		dhcpv4.WithServerIP(net.IPv4zero),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP.AsSlice())),
-	)
-	if err != nil {
-		return nil
-	}
+	resp := s.newReply(req, mt)
 	if ip.IsValid() {
 		resp.YourIPAddr = ip.AsSlice()
 		lt := p.leaseTime
@@ -102,18 +93,34 @@ func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) {
 
 // nak builds a DHCPNAK (RFC 2131 Table 3): no address, no configuration.
 func (s *Server) nak(req *dhcpv4.DHCPv4, why string) *dhcpv4.DHCPv4 {
-	resp, err := dhcpv4.NewReplyFromRequest(req,
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
-		dhcpv4.WithServerIP(net.IPv4zero),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.serverIP.AsSlice())),
-		dhcpv4.WithOption(dhcpv4.OptMessage(why)),
-	)
-	if err != nil {
-		return nil
-	}
-	resp.ClientIPAddr, resp.YourIPAddr = net.IPv4zero, net.IPv4zero
+	resp := s.newReply(req, dhcpv4.MessageTypeNak)
+	resp.UpdateOption(dhcpv4.OptMessage(why))
 	if ipOf(req.GatewayIPAddr).IsValid() {
 		resp.SetBroadcast() // §4.3.2: a relay must broadcast the NAK
+	}
+	return resp
+}
+
+// newReply starts a reply to req: xid, flags, giaddr and chaddr copied,
+// option 82 echoed (RFC 3046 §2.2), option 61 echoed (RFC 6842), server
+// identifier set. Built directly rather than with dhcpv4.New, which draws
+// a random xid the reply then overwrites: one syscall per reply saved.
+func (s *Server) newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) *dhcpv4.DHCPv4 {
+	resp := &dhcpv4.DHCPv4{
+		OpCode: dhcpv4.OpcodeBootReply, HWType: req.HWType, TransactionID: req.TransactionID,
+		Flags: req.Flags, ClientHWAddr: req.ClientHWAddr,
+		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero,
+		GatewayIPAddr: req.GatewayIPAddr, Options: dhcpv4.Options{},
+	}
+	if resp.GatewayIPAddr == nil {
+		resp.GatewayIPAddr = net.IPv4zero
+	}
+	resp.UpdateOption(dhcpv4.OptMessageType(mt))
+	resp.UpdateOption(dhcpv4.OptServerIdentifier(s.serverIP.AsSlice()))
+	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionRelayAgentInformation, dhcpv4.OptionClientIdentifier} {
+		if v := req.Options.Get(code); v != nil {
+			resp.UpdateOption(dhcpv4.OptGeneric(code, v))
+		}
 	}
 	return resp
 }
