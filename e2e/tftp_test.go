@@ -58,7 +58,7 @@ func TestTFTPClients(t *testing.T) {
 	}
 	// The server counts a transfer after its last ACK; clients may exit
 	// before that ACK is processed.
-	series := `bootsrv_tftp_transfers_total{direction="read",result="ok"}`
+	series := `bootsrv_tftp_transfers_total{direction="download",result="ok"}`
 	deadline := time.Now().Add(10 * time.Second)
 	for p.Metric(t, series) < float64(fetched) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -66,7 +66,7 @@ func TestTFTPClients(t *testing.T) {
 	if got := p.Metric(t, series); got < float64(fetched) {
 		t.Errorf("%s = %v, want >= %d", series, got, fetched)
 	}
-	if got := p.Metric(t, `bootsrv_tftp_bytes_total{direction="read"}`); got < float64(fetched*len(data)) {
+	if got := p.Metric(t, `bootsrv_tftp_bytes_total{direction="download"}`); got < float64(fetched*len(data)) {
 		t.Errorf("bytes{read} = %v, want >= %d", got, fetched*len(data))
 	}
 	if got := p.Metric(t, "bootsrv_tftp_transfers_in_flight"); got != 0 {
@@ -120,7 +120,7 @@ func TestTFTPTraversal(t *testing.T) {
 	if got := p.Metric(t, `bootsrv_tftp_refusals_total{reason="invalid_name"}`); got < 4 {
 		t.Errorf("refusals{invalid_name} = %v, want >= 4", got)
 	}
-	if got := p.Metric(t, `bootsrv_tftp_transfers_total{direction="read",result="ok"}`); got != 0 {
+	if got := p.Metric(t, `bootsrv_tftp_transfers_total{direction="download",result="ok"}`); got != 0 {
 		t.Errorf("a traversal attempt became a transfer: %v", got)
 	}
 	if strings.Contains(p.Logs(), "root:x:") {
@@ -191,7 +191,7 @@ func TestTFTPWrite(t *testing.T) {
 	if got := p.Metric(t, `bootsrv_tftp_refusals_total{reason="exists"}`); got < 1 {
 		t.Errorf("refusals{exists} = %v", got)
 	}
-	if got := p.Metric(t, `bootsrv_tftp_transfers_total{direction="write",result="ok"}`); got < 2 {
+	if got := p.Metric(t, `bootsrv_tftp_transfers_total{direction="upload",result="ok"}`); got < 2 {
 		t.Errorf("transfers{write,ok} = %v", got)
 	}
 }

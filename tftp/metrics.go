@@ -5,8 +5,8 @@ import "github.com/prometheus/client_golang/prometheus"
 // Label values. Directions and results are fixed sets so dashboards can
 // rely on every series existing from the start.
 const (
-	dirRead  = "read"
-	dirWrite = "write"
+	dirRead  = "download"
+	dirWrite = "upload"
 
 	resultOK        = "ok"
 	resultTimeout   = "timeout"    // the peer stopped answering

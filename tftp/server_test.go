@@ -87,9 +87,9 @@ func TestMetricsLint(t *testing.T) {
 		t.Fatalf("lint: %v %v", err, problems)
 	}
 	eventually(t, "read counted", func() bool {
-		return testutil.ToFloat64(ts.m.transfers.WithLabelValues("read", "ok")) == 1
+		return testutil.ToFloat64(ts.m.transfers.WithLabelValues("download", "ok")) == 1
 	})
-	if got := testutil.ToFloat64(ts.m.bytes.WithLabelValues("read")); got != 4 {
+	if got := testutil.ToFloat64(ts.m.bytes.WithLabelValues("download")); got != 4 {
 		t.Fatalf("bytes{read} = %v", got)
 	}
 	if got := testutil.CollectAndCount(ts.m.duration); got != 2 {
@@ -199,8 +199,8 @@ func TestDuplicateRRQ(t *testing.T) {
 				wantOther = resultPeerAbort
 			}
 			eventually(t, "both transfers ended", func() bool {
-				return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "read", "result", "ok") == 1 &&
-					ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "read", "result", wantOther) == 1 &&
+				return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", "ok") == 1 &&
+					ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", wantOther) == 1 &&
 					ts.metric(t, "bootsrv_tftp_transfers_in_flight") == 0
 			})
 		})
@@ -292,7 +292,7 @@ func TestShutdownDrain(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after the transfer finished")
 	}
-	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "read", "result", "ok"); got != 1 {
+	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", "ok"); got != 1 {
 		t.Fatalf("transfers{read,ok} = %v", got)
 	}
 }
@@ -320,7 +320,7 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(ts.done)
-	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "read", "result", "shutdown"); got != 1 {
+	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", "shutdown"); got != 1 {
 		t.Fatalf("transfers{read,shutdown} = %v", got)
 	}
 }

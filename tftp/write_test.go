@@ -60,9 +60,9 @@ func TestWrite(t *testing.T) {
 		t.Fatalf("temporaries left: %v", tf)
 	}
 	eventually(t, "write counted", func() bool {
-		return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "write", "result", "ok") == 1
+		return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "upload", "result", "ok") == 1
 	})
-	if got := ts.metric(t, "bootsrv_tftp_bytes_total", "direction", "write"); got != float64(len(data)) {
+	if got := ts.metric(t, "bootsrv_tftp_bytes_total", "direction", "upload"); got != float64(len(data)) {
 		t.Fatalf("bytes{write} = %v", got)
 	}
 }
@@ -125,7 +125,7 @@ func TestWriteSizeCap(t *testing.T) {
 	}
 	eventually(t, "upload aborted", func() bool {
 		return ts.metric(t, "bootsrv_tftp_refusals_total", "reason", reasonTooLarge) == 1 &&
-			ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "write", "result", "error") == 1
+			ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "upload", "result", "error") == 1
 	})
 	if tf := tempFiles(t, ts.dir); len(tf) != 0 {
 		t.Fatalf("temporaries left: %v", tf)
