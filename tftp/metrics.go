@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"direction", "result"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bootsrv_tftp_bytes_total",
-			Help: "File bytes read from (read) or written to (write) the store by TFTP transfers, retransmissions not counted.",
+			Help: "File bytes sent to clients (download) or received from them (upload) by TFTP transfers, retransmissions not counted.",
 		}, []string{"direction"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bootsrv_tftp_transfer_duration_seconds",
