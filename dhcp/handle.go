@@ -185,11 +185,11 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	if h != nil && h.hostname != "" {
 		l.Hostname = h.hostname
 	}
-	prev, ok := s.table.bind(p, k, h, l, now)
+	prev, moved, ok := s.table.bind(p, k, h, l, now)
 	if !ok {
 		return s.refuse(req, state, ip, "address not available", log)
 	}
-	if err := s.store.put(l); err != nil {
+	if err := s.store.put(append(moved, l)...); err != nil {
 		s.table.unbind(l, prev)
 		s.m.drop("commit_failed")
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")

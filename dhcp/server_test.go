@@ -196,6 +196,11 @@ func TestAllocation(t *testing.T) {
 	if c.YourIPAddr.String() != "10.0.0.51" || c.HostName() != "byid" {
 		t.Errorf("client-id reservation: %s", c.Summary())
 	}
+	// A MAC reservation holds for a client that sends a DUID client id.
+	duid := ts.dora("52:54:00:00:00:50", dhcpv4.WithOption(dhcpv4.OptClientIdentifier([]byte{0xff, 9, 9, 9, 9, 0, 2, 0, 0, 0, 1})))
+	if duid.YourIPAddr.String() != "10.0.0.50" {
+		t.Errorf("MAC reservation with a DUID client id: got %s", duid.YourIPAddr)
+	}
 	// Nobody else is offered a reserved address, even when asking for it.
 	o, _ := ts.exchange(discover("52:54:00:aa:00:05", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 0, 0, 50)))))
 	if o.YourIPAddr.String() == "10.0.0.50" {
@@ -247,6 +252,19 @@ func TestRequestStates(t *testing.T) {
 	req := requestFor(o, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 9))))
 	if r, _ = ts.exchange(req); r != nil {
 		t.Fatalf("answered a request for another server: %v", r)
+	}
+}
+
+func TestClientMovesFreesOldAddress(t *testing.T) {
+	ts := newTestServer(t, testConfig(t))
+	first := ts.dora("52:54:00:16:00:01")
+	moved := ts.dora("52:54:00:16:00:01", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 0, 0, 160))))
+	if moved.YourIPAddr.String() != "10.0.0.160" {
+		t.Fatalf("requested .160, got %s", moved.YourIPAddr)
+	}
+	o, _ := ts.exchange(discover("52:54:00:16:00:02", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(first.YourIPAddr))))
+	if !o.YourIPAddr.Equal(first.YourIPAddr) {
+		t.Fatalf("old address %s not free after the client moved: offered %s", first.YourIPAddr, o.YourIPAddr)
 	}
 }
 

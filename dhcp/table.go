@@ -75,29 +75,22 @@ func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
 	return t
 }
 
-// free reports whether ip may be given to client k at now. Caller holds mu.
-func (t *leaseTable) free(p *pool, k clientKey, ip uint32, now time.Time) bool {
-	if h := t.reserved[ip]; h != nil && keyFor(h.cid, h.mac) != k && !t.reservedFor(h, k) {
+// free reports whether ip may be given to client k, which matched
+// reservation h (nil for none), at now. Caller holds mu.
+func (t *leaseTable) free(k clientKey, h *host, ip uint32, now time.Time) bool {
+	if rh := t.reserved[ip]; rh != nil && rh != h {
 		return false
 	}
-	if e := t.byIP[ip]; e != nil && e.key != k && now.Before(e.lease.Expiry) {
+	if e := t.byIP[ip]; e != nil && e.key != k && now.Before(e.lease.Expiry) && (h == nil || t.reserved[ip] != h) {
+		// Held by another client, unless the address is this host's
+		// reservation: a host keeps it when it changes client id (udhcpc
+		// sends none, dhcpcd a DUID).
 		return false
 	}
 	if o, ok := t.offers[ip]; ok && o.key != k && now.Before(o.until) {
 		return false
 	}
 	return true
-}
-
-// reservedFor reports whether reservation h belongs to client k. A host
-// with a client_id matches only that id; one with a MAC matches clients
-// sending no client id with that MAC, and clients whose id is the RFC 2132
-// §9.14 form (type 1 + MAC).
-func (t *leaseTable) reservedFor(h *host, k clientKey) bool {
-	if len(h.cid) > 0 {
-		return k == keyFor(h.cid, nil)
-	}
-	return k == keyFor(nil, h.mac) || k == keyFor(append([]byte{1}, h.mac...), nil)
 }
 
 func inRange(p *pool, ip uint32) bool { return ip >= p.first && ip <= p.last }
@@ -119,16 +112,16 @@ func (t *leaseTable) pick(p *pool, k clientKey, h *host, requested netip.Addr, n
 func (t *leaseTable) choose(p *pool, k clientKey, h *host, requested netip.Addr, now time.Time) (uint32, bool) {
 	if h != nil && h.ip.IsValid() && p.prefix.Contains(h.ip) {
 		ip := u32(h.ip)
-		return ip, t.free(p, k, ip, now)
+		return ip, t.free(k, h, ip, now)
 	}
-	if ip, ok := t.byKey[k]; ok && inRange(p, ip) && t.free(p, k, ip, now) {
+	if ip, ok := t.byKey[k]; ok && inRange(p, ip) && t.free(k, h, ip, now) {
 		return ip, true
 	}
-	if ip, ok := t.offerKey[k]; ok && inRange(p, ip) && t.free(p, k, ip, now) {
+	if ip, ok := t.offerKey[k]; ok && inRange(p, ip) && t.free(k, h, ip, now) {
 		return ip, true
 	}
 	if requested.IsValid() && requested.Is4() {
-		if ip := u32(requested); inRange(p, ip) && t.free(p, k, ip, now) {
+		if ip := u32(requested); inRange(p, ip) && t.free(k, h, ip, now) {
 			return ip, true
 		}
 	}
@@ -140,7 +133,7 @@ func (t *leaseTable) choose(p *pool, k clientKey, h *host, requested netip.Addr,
 	for i := uint32(0); i < size; i++ {
 		ip := p.first + (start+i)%size
 		if t.byIP[ip] == nil || !now.Before(t.byIP[ip].lease.Expiry) {
-			if t.free(p, k, ip, now) {
+			if t.free(k, h, ip, now) {
 				t.cursor[p] = (start + i + 1) % size
 				return ip, true
 			}
@@ -157,25 +150,39 @@ func (t *leaseTable) allowed(p *pool, k clientKey, h *host, ip netip.Addr, now t
 	}
 	n := u32(ip)
 	if h != nil && h.ip.IsValid() && p.prefix.Contains(h.ip) {
-		return h.ip == ip && t.free(p, k, n, now)
+		return h.ip == ip && t.free(k, h, n, now)
 	}
-	return (inRange(p, n) || t.reserved[n] != nil) && t.free(p, k, n, now)
+	return (inRange(p, n) || t.reserved[n] != nil) && t.free(k, h, n, now)
 }
 
 // bind records l for client k if allowed, returning the previous entry for
 // rollback. The caller makes l durable before acknowledging it.
-func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time) (prev *entry, ok bool) {
+//
+// A client holds one address: when it binds a new one, its previous lease
+// ends now, and moved is that ended lease, to store with l.
+func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time) (prev *entry, moved []Lease, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.allowed(p, k, h, l.IP, now) {
-		return nil, false
+		return nil, nil, false
 	}
 	ip := u32(l.IP)
+	if old, had := t.byKey[k]; had && old != ip {
+		if e := t.byIP[old]; e != nil && e.key == k && now.Before(e.lease.Expiry) {
+			ended := e.lease
+			ended.Expiry = now
+			t.byIP[old] = &entry{lease: ended, key: k}
+			moved = append(moved, ended)
+		}
+	}
 	prev = t.byIP[ip]
 	t.byIP[ip] = &entry{lease: l, key: k}
 	t.byKey[k] = ip
 	t.deleteOffer(ip)
-	return prev, true
+	if o, ok := t.offerKey[k]; ok {
+		t.deleteOffer(o) // the client is bound: its other offers are moot
+	}
+	return prev, moved, true
 }
 
 // unbind undoes bind when the lease could not be made durable.
