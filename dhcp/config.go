@@ -100,7 +100,7 @@ type Host struct {
 	Options Options `yaml:"options"`
 }
 
-// Boot chooses what PXE and iPXE clients boot (see Policy).
+// Boot chooses what PXE and iPXE clients boot (see bootPolicy).
 type Boot struct {
 	// NextServer is siaddr and option 66, the TFTP server. Default ServerIP.
 	NextServer string `yaml:"next_server"`
@@ -113,8 +113,8 @@ type Boot struct {
 	// ARM64 is the bootfile for architecture 11 (UEFI ARM64).
 	ARM64 string `yaml:"arm64"`
 	// IPXE is what clients already running iPXE get: a file name or a URL.
-	// Zero: iPXE clients get the firmware bootfile again (no chainload loop
-	// guard is needed then, because iPXE images boot their embedded script).
+	// Zero: iPXE clients get no boot information, because handing iPXE an
+	// iPXE binary (undionly.kpxe, snponly.efi) again would loop.
 	IPXE string `yaml:"ipxe"`
 	// HTTP is the URL for UEFI HTTP boot clients (vendor class HTTPClient,
 	// architectures 15, 16, 19). Zero: HTTP boot clients get no boot info.

@@ -5,7 +5,8 @@
 // every acknowledged lease durable in a bbolt file (a lease is on disk before
 // its ACK is sent, with many ACKs grouped into one transaction), serves
 // relayed requests (RFC 3046 option 82 is echoed) and answers PXE and iPXE
-// clients with boot information chosen by a pure policy function (Policy).
+// clients with boot information chosen by a pure policy function
+// (bootPolicy in policy.go).
 //
 // The caller owns the socket: Server.Serve(ctx, conn) reads requests from
 // conn and writes replies to it, so tests can use 127.0.0.1:0 and production
