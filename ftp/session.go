@@ -245,9 +245,22 @@ func (s *session) setOverride(r reply) {
 
 // copyReplies copies the library's replies to the client, one whole reply
 // at a time, and matches each to the command waiting for it.
+//
+// From a transfer's 1xx reply until its final reply has been written, the
+// session counts as a transfer in flight, so that a draining Serve does
+// not close the control connection between the last data byte and the
+// 226 (the driver's own count ends when the file is closed, before it).
 func (s *session) copyReplies() {
 	defer close(s.libDone)
 	defer s.close("")
+	defer func() {
+		s.mu.Lock()
+		if s.transferPending {
+			s.transferPending = false
+			s.srv.flight.done()
+		}
+		s.mu.Unlock()
+	}()
 	br := bufio.NewReader(s.lib)
 	for {
 		lines, code, err := readReply(br)
@@ -255,9 +268,12 @@ func (s *session) copyReplies() {
 			return
 		}
 		s.observeReply(code, lines)
-		w, out := s.attribute(code, lines)
+		w, out, ended := s.attribute(code, lines)
 		if w == nil || !w.swallow {
 			s.write(out)
+		}
+		if ended {
+			s.srv.flight.done()
 		}
 		if w != nil {
 			close(w.done)
@@ -267,26 +283,30 @@ func (s *session) copyReplies() {
 
 // attribute decides which forwarded command a reply answers. A 1xx reply
 // opens a transfer whose final reply (226, 426, 451...) comes later and
-// answers no new command (RFC 959 §5.4 sequencing).
-func (s *session) attribute(code int, lines []string) (*waiter, []byte) {
+// answers no new command (RFC 959 §5.4 sequencing); ended reports that
+// this reply is that final one.
+func (s *session) attribute(code int, lines []string) (w *waiter, out []byte, ended bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if code >= 400 && s.override != nil {
 		lines = []string{fmt.Sprintf("%d %s", s.override.code, s.override.text)}
 		s.override = nil
 	}
-	out := []byte(strings.Join(lines, "\r\n") + "\r\n")
-	var w *waiter
+	out = []byte(strings.Join(lines, "\r\n") + "\r\n")
 	switch {
 	case code < 200:
+		if !s.transferPending {
+			s.srv.flight.add()
+		}
 		s.transferPending = true
 		w = s.pop()
 	case s.transferPending:
 		s.transferPending = false
+		ended = true
 	default:
 		w = s.pop()
 	}
-	return w, out
+	return w, out, ended
 }
 
 func (s *session) pop() *waiter {
