@@ -69,6 +69,7 @@ type session struct {
 // waiter is a forwarded command waiting for its first reply.
 type waiter struct {
 	done    chan struct{}
+	verb    string
 	swallow bool // the reply is the library's, not the client's (login replay)
 }
 
@@ -213,7 +214,7 @@ func (s *session) write(b []byte) {
 // so that our own replies never overtake the library's (RFC 959 §4.2: one
 // reply per command, in order). swallow drops that reply.
 func (s *session) forward(verb, arg string, swallow bool) {
-	w := &waiter{done: make(chan struct{}), swallow: swallow}
+	w := &waiter{done: make(chan struct{}), verb: verb, swallow: swallow}
 	s.mu.Lock()
 	s.waiters = append(s.waiters, w)
 	if verb != "ABOR" && verb != "STAT" {
@@ -299,6 +300,10 @@ func (s *session) attribute(code int, lines []string) (w *waiter, out []byte, en
 			s.srv.flight.add()
 		}
 		s.transferPending = true
+		w = s.pop()
+	case s.transferPending && code >= 211 && code <= 213 && len(s.waiters) > 0 && s.waiters[0].verb == "STAT":
+		// STAT during a transfer is answered while it runs (RFC 959
+		// §4.1.3: 211-213); the transfer's final reply is still to come.
 		w = s.pop()
 	case s.transferPending:
 		s.transferPending = false
