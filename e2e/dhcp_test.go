@@ -149,6 +149,12 @@ func TestDHCPUdhcpc(t *testing.T) {
 		t.Errorf("leases_in_use = %v", v)
 	}
 	mac := ifaceMAC(t, n.cli, "c0")
+	// While bootsrv runs it holds the lease file; the list is on HTTP.
+	argv := inNetns(n.srv, "curl", "-fsS", "http://"+n.proc.Addr("http")+"/dhcp/leases")
+	live, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil || !strings.Contains(string(live), `"10.77.0.100"`) || !strings.Contains(string(live), mac) {
+		t.Errorf("GET /dhcp/leases on a running server: %v %s", err, live)
+	}
 	rows := n.leases(t)
 	if len(rows) != 1 || rows[0].IP != "10.77.0.100" || rows[0].MAC != mac || !rows[0].Expiry.After(time.Now().Add(50*time.Minute)) {
 		t.Fatalf("lease file: %+v (client MAC %s)", rows, mac)

@@ -20,9 +20,9 @@ import (
 	"github.com/bootsrv/bootsrv/images"
 )
 
-// leasesPath is where the HTTP server should serve the DHCP lease list
+// leasesPath is where the HTTP server serves the DHCP lease list
 // (dhcp.Server.LeasesHandler), read by `bootsrv leases` while a running
-// server holds the lease file. Mounting it needs a hook in serve.go/http.go.
+// server holds the lease file.
 const leasesPath = "/dhcp/leases"
 
 // startDHCP binds the DHCP responder when the config enables it and returns
@@ -53,6 +53,7 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, log ze
 			conn.Close()
 			return srv.Close()
 		},
+		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
 	}, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/rs/zerolog"
 )
 
 // newRegistry is the process's own registry (never the global one) with the
@@ -33,10 +32,15 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-func newHTTPServer(reg *prometheus.Registry, h *health, log zerolog.Logger) *http.Server {
+func newHTTPServer(reg *prometheus.Registry, h *health, svcs []*service) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("GET /healthz", h)
+	for _, s := range svcs {
+		for pattern, handler := range s.handlers {
+			mux.Handle(pattern, handler)
+		}
+	}
 	return &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

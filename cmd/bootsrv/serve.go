@@ -24,6 +24,9 @@ type service struct {
 	addr  string
 	serve func(ctx context.Context) error
 	close func() error // releases the socket if serve is never called
+	// handlers are extra HTTP endpoints of the service, by pattern
+	// (e.g. "GET /dhcp/leases"), mounted on the http address.
+	handlers map[string]http.Handler
 }
 
 // serve runs every enabled service until ctx is cancelled (SIGINT or
@@ -74,7 +77,7 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		if httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		httpSrv = newHTTPServer(reg, health, log)
+		httpSrv = newHTTPServer(reg, health, svcs)
 		log.Info().Str("service", "http").Str("addr", httpLn.Addr().String()).Msg("listening")
 	}
 	if len(svcs) == 0 && httpSrv == nil {
