@@ -26,7 +26,11 @@
 // reach the library, one at a time over an in-memory pipe, after login; its
 // replies are copied back whole and error replies are replaced with the
 // code and short text from replyFor (errors.go), e.g. 452 for a full disk.
-// Session caps answer 421 before the library sees the connection.
+// Session caps answer 421 before the library sees the connection. A
+// STAT during a transfer is answered (211) while the transfer runs; the
+// transfer's final reply is matched to the transfer. On shutdown, a
+// transfer counts as in flight until its final reply has been written, so
+// a drain never cuts a 226.
 //
 // Uploads: named users with write permission write to a per-user,
 // per-name hidden partial file (images.PartialName). An upload is committed
