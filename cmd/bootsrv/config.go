@@ -42,6 +42,9 @@ type Config struct {
 	} `yaml:"log"`
 	HTTP struct {
 		Listen string `yaml:"listen"` // /metrics and /healthz. Default :8080.
+		// Images serves the image store under /images/ for iPXE and UEFI
+		// HTTP boot. Default true.
+		Images *bool `yaml:"images"`
 	} `yaml:"http"`
 	TFTP struct {
 		Listen      string `yaml:"listen"` // Default :69 as root, :6969 otherwise.
@@ -182,6 +185,10 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "json")
 	setDefault(&c.HTTP.Listen, ":8080")
+	if c.HTTP.Images == nil {
+		on := true
+		c.HTTP.Images = &on
+	}
 	setDefault(&c.TFTP.Listen, map[bool]string{true: ":69", false: ":6969"}[privileged])
 	setDefault(&c.FTP.Listen, map[bool]string{true: ":21", false: ":2121"}[privileged])
 	if c.ShutdownTimeout == 0 {

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bootsrv/bootsrv/images"
 )
 
 // newRegistry is the process's own registry (never the global one) with the
@@ -32,8 +34,15 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-func newHTTPServer(reg *prometheus.Registry, h *health, svcs []*service) *http.Server {
+// newHTTPServer serves metrics, health, the services' handlers and, when
+// store is not nil (http.images), the image store under /images/.
+func newHTTPServer(reg *prometheus.Registry, h *health, svcs []*service, store *images.Store) *http.Server {
 	mux := http.NewServeMux()
+	if store != nil {
+		files := http.StripPrefix("/images/", store.Handler())
+		mux.Handle("GET /images/", files)
+		mux.Handle("HEAD /images/", files)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("GET /healthz", h)
 	for _, s := range svcs {

@@ -77,7 +77,11 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		if httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		httpSrv = newHTTPServer(reg, health, svcs)
+		var files *images.Store
+		if *cfg.HTTP.Images {
+			files = store
+		}
+		httpSrv = newHTTPServer(reg, health, svcs, files)
 		log.Info().Str("service", "http").Str("addr", httpLn.Addr().String()).Msg("listening")
 	}
 	if len(svcs) == 0 && httpSrv == nil {
