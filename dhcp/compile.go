@@ -18,6 +18,7 @@ type compiled struct {
 	byMAC    map[string]*host // key: net.HardwareAddr.String()
 	byCID    map[string]*host // key: raw client-id bytes
 	boot     bootConf
+	rules    []rule
 }
 
 type pool struct {
@@ -80,9 +81,6 @@ func (c Config) compile() (*compiled, error) {
 	if c.DeclineTime < 0 || c.OfferTime < 0 || c.MaxHandlers < 0 {
 		return nil, kerr("max_handlers", "durations and limits must not be negative")
 	}
-	if len(c.Rules) > 0 {
-		return nil, kerr("rules", "zero-touch provisioning rules are not available yet")
-	}
 	if len(c.Pools) == 0 {
 		return nil, kerr("pools", "server mode needs at least one pool")
 	}
@@ -106,6 +104,9 @@ func (c Config) compile() (*compiled, error) {
 		return nil, err
 	}
 	out.boot = b
+	if out.rules, err = compileRules(c.Rules); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

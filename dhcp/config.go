@@ -46,8 +46,8 @@ type Config struct {
 	Hosts []Host `yaml:"hosts"`
 	// Boot is the PXE/iPXE boot policy.
 	Boot Boot `yaml:"boot"`
-	// Rules are zero-touch provisioning rules (first match wins). Reserved:
-	// accepted by the parser, refused by Validate until implemented.
+	// Rules are zero-touch provisioning rules for switches, routers and
+	// other devices (first match wins); see Rule.
 	Rules []Rule `yaml:"rules"`
 }
 
@@ -119,13 +119,6 @@ type Boot struct {
 	// HTTP is the URL for UEFI HTTP boot clients (vendor class HTTPClient,
 	// architectures 15, 16, 19). Zero: HTTP boot clients get no boot info.
 	HTTP string `yaml:"http"`
-}
-
-// Rule is a zero-touch provisioning rule. Reserved for a later version.
-type Rule struct {
-	Match    map[string]string `yaml:"match"`
-	Bootfile string            `yaml:"bootfile"`
-	Options  Options           `yaml:"options"`
 }
 
 // Enabled reports whether DHCP should run: only when both Mode and

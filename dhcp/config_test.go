@@ -109,7 +109,6 @@ func TestValidateKeys(t *testing.T) {
 		"dup host ip": {func(c *Config) {
 			c.Hosts = []Host{{MAC: "52:54:00:00:00:01", IP: "10.0.0.5"}, {MAC: "52:54:00:00:00:02", IP: "10.0.0.5"}}
 		}, "hosts[1].ip", "also reserved"},
-		"rules":     {func(c *Config) { c.Rules = []Rule{{Bootfile: "x"}} }, "rules", "not available yet"},
 		"bad http":  {func(c *Config) { c.Boot.HTTP = "tftp://x" }, "boot.http", "URL"},
 		"no mode":   {func(c *Config) { c.Mode = "" }, "mode", "mode is not set"},
 		"lease min": {func(c *Config) { c.Pools[0].LeaseTime = time.Second }, "pools[0].lease_time", "between"},

@@ -6,7 +6,9 @@
 // its ACK is sent, with many ACKs grouped into one transaction), serves
 // relayed requests (RFC 3046 option 82 is echoed) and answers PXE and iPXE
 // clients with boot information chosen by a pure policy function
-// (bootPolicy in policy.go).
+// (bootPolicy in policy.go). Zero-touch provisioning rules (rules.go) give
+// matching devices (by vendor class, MAC OUI or relay option 82) a
+// bootfile, TFTP server and options, chosen by the pure function matchRule.
 //
 // The caller owns the socket: Server.Serve(ctx, conn) reads requests from
 // conn and writes replies to it, so tests can use 127.0.0.1:0 and production

@@ -10,6 +10,7 @@ type metrics struct {
 	messages *prometheus.CounterVec
 	replies  *prometheus.CounterVec
 	drops    *prometheus.CounterVec
+	rules    *prometheus.CounterVec
 	commit   prometheus.Histogram
 }
 
@@ -24,13 +25,17 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bootsrv_dhcp_drops_total", Help: "DHCP messages dropped without reply, by reason.",
 		}, []string{"reason"}),
+		rules: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_rule_matches_total",
+			Help: "OFFERs and ACKs a zero-touch provisioning rule applied to, by rule index in the config.",
+		}, []string{"rule"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "bootsrv_dhcp_lease_commit_duration_seconds",
 			Help:    "Time to make one group of leases durable (one transaction and fsync).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.commit, poolCollector{s}} {
+	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, poolCollector{s}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

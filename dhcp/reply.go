@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -50,6 +51,12 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *ho
 		for _, o := range h.options {
 			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.code), o.data))
 		}
+	}
+	// Zero-touch provisioning rules go on top of pool, host and boot
+	// policy, for any client.
+	if i := matchRule(s.c.rules, ruleRequestOf(req)); i >= 0 {
+		applyRule(resp, &s.c.rules[i])
+		s.m.rules.WithLabelValues(strconv.Itoa(i)).Inc()
 	}
 	return resp
 }
