@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -144,57 +140,16 @@ func TestHTTPBootOff(t *testing.T) {
 // 4 MiB per call), not through read/write in user space.
 func TestHTTPBootSendfile(t *testing.T) {
 	requireTool(t, "curl")
-	strace := requireTool(t, "strace")
 	data := randomBytes(32 << 20)
 	p := startBootsrv(t, bootsrvOpts{Files: map[string][]byte{"big.img": data}})
-	summary := filepath.Join(t.TempDir(), "strace.txt")
-	st := exec.Command(strace, "-f", "-c", "-o", summary, "-e", "trace=sendfile",
-		"-p", strconv.Itoa(p.cmd.Process.Pid))
-	stderr, err := st.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Process.Kill()
-	attached := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			select {
-			case attached <- sc.Text():
-			default:
-			}
-		}
-	}()
-	select {
-	case l := <-attached:
-		if !strings.Contains(l, "attached") {
-			t.Skipf("strace cannot attach: %s", l)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("strace did not attach")
-	}
+	strace := countSyscalls(t, p, "sendfile")
 	out := filepath.Join(t.TempDir(), "out")
 	if o, err := runTool(t, time.Minute, "curl", "-sSf", "-o", out, "http://"+p.Addr("http")+"/images/big.img"); err != nil {
 		t.Fatalf("curl: %v %s", err, o)
 	}
-	st.Process.Signal(syscall.SIGINT)
-	st.Wait()
+	calls := strace.stop(t)["sendfile"]
 	if fileSHA256(t, out) != sha256Hex(data) {
 		t.Fatal("download differs")
-	}
-	b, err := os.ReadFile(summary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("strace -c:\n%s", b)
-	calls := 0
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 5 && f[len(f)-1] == "sendfile" {
-			calls, _ = strconv.Atoi(f[3])
-		}
 	}
 	if calls < 8 {
 		t.Errorf("%d sendfile calls for 32 MiB, want zero-copy send", calls)
