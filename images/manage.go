@@ -7,23 +7,7 @@ import (
 
 // Remove deletes the regular file (or symbolic link) name. Directories give
 // ErrIsDir; use RemoveDir.
-func (s *Store) Remove(name string) error {
-	n, err := cleanEntry(name)
-	if err != nil {
-		return err
-	}
-	fi, err := s.root.Lstat(n)
-	if err != nil {
-		return mapErr(err)
-	}
-	if fi.IsDir() {
-		return fmt.Errorf("remove %s: %w", n, ErrIsDir)
-	}
-	if err := s.root.Remove(n); err != nil {
-		return mapErr(err)
-	}
-	return nil
-}
+func (s *Store) Remove(name string) error { return s.removeEntry("remove", name, false) }
 
 // Mkdir creates one directory. An existing entry gives ErrExists and a
 // missing parent ErrNotFound.
@@ -40,7 +24,11 @@ func (s *Store) Mkdir(name string) error {
 
 // RemoveDir deletes the empty directory name. A directory that still has
 // entries (including hidden partial uploads) is not removed.
-func (s *Store) RemoveDir(name string) error {
+func (s *Store) RemoveDir(name string) error { return s.removeEntry("rmdir", name, true) }
+
+// removeEntry deletes name after checking it is a directory exactly when
+// dir is set, so neither call can remove the other kind of entry.
+func (s *Store) removeEntry(op, name string, dir bool) error {
 	n, err := cleanEntry(name)
 	if err != nil {
 		return err
@@ -49,11 +37,14 @@ func (s *Store) RemoveDir(name string) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("rmdir %s: %w", n, ErrNotDir)
+	switch {
+	case dir && !fi.IsDir():
+		return fmt.Errorf("%s %s: %w", op, n, ErrNotDir)
+	case !dir && fi.IsDir():
+		return fmt.Errorf("%s %s: %w", op, n, ErrIsDir)
 	}
 	if err := s.root.Remove(n); err != nil {
-		return fmt.Errorf("rmdir %s: %w", n, mapErr(err))
+		return fmt.Errorf("%s %s: %w", op, n, mapErr(err))
 	}
 	return nil
 }
