@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -40,12 +41,26 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "  dhcp    off (needs dhcp.mode and dhcp.interface)")
 	}
-	out, err := yaml.Marshal(cfg)
+	out, err := yaml.Marshal(redacted(cfg))
 	if err != nil {
 		return fmt.Errorf("print effective settings: %w", err)
 	}
 	fmt.Fprintf(stdout, "# effective settings, defaults filled in:\n%s", out)
 	return nil
+}
+
+// redacted is cfg with the FTP users' password hashes hidden: check's
+// output gets pasted into tickets and chats, and a bcrypt hash is still an
+// offline brute-force target.
+func redacted(cfg *Config) *Config {
+	c := *cfg
+	c.FTP.Users = slices.Clone(cfg.FTP.Users)
+	for i := range c.FTP.Users {
+		if c.FTP.Users[i].PasswordHash != "" {
+			c.FTP.Users[i].PasswordHash = "(hidden)"
+		}
+	}
+	return &c
 }
 
 // runPasswd reads a password (without echo on a terminal) and prints its

@@ -164,6 +164,21 @@ func TestCheckPrintsEffectiveSettings(t *testing.T) {
 	}
 }
 
+func TestCheckHidesPasswordHashes(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeConfig(t, "images:\n  root: ROOT\nftp:\n  users:\n    - {name: netops, password_hash: \""+string(hash)+"\", root: /}\n")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "-config", file}, nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), string(hash)) || !strings.Contains(out.String(), "password_hash: (hidden)") {
+		t.Errorf("check output must hide the hash:\n%s", out.String())
+	}
+}
+
 func TestPasswdPrintsVerifiableHash(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"passwd"}, strings.NewReader("s3cret\n"), &out, &out); err != nil {
