@@ -1,10 +1,16 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/scripts"
 )
 
 const scriptsDHCP = `images:
@@ -89,5 +95,32 @@ func TestScriptsConfig(t *testing.T) {
 	var out strings.Builder
 	if err := runCheck([]string{"-config", file}, &out, &out); err != nil || !strings.Contains(out.String(), "scripts boot.ipxe") {
 		t.Errorf("check: %v\n%s", err, out.String())
+	}
+}
+
+// TestExampleScript renders the example config's boot.ipxe for its two
+// reserved hosts and for an unknown machine.
+func TestExampleScript(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/bootsrv.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(writeConfig(t, strings.Replace(string(data), "root: /srv/bootsrv/images", "root: ROOT", 1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr, err := newScripts(cfg, &dhcpClients{}, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mac, want := range map[string]string{
+		"52:54:00:12:34:56": "kernel http://10.0.0.1:8080/images/linux/vmlinuz role=web root=/dev/sda console=ttyS0\n",
+		"52:54:00:12:34:57": "kernel http://10.0.0.1:8080/images/linux/vmlinuz role=db root=/dev/nvme0n1 console=ttyS0\n",
+		"52:54:00:99:99:99": "echo Unknown machine 52:54:00:99:99:99: booting the installer menu\nchain http://10.0.0.1:8080/images/menu.ipxe\n",
+	} {
+		out, ok, err := scr.Render(scripts.Request{Name: "boot.ipxe", Protocol: "tftp", MAC: mac, Local: netip.MustParseAddr("10.0.0.1")})
+		if err != nil || !ok || !strings.Contains(string(out), want) {
+			t.Errorf("%s: %v %v\n%s\nwant %q in it", mac, ok, err, out, want)
+		}
 	}
 }
