@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func TestVirtualFiles(t *testing.T) {
 		})
 	}
 	mu.Lock()
-	if len(calls) == 0 || calls[0] != "boot.ipxe 127.0.0.1 127.0.0.1" {
+	if !slices.Contains(calls, "boot.ipxe 127.0.0.1 127.0.0.1") {
 		t.Errorf("calls %q: want name, local and remote address", calls)
 	}
 	mu.Unlock()
