@@ -43,6 +43,7 @@ type host struct {
 	ipxe       string
 	nextServer netip.Addr
 	options    []option
+	conf       Host // as configured, for Server.Client
 }
 
 type bootConf struct {
@@ -160,7 +161,7 @@ func (c *compiled) compileHosts(hosts []Host) error {
 	ips := map[netip.Addr]int{}
 	for i, h := range hosts {
 		key := fmt.Sprintf("hosts[%d]", i)
-		ch := &host{hostname: h.Hostname, bootfile: h.Bootfile, ipxe: h.IPXE}
+		ch := &host{hostname: h.Hostname, bootfile: h.Bootfile, ipxe: h.IPXE, conf: h}
 		if h.MAC == "" && h.ClientID == "" {
 			return kerr(key+".mac", "a host needs mac or client_id")
 		}

@@ -98,6 +98,10 @@ type Host struct {
 	NextServer string `yaml:"next_server"`
 	// Options are extra options for this host, overriding the pool's.
 	Options Options `yaml:"options"`
+	// Vars are free-form values for this host's boot scripts (the
+	// top-level scripts section), read there as .Vars.name. DHCP does not
+	// use them. Zero: none.
+	Vars map[string]string `yaml:"vars"`
 }
 
 // Boot chooses what PXE and iPXE clients boot (see bootPolicy).

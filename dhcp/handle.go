@@ -195,6 +195,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
 		return nil
 	}
+	s.noteArch(ip, req)
 	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
 }

@@ -30,6 +30,7 @@ type Server struct {
 	now    func() time.Time
 	sem    chan struct{}
 	sample *sampler
+	seen   sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
 
 	serverIP   netip.Addr
 	bcast      netip.Addr // where broadcast replies go: 255.255.255.255

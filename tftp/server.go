@@ -34,6 +34,7 @@ type Server struct {
 	stopped sync.Once
 	serving atomic.Bool
 	stats   statsBoard
+	virtual atomic.Pointer[VirtualFunc] // SetVirtual, virtual.go
 }
 
 // New checks cfg, fills its defaults, registers the metrics on reg and, when

@@ -92,7 +92,7 @@ func (s *Server) handleRead(file string, rf io.ReaderFrom) error {
 		return t.refuse(errBusy)
 	}
 	defer s.release()
-	f, _, err := s.store.Open(file)
+	f, err := s.open(file, t.localIP, t.peer)
 	if err != nil {
 		return t.refuse(refuse(err))
 	}

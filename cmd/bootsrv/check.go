@@ -41,6 +41,13 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "  dhcp    off (needs dhcp.mode and dhcp.interface)")
 	}
+	if len(cfg.Scripts) > 0 {
+		names := make([]string, len(cfg.Scripts))
+		for i, sc := range cfg.Scripts {
+			names[i] = sc.Name
+		}
+		fmt.Fprintf(stdout, "  scripts %s (over tftp, and http at /images/<name>)\n", strings.Join(names, ", "))
+	}
 	out, err := yaml.Marshal(redacted(cfg))
 	if err != nil {
 		return fmt.Errorf("print effective settings: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/bootsrv/bootsrv/dhcp"
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
 )
 
@@ -55,11 +56,15 @@ type Config struct {
 		ftp.Config `yaml:",inline"`
 	} `yaml:"ftp"`
 	DHCP dhcp.Config `yaml:"dhcp"`
+	// Scripts are per-machine boot scripts (package scripts), served over
+	// TFTP and at /images/<name> over HTTP. Default none.
+	Scripts []scripts.Script `yaml:"scripts"`
 	// ShutdownTimeout bounds how long transfers in flight may run on after
 	// SIGINT or SIGTERM. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	source string            // file name, for messages
+	file   string            // the config file, "" for the embedded default
 	raw    []byte            // file contents, to find the line of a key
 	flags  map[string]string // key -> flag that set it, for messages
 }
@@ -74,7 +79,7 @@ func loadConfig(file string, fl *serveFlags) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		cfg.source, cfg.raw = file, data
+		cfg.source, cfg.raw, cfg.file = file, data, file
 	}
 	if err := yaml.UnmarshalWithOptions(cfg.raw, cfg, yaml.DisallowUnknownField()); err != nil {
 		return nil, cfg.decodeError(err)
@@ -174,6 +179,10 @@ func (c *Config) validate() error {
 			return c.keyError(s.name+"."+ke.Key(), reason)
 		}
 		return c.keyError(s.name, s.err)
+	}
+	// Scripts last: their templates are checked against dhcp.hosts.
+	if err := c.scriptsConfig().Validate(); err != nil {
+		return c.scriptsError(err)
 	}
 	return nil
 }

@@ -28,7 +28,9 @@ const leasesPath = "/dhcp/leases"
 // startDHCP binds the DHCP responder when the config enables it and returns
 // nil when it does not. The lease file is opened (and a locked or corrupt
 // one refused) before the socket is bound.
-func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
+//
+// clients is pointed at the server, for the boot scripts' lease lookups.
+func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, clients *dhcpClients, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if !cfg.Enabled() {
 		return nil, nil
 	}
@@ -36,6 +38,7 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, log ze
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: %w", err)
 	}
+	clients.srv = srv
 	conn, err := dhcp.Listen(ctx, cfg.Interface, cfg.WithDefaults().Port)
 	if err != nil {
 		srv.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/scripts"
 )
 
 // newRegistry is the process's own registry (never the global one) with the
@@ -35,11 +36,19 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newHTTPServer serves metrics, health, the services' handlers and, when
-// store is not nil (http.images), the image store under /images/.
-func newHTTPServer(reg *prometheus.Registry, h *health, svcs []*service, store *images.Store) *http.Server {
+// store is not nil (http.images), the image store under /images/. Boot
+// scripts (scr not nil) are served there too, before store files.
+func newHTTPServer(reg *prometheus.Registry, h *health, svcs []*service, store *images.Store, scr *scripts.Server) *http.Server {
 	mux := http.NewServeMux()
+	var files http.Handler
 	if store != nil {
-		files := http.StripPrefix("/images/", store.Handler())
+		files = store.Handler()
+	}
+	if scr != nil {
+		files = scr.Handler(files)
+	}
+	if files != nil {
+		files = http.StripPrefix("/images/", files)
 		mux.Handle("GET /images/", files)
 		mux.Handle("HEAD /images/", files)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
 )
 
@@ -47,6 +48,12 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	defer store.Close()
 	reg := newRegistry()
 
+	clients := &dhcpClients{}
+	scr, err := newScripts(cfg, clients, log, reg)
+	if err != nil {
+		return err
+	}
+
 	var svcs []*service
 	defer func() {
 		for _, s := range svcs {
@@ -54,10 +61,10 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		}
 	}()
 	starters := []func() (*service, error){
-		func() (*service, error) { return startTFTP(cfg, store, log, reg) },
+		func() (*service, error) { return startTFTP(cfg, store, scr, log, reg) },
 		func() (*service, error) { return startFTP(cfg, store, log, reg) },
 		func() (*service, error) {
-			return startDHCP(ctx, cfg.DHCP, store, log.With().Str("service", "dhcp").Logger(), reg)
+			return startDHCP(ctx, cfg.DHCP, store, clients, log.With().Str("service", "dhcp").Logger(), reg)
 		},
 	}
 	for _, start := range starters {
@@ -81,7 +88,7 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		if *cfg.HTTP.Images {
 			files = store
 		}
-		httpSrv = newHTTPServer(reg, health, svcs, files)
+		httpSrv = newHTTPServer(reg, health, svcs, files, scr)
 		log.Info().Str("service", "http").Str("addr", httpLn.Addr().String()).Msg("listening")
 	}
 	if len(svcs) == 0 && httpSrv == nil {
@@ -129,13 +136,18 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	return nil
 }
 
-func startTFTP(cfg *Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
+// startTFTP binds the TFTP server; scr, when not nil, answers requests for
+// boot script names before the store.
+func startTFTP(cfg *Config, store *images.Store, scr *scripts.Server, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if cfg.TFTP.Listen == "off" {
 		return nil, nil
 	}
 	srv, err := tftp.New(cfg.TFTP.Config, store, log.With().Str("service", "tftp").Logger(), reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
+	}
+	if scr != nil {
+		srv.SetVirtual(scr.TFTP)
 	}
 	conn, err := net.ListenPacket("udp", cfg.TFTP.Listen)
 	if err != nil {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/scripts"
+)
+
+const scriptsDHCP = `images:
+  root: ROOT
+dhcp:
+  mode: server
+  interface: eth9
+  server_ip: 10.0.0.1
+  pools:
+    - {subnet: 10.0.0.0/24, range: 10.0.0.100-10.0.0.200}
+  hosts:
+    - mac: "52:54:00:00:00:01"
+      hostname: web1
+      vars: {role: web, rack: 3}
+    - {mac: "52:54:00:00:00:02", hostname: db1, vars: {role: db}}
+scripts:
+`
+
+func TestScriptsConfigErrors(t *testing.T) {
+	tests := map[string]struct {
+		body string
+		want []string // substrings; the first is the file:line suffix
+	}{
+		"misspelt field, literal block": {
+			body: scriptsDHCP + "  - name: boot.ipxe\n    template: |\n      #!ipxe\n      echo {{.Hostnme}}\n",
+			want: []string{":18: scripts[0].template:", "Hostnme", "template line 2"},
+		},
+		"var one host lacks": {
+			body: scriptsDHCP + "  - name: boot.ipxe\n    template: |\n      #!ipxe\n      {{if .Known}}\n      chain {{.Vars.rack}}\n      {{end}}\n",
+			want: []string{":19: scripts[0].template:", `no entry for key "rack"`, "dhcp.hosts[1] 52:54:00:00:00:02"},
+		},
+		"literal block followed by another script": {
+			body: scriptsDHCP + "  - name: a\n    template: |\n      ok\n      {{.Bad}}\n  - name: b\n    template: x\n",
+			want: []string{":18: scripts[0].template:", "Bad"},
+		},
+		"parse error, quoted": {
+			body: scriptsDHCP + "  - name: a\n    template: \"{{if}}\"\n",
+			want: []string{":16: scripts[0].template:", "missing value for if"},
+		},
+		"file relative to the config": {
+			body: scriptsDHCP + "  - name: a\n    file: tmpl/none.ipxe\n",
+			want: []string{":16: scripts[0].file:", "tmpl/none.ipxe"},
+		},
+		"no name": {
+			body: scriptsDHCP + "  - template: x\n",
+			want: []string{":15: scripts[0].name:", "required"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			file := writeConfig(t, tc.body)
+			_, err := loadConfig(file, nil)
+			if err == nil {
+				t.Fatal("config accepted, want an error")
+			}
+			if !strings.HasPrefix(err.Error(), file+tc.want[0]) {
+				t.Errorf("error %q does not start with %q", err, file+tc.want[0])
+			}
+			for _, w := range tc.want[1:] {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestScriptsConfig(t *testing.T) {
+	file := writeConfig(t, scriptsDHCP+"  - name: boot.ipxe\n    file: boot.tmpl\n")
+	tmpl := "#!ipxe\n{{if .Known}}echo {{.Hostname}} {{.Vars.role}} rack {{index .Vars \"rack\"}}{{else}}exit{{end}}\n"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(file), "boot.tmpl"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := cfg.scriptsConfig()
+	if sc.Dir != filepath.Dir(file) || len(sc.Hosts) != 2 || sc.Hosts[0].Vars["rack"] != "3" || sc.Hosts[1].Key != "dhcp.hosts[1]" {
+		t.Errorf("scripts config %+v", sc)
+	}
+	var out strings.Builder
+	if err := runCheck([]string{"-config", file}, &out, &out); err != nil || !strings.Contains(out.String(), "scripts boot.ipxe") {
+		t.Errorf("check: %v\n%s", err, out.String())
+	}
+}
+
+// TestExampleScript renders the example config's boot.ipxe for its two
+// reserved hosts and for an unknown machine.
+func TestExampleScript(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/bootsrv.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(writeConfig(t, strings.Replace(string(data), "root: /srv/bootsrv/images", "root: ROOT", 1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr, err := newScripts(cfg, &dhcpClients{}, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mac, want := range map[string]string{
+		"52:54:00:12:34:56": "kernel http://10.0.0.1:8080/images/linux/vmlinuz role=web root=/dev/sda console=ttyS0\n",
+		"52:54:00:12:34:57": "kernel http://10.0.0.1:8080/images/linux/vmlinuz role=db root=/dev/nvme0n1 console=ttyS0\n",
+		"52:54:00:99:99:99": "echo Unknown machine 52:54:00:99:99:99: booting the installer menu\nchain http://10.0.0.1:8080/images/menu.ipxe\n",
+	} {
+		out, ok, err := scr.Render(scripts.Request{Name: "boot.ipxe", Protocol: "tftp", MAC: mac, Local: netip.MustParseAddr("10.0.0.1")})
+		if err != nil || !ok || !strings.Contains(string(out), want) {
+			t.Errorf("%s: %v %v\n%s\nwant %q in it", mac, ok, err, out, want)
+		}
+	}
+}

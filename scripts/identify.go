@@ -1,0 +1,171 @@
+package scripts
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// identify finds out which machine sent req: the MAC from ?mac= first
+// (iPXE expands ${net0/mac}; it is the only way through NAT or a proxy),
+// else the MAC of the DHCP lease the peer address holds, else the peer's
+// entry in the neighbour table. The lease's facts (host name,
+// architecture, reservation) are used only when the lease belongs to that
+// MAC; a reservation is otherwise found by MAC.
+func (s *Server) identify(req Request) (Machine, error) {
+	m := Machine{IP: req.Remote.String(), ArchCode: -1, Source: "none", ServerIP: s.cfg.ServerIP}
+	if !req.Remote.IsValid() {
+		m.IP = ""
+	}
+	if req.Local.IsValid() {
+		m.ServerIP = req.Local.String()
+	}
+	m.HTTPBase = s.httpBase(req)
+	var mac net.HardwareAddr
+	if req.MAC != "" {
+		var err error
+		if mac, err = parseMAC(req.MAC); err != nil {
+			return m, err
+		}
+		m.Source = "query"
+	}
+	var lease Lease
+	haveLease := false
+	if s.cfg.Leases != nil && req.Remote.IsValid() {
+		lease, haveLease = s.cfg.Leases(req.Remote)
+	}
+	switch {
+	case mac != nil:
+	case haveLease && lease.MAC != nil:
+		mac, m.Source = lease.MAC, "lease"
+	case req.Remote.IsValid():
+		if hw, ok := s.cfg.Neighbours(req.Remote); ok {
+			mac, m.Source = hw, "arp"
+		}
+	}
+	if mac == nil {
+		m.Vars = map[string]string{}
+		m.Host.Vars = m.Vars
+		return m, nil
+	}
+	setMAC(&m, mac.String())
+	host := s.byMAC[mac.String()]
+	if haveLease && bytes.Equal(lease.MAC, mac) {
+		m.Hostname, m.ArchCode = lease.Hostname, lease.Arch
+		if lease.Host != nil {
+			host = lease.Host
+		}
+	}
+	if req.Arch != "" {
+		code, ok := parseArch(req.Arch)
+		if !ok {
+			return m, fmt.Errorf("?arch=%q is no architecture number or name", req.Arch)
+		}
+		m.ArchCode = code
+	}
+	m.Arch = archName(m.ArchCode)
+	if host != nil {
+		m.Known, m.Host = true, *host
+		if host.Hostname != "" {
+			m.Hostname = host.Hostname
+		}
+	}
+	if m.Host.Vars == nil {
+		m.Host.Vars = map[string]string{}
+	}
+	m.Vars = m.Host.Vars
+	return m, nil
+}
+
+// parseMAC reads a MAC address as iPXE's ${net0/mac} gives it, or with
+// hyphens or without separators.
+func parseMAC(s string) (net.HardwareAddr, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 12 && !strings.ContainsAny(s, ":-.") {
+		var b strings.Builder
+		for i := 0; i < 12; i += 2 {
+			if i > 0 {
+				b.WriteByte(':')
+			}
+			b.WriteString(s[i : i+2])
+		}
+		s = b.String()
+	}
+	mac, err := net.ParseMAC(s)
+	if err != nil || len(mac) != 6 {
+		return nil, fmt.Errorf("?mac=%q is not a MAC address", s)
+	}
+	return mac, nil
+}
+
+// httpBase is http://address:port of the HTTP server as the client
+// reaches it. Over HTTP that is the connection's own local address (the
+// handler sets req.local). Over TFTP it is the http.listen address: its
+// host when it names one, else the address the TFTP request reached.
+func (s *Server) httpBase(req Request) string {
+	if req.local.IsValid() {
+		return "http://" + req.local.String()
+	}
+	host, port, err := net.SplitHostPort(s.cfg.HTTPAddr)
+	if err != nil || port == "0" { // also "" and "off"
+		return ""
+	}
+	if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
+		return "http://" + net.JoinHostPort(host, port)
+	}
+	server := s.cfg.ServerIP
+	if req.Local.IsValid() {
+		server = req.Local.String()
+	}
+	if server == "" {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(server, port)
+}
+
+// procARP looks ip up in /proc/net/arp, the kernel's IPv4 neighbour table
+// of the network namespace bootsrv runs in.
+func procARP(ip netip.Addr) (net.HardwareAddr, bool) {
+	f, err := os.Open("/proc/net/arp")
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	return lookupARP(f, ip)
+}
+
+// lookupARP reads the /proc/net/arp format:
+//
+//	IP address  HW type  Flags  HW address         Mask  Device
+//	10.0.0.2    0x1      0x2    52:54:00:12:34:56  *     eth0
+//
+// and returns the complete (flag ATF_COM, 0x2) Ethernet entry for ip.
+func lookupARP(r io.Reader, ip netip.Addr) (net.HardwareAddr, bool) {
+	ip = ip.Unmap()
+	if !ip.Is4() {
+		return nil, false
+	}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || f[0] != ip.String() {
+			continue
+		}
+		flags, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 32)
+		if err != nil || flags&0x2 == 0 {
+			continue
+		}
+		mac, err := net.ParseMAC(f[3])
+		if err != nil || len(mac) != 6 || bytes.Equal(mac, make(net.HardwareAddr, 6)) {
+			continue
+		}
+		return mac, true
+	}
+	return nil, false
+}

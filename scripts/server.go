@@ -1,0 +1,170 @@
+package scripts
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/images"
+)
+
+// Server renders the configured scripts for the machines that ask.
+type Server struct {
+	cfg     Config
+	scripts map[string]*script // by cleaned name
+	byMAC   map[string]*Host   // reservations by MAC (net.HardwareAddr.String())
+	log     zerolog.Logger
+	renders *prometheus.CounterVec
+	sources *prometheus.CounterVec
+}
+
+// Label values of the metrics.
+var (
+	protocols = []string{"http", "tftp"}
+	results   = []string{"ok", "error"}
+	sources   = []string{"query", "lease", "arp", "none"}
+)
+
+// New checks cfg (parsing and test-executing every template), fills its
+// defaults and registers the metrics on reg.
+func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	compiled, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, scripts: compiled, byMAC: map[string]*Host{}, log: log,
+		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_scripts_renders_total",
+			Help: "Boot scripts rendered for clients, by protocol and result (error: the template failed at run time).",
+		}, []string{"protocol", "result"}),
+		sources: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_scripts_identity_total",
+			Help: "How the machine asking for a boot script was identified: ?mac= query, DHCP lease, neighbour (ARP) table, or none.",
+		}, []string{"source"}),
+	}
+	for _, c := range []prometheus.Collector{s.renders, s.sources} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("scripts: metrics: %w", err)
+		}
+	}
+	for _, p := range protocols {
+		for _, r := range results {
+			s.renders.WithLabelValues(p, r)
+		}
+	}
+	for _, src := range sources {
+		s.sources.WithLabelValues(src)
+	}
+	for i := range cfg.Hosts {
+		h := &cfg.Hosts[i]
+		if mac, err := net.ParseMAC(h.MAC); err == nil {
+			s.byMAC[mac.String()] = h
+		}
+	}
+	return s, nil
+}
+
+// Names lists the script names, in config order.
+func (s *Server) Names() []string {
+	out := make([]string, len(s.scripts))
+	for name, sc := range s.scripts {
+		out[sc.index] = name
+	}
+	return out
+}
+
+// Request is one client asking for a script.
+type Request struct {
+	Name     string // as the client sent it
+	Protocol string // "http" or "tftp"
+	Local    netip.Addr
+	Remote   netip.Addr
+	MAC      string // ?mac=, empty when not given
+	Arch     string // ?arch=, empty when not given
+	// local is the HTTP connection's local address, for .HTTPBase.
+	local netip.AddrPort
+}
+
+// Render renders the script req names for the machine that asks. ok is
+// false when the name is no script. An error is a template failing at run
+// time (or a ?mac= that is no MAC address).
+func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
+	name, cerr := images.Clean(req.Name)
+	sc := s.scripts[name]
+	if cerr != nil || sc == nil {
+		return nil, false, nil
+	}
+	start := time.Now()
+	m, err := s.identify(req)
+	if err == nil {
+		m.Name, m.Protocol = name, req.Protocol
+		data, err = sc.render(m)
+	}
+	result := "ok"
+	ev := s.log.Info()
+	if err != nil {
+		result, ev = "error", s.log.Warn().Err(err)
+	}
+	s.renders.WithLabelValues(req.Protocol, result).Inc()
+	s.sources.WithLabelValues(m.Source).Inc()
+	ev.Str("name", name).Str("protocol", req.Protocol).Str("ip", req.Remote.String()).Str("mac", m.MAC).
+		Str("source", m.Source).Bool("known", m.Known).Str("arch", m.Arch).Int("bytes", len(data)).
+		Dur("duration", time.Since(start)).Str("result", result).Msg("boot script rendered")
+	return data, true, err
+}
+
+// TFTP is the hook for tftp.Server.SetVirtual.
+func (s *Server) TFTP(name string, local, remote netip.Addr) ([]byte, bool, error) {
+	return s.Render(Request{Name: name, Protocol: "tftp", Local: local, Remote: remote})
+}
+
+// Handler serves scripts over HTTP behind http.StripPrefix, as the store's
+// handler is: the remaining path is the name. Requests for other names go
+// to next (nil: 404). Scripts are rendered per requester, so answers are
+// marked not cacheable; HEAD and Range work as for files.
+func (s *Server) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := Request{Name: r.URL.Path, Protocol: "http", MAC: r.URL.Query().Get("mac"), Arch: r.URL.Query().Get("arch")}
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			req.Remote = ap.Addr().Unmap()
+		}
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+				req.Local = ap.Addr().Unmap()
+				req.local = netip.AddrPortFrom(req.Local, ap.Port())
+			}
+		}
+		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || strings.HasSuffix(r.URL.Path, "/") {
+			s.pass(next, w, r)
+			return
+		}
+		data, ok, err := s.Render(req)
+		switch {
+		case !ok:
+			s.pass(next, w, r)
+		case err != nil:
+			http.Error(w, "boot script failed; see the server log", http.StatusInternalServerError)
+		default:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+		}
+	})
+}
+
+func (s *Server) pass(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	if next == nil {
+		http.NotFound(w, r)
+		return
+	}
+	next.ServeHTTP(w, r)
+}

@@ -1,0 +1,121 @@
+package scripts_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	tftplib "github.com/pin/tftp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/scripts"
+	"github.com/bootsrv/bootsrv/tftp"
+)
+
+// TestOverTFTP wires the renderer into a real TFTP server, as cmd/bootsrv
+// does, and fetches the script with pin/tftp's client: the TFTP server's
+// metrics count it, and tsize is the rendered length.
+func TestOverTFTP(t *testing.T) {
+	store, err := images.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	reg := prometheus.NewRegistry()
+	scr, err := scripts.New(scripts.Config{
+		Scripts:  []scripts.Script{{Name: "boot.ipxe", Template: "#!ipxe\necho {{.Protocol}} from {{.IP}} to {{.ServerIP}} base {{.HTTPBase}} known {{.Known}}\n"}},
+		HTTPAddr: ":8080",
+	}, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := tftp.New(tftp.Config{Timeout: 200 * time.Millisecond, Retries: 2, DrainTimeout: time.Second}, store, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetVirtual(scr.TFTP)
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, conn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+
+	c, err := tftplib.NewClient(conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(time.Second)
+	c.SetBlockSize(1432) // as iPXE asks
+	c.RequestTSize(true)
+	wt, err := c.Receive("boot.ipxe", "octet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, sizeOK := wt.(tftplib.IncomingTransfer).Size() // read before WriteTo
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	want := "#!ipxe\necho tftp from 127.0.0.1 to 127.0.0.1 base http://127.0.0.1:8080 known false\n"
+	if buf.String() != want {
+		t.Errorf("got %q, want %q", buf.String(), want)
+	}
+	if !sizeOK || size != int64(len(want)) {
+		t.Errorf("tsize %d %v, want %d", size, sizeOK, len(want))
+	}
+	if _, err := c.Receive("other.ipxe", "octet"); err == nil {
+		t.Error("a name that is neither script nor file was served")
+	}
+	if got := value(t, reg, "bootsrv_scripts_renders_total", "protocol", "tftp", "result", "ok"); got != 1 {
+		t.Errorf("renders = %v, want 1", got)
+	}
+	// The server counts a transfer just after the client has its last
+	// packet.
+	deadline := time.Now().Add(5 * time.Second)
+	for value(t, reg, "bootsrv_tftp_transfers_total", "direction", "download", "result", "ok") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the script transfer was not counted in bootsrv_tftp_transfers_total")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// value is a counter's value in reg, by name and label pairs.
+func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
