@@ -41,16 +41,29 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, log ze
 		srv.Close()
 		return nil, fmt.Errorf("dhcp: listen on %s: %w", cfg.Interface, err)
 	}
+	pxe, err := listenPXE(ctx, srv, cfg, log)
+	if err != nil {
+		conn.Close()
+		srv.Close()
+		return nil, err
+	}
+	closePXE := func() {
+		if pxe != nil {
+			pxe.Close()
+		}
+	}
 	return &service{
 		name: "dhcp",
 		addr: conn.LocalAddr().String(),
 		serve: func(ctx context.Context) error {
 			defer srv.Close()
 			defer conn.Close()
-			return srv.Serve(ctx, conn)
+			defer closePXE()
+			return serveDHCP(ctx, srv, conn, pxe)
 		},
 		close: func() error {
 			conn.Close()
+			closePXE()
 			return srv.Close()
 		},
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
