@@ -210,4 +210,8 @@ func TestCheckProxyConfig(t *testing.T) {
 			t.Errorf("check output lacks %q:\n%s", want, out.String())
 		}
 	}
+	err = run(context.Background(), []string{"leases", "-config", file}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "keeps no leases") {
+		t.Errorf("leases with a proxy config: %v", err)
+	}
 }

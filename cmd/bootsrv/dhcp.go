@@ -90,6 +90,9 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if path == "" && cfg.DHCP.Mode == "proxy" {
+			return errors.New("leases: dhcp mode proxy keeps no leases (the segment's DHCP server does)")
+		}
 		if path == "" {
 			path = cfg.DHCP.WithDefaults().LeaseFile
 		}
