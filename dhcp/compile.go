@@ -19,6 +19,7 @@ type compiled struct {
 	byCID    map[string]*host // key: raw client-id bytes
 	boot     bootConf
 	rules    []rule
+	proxy    bool // mode: proxy (proxy.go)
 }
 
 type pool struct {
@@ -62,9 +63,9 @@ func (c Config) compile() (*compiled, error) {
 		return nil, kerr("mode", "pools are configured but mode is not set; set mode: server")
 	case "server":
 	case "proxy":
-		return nil, &keyError{key: "mode", err: ErrProxyUnavailable}
+		out.proxy = true
 	default:
-		return nil, kerr("mode", "%q is not a mode; use server", c.Mode)
+		return nil, kerr("mode", "%q is not a mode; use server or proxy", c.Mode)
 	}
 	if c.Interface == "" {
 		return nil, kerr("interface", "required: the interface DHCP binds to")
@@ -82,7 +83,11 @@ func (c Config) compile() (*compiled, error) {
 	if c.DeclineTime < 0 || c.OfferTime < 0 || c.MaxHandlers < 0 {
 		return nil, kerr("max_handlers", "durations and limits must not be negative")
 	}
-	if len(c.Pools) == 0 {
+	if out.proxy {
+		if err := c.checkProxy(); err != nil {
+			return nil, err
+		}
+	} else if len(c.Pools) == 0 {
 		return nil, kerr("pools", "server mode needs at least one pool")
 	}
 	for i, p := range c.Pools {

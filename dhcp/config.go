@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -12,8 +11,9 @@ import (
 // is a disabled DHCP service: a DHCP server that starts by accident breaks
 // networks, so it runs only when both Mode and Interface are set.
 type Config struct {
-	// Mode is "server" (pools and reservations). "proxy" (RFC 4578 proxyDHCP,
-	// boot information only) is reserved and refused for now. Zero: off.
+	// Mode is "server" (pools and reservations) or "proxy" (proxyDHCP, PXE
+	// 2.1 §2 / RFC 4578: boot information only, beside the segment's own
+	// DHCP server; no addresses, no lease file; see proxy.go). Zero: off.
 	Mode string `yaml:"mode"`
 	// Interface is the network interface the server binds to
 	// (SO_BINDTODEVICE). Zero: off.
@@ -24,8 +24,14 @@ type Config struct {
 	// Port is the server UDP port; replies to clients go to Port+1 and to
 	// relays at giaddr:Port. Default 67 (RFC 2131 §4.1).
 	Port int `yaml:"port"`
+	// PXEPort is the PXE boot server port proxy mode also answers on (PXE
+	// 2.1 §2: PXE clients send their boot server DHCPREQUEST there,
+	// unicast, once they have an address). Default 4011; -1: not opened.
+	// Server mode does not use it.
+	PXEPort int `yaml:"pxe_port"`
 	// LeaseFile is the bbolt file holding acknowledged leases.
-	// Default /var/lib/bootsrv/leases.db.
+	// Default /var/lib/bootsrv/leases.db in server mode; proxy mode keeps
+	// no leases and opens no file.
 	LeaseFile string `yaml:"lease_file"`
 	// Authoritative makes the server NAK requests for addresses it does not
 	// know in its subnets (RFC 2131 §4.3.2 INIT-REBOOT). Zero (false): such
@@ -137,7 +143,10 @@ func (c Config) WithDefaults() Config {
 	if c.Port == 0 {
 		c.Port = 67
 	}
-	if c.LeaseFile == "" {
+	if c.PXEPort == 0 {
+		c.PXEPort = 4011
+	}
+	if c.LeaseFile == "" && c.Mode != "proxy" {
 		c.LeaseFile = DefaultLeaseFile
 	}
 	if c.DeclineTime == 0 {
@@ -185,9 +194,6 @@ func (e *keyError) Key() string { return e.key }
 func kerr(key, format string, a ...any) error {
 	return &keyError{key: key, err: fmt.Errorf(format, a...)}
 }
-
-// ErrProxyUnavailable is returned for mode: proxy.
-var ErrProxyUnavailable = errors.New("proxy mode is not available yet; use mode: server")
 
 func parseAddr(key, s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))

@@ -91,7 +91,7 @@ func TestValidateKeys(t *testing.T) {
 		key     string
 		message string
 	}{
-		"proxy":         {func(c *Config) { c.Mode = "proxy" }, "mode", "proxy mode is not available yet"},
+		"proxy pools":   {func(c *Config) { c.Mode = "proxy" }, "pools", "proxy mode hands out no addresses"},
 		"bad mode":      {func(c *Config) { c.Mode = "relay" }, "mode", "not a mode"},
 		"no interface":  {func(c *Config) { c.Interface = "" }, "interface", "required"},
 		"no pools":      {func(c *Config) { c.Pools = nil }, "pools", "at least one"},

@@ -10,6 +10,12 @@
 // matching devices (by vendor class, MAC OUI or relay option 82) a
 // bootfile, TFTP server and options, chosen by the pure function matchRule.
 //
+// In proxy mode (proxy.go) it runs beside the segment's own DHCP server and
+// hands out no addresses and keeps no leases: PXE, iPXE and UEFI HTTP boot
+// clients get a proxy offer (yiaddr 0.0.0.0, option 60 PXEClient, option 43
+// PXE_DISCOVERY_CONTROL, bootfile by the same policy) on the DHCP port, and
+// a DHCPACK to their boot server request on the PXE port (ServePXE, 4011).
+//
 // The caller owns the socket: Server.Serve(ctx, conn) reads requests from
 // conn and writes replies to it, so tests can use 127.0.0.1:0 and production
 // can bind port 67 to one interface (SO_BINDTODEVICE).

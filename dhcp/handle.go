@@ -31,6 +31,10 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 	mt := req.MessageType()
 	s.m.messages.WithLabelValues(typeName(mt)).Inc()
 	log := s.log.With().Str("mac", req.ClientHWAddr.String()).Str("xid", req.TransactionID.String()).Logger()
+	if s.c.proxy {
+		s.answerProxy(conn, peer, req, mt, log)
+		return
+	}
 	var resp *dhcpv4.DHCPv4
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:

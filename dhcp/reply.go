@@ -61,8 +61,10 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *ho
 	return resp
 }
 
-// addBoot adds boot information for PXE, HTTP boot and iPXE clients.
-func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) {
+// addBoot adds boot information for PXE, HTTP boot and iPXE clients and
+// returns the policy's kind (bios, efi64, ipxe, http...), "" when it added
+// nothing.
+func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) string {
 	br := bootRequest{
 		vendorClass: req.ClassIdentifier(),
 		arch:        -1,
@@ -74,7 +76,7 @@ func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) {
 	}
 	b, ok := bootPolicy(s.c.boot, h, s.serverIP, br)
 	if !ok {
-		return
+		return ""
 	}
 	// PXE 2.1 and RFC 2131 §2: siaddr is the next server, file the
 	// bootfile; options 66/67 (RFC 2132 §9.4, §9.5) carry the same for
@@ -96,6 +98,7 @@ func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) {
 	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
 	}
+	return b.kind
 }
 
 // nak builds a DHCPNAK (RFC 2131 Table 3): no address, no configuration.

@@ -33,9 +33,10 @@ type Server struct {
 	seen   sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
 
 	serverIP   netip.Addr
-	bcast      netip.Addr // where broadcast replies go: 255.255.255.255
-	clientPort int        // RFC 2131 §4.1: clients listen on 68
-	relayPort  int        // relays listen on the server port, 67
+	bcast      netip.Addr    // where broadcast replies go: 255.255.255.255
+	clientPort int           // RFC 2131 §4.1: clients listen on 68
+	relayPort  int           // relays listen on the server port, 67
+	px         *proxyMetrics // proxy mode only (proxy.go)
 	// redirect, set by tests, rewrites reply destinations.
 	redirect func(*net.UDPAddr) *net.UDPAddr
 }
@@ -64,6 +65,12 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
 		return nil, fmt.Errorf("dhcp metrics: %w", err)
+	}
+	if c.proxy {
+		if err := s.startProxy(store, reg); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	st, leases, err := openLeaseStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
 	if err != nil {
@@ -198,7 +205,12 @@ func (s *Server) sweep(ctx context.Context) {
 }
 
 // Close releases the lease file. Call it after Serve has returned.
-func (s *Server) Close() error { return s.store.close() }
+func (s *Server) Close() error {
+	if s.store == nil { // proxy mode keeps no lease file
+		return nil
+	}
+	return s.store.close()
+}
 
 // Leases lists all leases known to the server, sorted by address.
 func (s *Server) Leases() []Lease {

@@ -38,6 +38,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  http    %s\n", cfg.HTTP.Listen)
 	if cfg.DHCP.Enabled() {
 		fmt.Fprintf(stdout, "  dhcp    %s on %s\n", cfg.DHCP.Mode, cfg.DHCP.Interface)
+		if cfg.DHCP.Mode == "proxy" {
+			fmt.Fprintf(stdout, "          no addresses, no lease file; pxe_port %d (-1: off)\n", cfg.DHCP.PXEPort)
+		}
 	} else {
 		fmt.Fprintln(stdout, "  dhcp    off (needs dhcp.mode and dhcp.interface)")
 	}

@@ -64,6 +64,18 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 			body: "images:\n  root: ROOT\ndhcp:\n  mode: server\n  interface: eth9\n  pools:\n    - subnet: 10.0.0.0/24\n      range: 10.9.0.1-10.9.0.5\n",
 			want: []string{"dhcp.pools[0]"},
 		},
+		"dhcp proxy with pools": {
+			body: "images:\n  root: ROOT\ndhcp:\n  mode: proxy\n  interface: eth9\n  boot: {bios: undionly.kpxe}\n  pools:\n    - subnet: 10.0.0.0/24\n",
+			want: []string{"dhcp.pools", "no addresses"},
+		},
+		"dhcp proxy pxe_port": {
+			body: "images:\n  root: ROOT\ndhcp:\n  mode: proxy\n  interface: eth9\n  pxe_port: 67\n  boot: {bios: undionly.kpxe}\n",
+			want: []string{":6:", "dhcp.pxe_port"},
+		},
+		"dhcp proxy without boot": {
+			body: "images:\n  root: ROOT\ndhcp:\n  mode: proxy\n  interface: eth9\n",
+			want: []string{"dhcp.boot", "nothing to tell"},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -190,5 +202,31 @@ func TestPasswdPrintsVerifiableHash(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"passwd"}, strings.NewReader("\n"), &out, &out); err == nil {
 		t.Error("empty password accepted")
+	}
+}
+
+// TestCheckProxyConfig: a proxy needs neither pools nor a lease file, and
+// check says what it will do.
+func TestCheckProxyConfig(t *testing.T) {
+	file := writeConfig(t, "images:\n  root: ROOT\ndhcp:\n  mode: proxy\n  interface: eth9\n  server_ip: 10.0.0.5\n  boot: {bios: undionly.kpxe, ipxe: boot.ipxe}\n")
+	cfg, err := loadConfig(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DHCP.Enabled() || cfg.DHCP.LeaseFile != "" || cfg.DHCP.PXEPort != 4011 {
+		t.Errorf("proxy config: enabled %v lease_file %q pxe_port %d", cfg.DHCP.Enabled(), cfg.DHCP.LeaseFile, cfg.DHCP.PXEPort)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check", "-config", file}, nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"dhcp    proxy on eth9", "pxe_port 4011", "pxe_port: 4011"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	err = run(context.Background(), []string{"leases", "-config", file}, nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "keeps no leases") {
+		t.Errorf("leases with a proxy config: %v", err)
 	}
 }

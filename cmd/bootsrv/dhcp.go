@@ -44,16 +44,29 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		srv.Close()
 		return nil, fmt.Errorf("dhcp: listen on %s: %w", cfg.Interface, err)
 	}
+	pxe, err := listenPXE(ctx, srv, cfg, log)
+	if err != nil {
+		conn.Close()
+		srv.Close()
+		return nil, err
+	}
+	closePXE := func() {
+		if pxe != nil {
+			pxe.Close()
+		}
+	}
 	return &service{
 		name: "dhcp",
 		addr: conn.LocalAddr().String(),
 		serve: func(ctx context.Context) error {
 			defer srv.Close()
 			defer conn.Close()
-			return srv.Serve(ctx, conn)
+			defer closePXE()
+			return serveDHCP(ctx, srv, conn, pxe)
 		},
 		close: func() error {
 			conn.Close()
+			closePXE()
 			return srv.Close()
 		},
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
@@ -79,6 +92,9 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 		cfg, err := loadConfig(*configFile, &serveFlags{set: map[string]string{}})
 		if err != nil {
 			return err
+		}
+		if path == "" && cfg.DHCP.Mode == "proxy" {
+			return errors.New("leases: dhcp mode proxy keeps no leases (the segment's DHCP server does)")
 		}
 		if path == "" {
 			path = cfg.DHCP.WithDefaults().LeaseFile

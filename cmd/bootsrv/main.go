@@ -43,8 +43,8 @@ const usageText = `Usage:
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous
 FTP and exposes /metrics; DHCP runs only when a config names an interface
-and a mode. An address of "off" disables that service. Flags override the
-config file.
+and a mode (server, or proxy beside the segment's own DHCP server). An
+address of "off" disables that service. Flags override the config file.
 
 Flags:
 `
