@@ -30,6 +30,7 @@ type Server struct {
 	now    func() time.Time
 	sem    chan struct{}
 	sample *sampler
+	safety *safety
 
 	serverIP   netip.Addr
 	bcast      netip.Addr // where broadcast replies go: 255.255.255.255
@@ -63,6 +64,9 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
 		return nil, fmt.Errorf("dhcp metrics: %w", err)
+	}
+	if s.safety, err = newSafety(s, reg); err != nil {
+		return nil, err
 	}
 	st, leases, err := openLeaseStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
 	if err != nil {
