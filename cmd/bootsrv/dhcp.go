@@ -41,20 +41,52 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, log ze
 		srv.Close()
 		return nil, fmt.Errorf("dhcp: listen on %s: %w", cfg.Interface, err)
 	}
+	watch := listenClientPort(ctx, cfg, log)
 	return &service{
 		name: "dhcp",
 		addr: conn.LocalAddr().String(),
 		serve: func(ctx context.Context) error {
 			defer srv.Close()
 			defer conn.Close()
+			if watch != nil {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if err := srv.WatchOtherServers(ctx, watch); err != nil {
+						log.Warn().Err(err).Msg("dhcp rogue detection stopped")
+					}
+				}()
+				defer func() { <-done }()
+				defer watch.Close()
+			}
 			return srv.Serve(ctx, conn)
 		},
 		close: func() error {
 			conn.Close()
+			if watch != nil {
+				watch.Close()
+			}
 			return srv.Close()
 		},
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
 	}, nil
+}
+
+// listenClientPort opens the passive rogue-server listener on the client
+// port when dhcp.rogue_detection.listen is on. It is best effort: when the
+// port cannot be bound DHCP runs without it, after one warning.
+func listenClientPort(ctx context.Context, cfg dhcp.Config, log zerolog.Logger) net.PacketConn {
+	cfg = cfg.WithDefaults()
+	if !*cfg.RogueDetection.Listen {
+		return nil
+	}
+	c, err := dhcp.ListenClientPort(ctx, cfg.Interface, cfg.Port+1)
+	if err != nil {
+		log.Warn().Err(err).Str("interface", cfg.Interface).Int("port", cfg.Port+1).
+			Msg("dhcp rogue detection: client port not bound; other servers are seen only through REQUESTs")
+		return nil
+	}
+	return c
 }
 
 // runLeases is "bootsrv leases": it lists the leases in the lease file, or,
