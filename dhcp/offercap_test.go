@@ -70,22 +70,7 @@ func TestDiscoverFloodLeavesAddressesForRealClients(t *testing.T) {
 
 func offersHeldGauge(t *testing.T, ts *testServer) float64 {
 	t.Helper()
-	mfs, err := ts.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "bootsrv_dhcp_offers_held" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == "10.0.0.0/24" {
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	t.Fatal("no bootsrv_dhcp_offers_held{pool=10.0.0.0/24}")
-	return 0
+	return gathered(t, ts.reg, "bootsrv_dhcp_offers_held", "10.0.0.0/24")
 }
 
 func TestHeldOffersAreCountedOnce(t *testing.T) {

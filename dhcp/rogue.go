@@ -204,7 +204,11 @@ func (s *Server) WatchOtherServers(ctx context.Context, conn net.PacketConn) err
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	if iv := s.c.cfg.RogueDetection.ProbeInterval; iv > 0 {
-		go s.probeLoop(ctx, conn, iv)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel() // before wg.Wait: a read error also ends the probes
+		wg.Go(func() { s.probeLoop(pctx, conn, iv) })
 	}
 	buf := make([]byte, 1500)
 	for {
