@@ -3,10 +3,13 @@ package dhcp
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -264,4 +267,32 @@ func FuzzOtherServer(f *testing.F) {
 			t.Fatalf("invalid server id accepted from %x", b)
 		}
 	})
+}
+
+// TestClientPortShared: the listener shares its port with a DHCP client
+// that binds it with SO_REUSEADDR (as udhcpc does) and with a second
+// listener.
+func TestClientPortShared(t *testing.T) {
+	ctx := context.Background()
+	first, err := ListenClientPort(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	port := first.LocalAddr().(*net.UDPAddr).Port
+	second, err := ListenClientPort(ctx, "", port)
+	if err != nil {
+		t.Fatalf("second listener on %d: %v", port, err)
+	}
+	defer second.Close()
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1) })
+		return errors.Join(err, serr)
+	}}
+	client, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+	if err != nil {
+		t.Fatalf("a SO_REUSEADDR client on %d: %v", port, err)
+	}
+	client.Close()
 }
