@@ -41,7 +41,7 @@ func TestDHCPStarvationFlood(t *testing.T) {
 		wantLease bool
 	}{
 		"protected": {safety: `
-  rate_limit: {global: 400/s, global_burst: 400}
+  rate_limit: {global: 500/s, global_burst: 200}
 `, held: 7, flooding: "global_rate_limited", wantLease: true},
 		"unprotected": {safety: `
   offer_hold_percent: 100
@@ -62,7 +62,7 @@ dhcp:
   pools:
     - {subnet: 10.78.0.0/24, range: 10.78.0.100-10.78.0.113, lease_time: 1h}
 `, filepath.Join(t.TempDir(), "leases.db")) + tc.safety
-			n.proc = startBootsrv(t, bootsrvOpts{Config: cfg, Netns: n.srv, Args: []string{"-log-level", "info"}})
+			n.proc = startBootsrv(t, bootsrvOpts{Config: cfg, Netns: n.srv})
 			// perfdhcp relays (giaddr 10.78.0.2, inside the pool's subnet)
 			// 600 DISCOVERs a second from fresh random MACs for 20 s.
 			flood := exec.Command("ip", inNetns(n.cli, "perfdhcp", "-4", "-i", "-l", "c0", "-r", "600", "-R", "100000000", "-p", "20", "10.78.0.1")[1:]...)
@@ -78,15 +78,23 @@ dhcp:
 				return n.metric(t, held) >= tc.held && n.metric(t, drops) > 0
 			})
 			script, env := udhcpcScript(t)
-			out, err := n.inCli(t, 40*time.Second, "busybox", "udhcpc", "-i", "c0", "-f", "-q", "-n", "-t", "8", "-T", "1", "-s", script)
+			out, err := n.inCli(t, 40*time.Second, "busybox", "udhcpc", "-i", "c0", "-f", "-q", "-n", "-t", "15", "-T", "1", "-s", script)
 			b, _ := os.ReadFile(env)
 			leased := err == nil && strings.Contains(string(b), "ip=10.78.0.1")
 			mac := ifaceMAC(t, n.cli, "c0")
 			t.Logf("udhcpc (%s): err=%v %q; offers_held %v, unheld offers %v, drops: global %v, pool_exhausted %v",
 				mac, err, grepLine(string(b), "ip="), n.metric(t, held), n.metric(t, "bootsrv_dhcp_offers_unheld_total"),
 				n.metric(t, `bootsrv_dhcp_drops_total{reason="global_rate_limited"}`), n.metric(t, `bootsrv_dhcp_drops_total{reason="pool_exhausted"}`))
+			var mine []string
+			for _, l := range strings.Split(n.proc.Logs(), "\n") {
+				if strings.Contains(l, mac) {
+					mine = append(mine, l)
+				}
+			}
+			t.Logf("bootsrv about udhcpc: %d lines; last: %s", len(mine), strings.Join(mine[max(0, len(mine)-3):], "\n"))
 			if leased != tc.wantLease {
-				t.Fatalf("udhcpc leased=%v, want %v\n%s\n%s", leased, tc.wantLease, out, b)
+				t.Fatalf("udhcpc leased=%v, want %v (busy drops %v)\n%s\n%s\nbootsrv about %s:\n%s", leased, tc.wantLease,
+					n.metric(t, `bootsrv_dhcp_drops_total{reason="busy"}`), out, b, mac, strings.Join(mine, "\n"))
 			}
 			if got := n.metric(t, held); got > tc.held {
 				t.Errorf("offers held %v > %v", got, tc.held)
