@@ -90,6 +90,9 @@ func (c Config) compile() (*compiled, error) {
 	} else if len(c.Pools) == 0 {
 		return nil, kerr("pools", "server mode needs at least one pool")
 	}
+	if err := c.validateSafety(); err != nil {
+		return nil, err
+	}
 	for i, p := range c.Pools {
 		cp, err := compilePool(fmt.Sprintf("pools[%d]", i), p)
 		if err != nil {

@@ -55,6 +55,19 @@ type Config struct {
 	// Rules are zero-touch provisioning rules for switches, routers and
 	// other devices (first match wins); see Rule.
 	Rules []Rule `yaml:"rules"`
+
+	// KnownClientsOnly answers only clients with a reservation in Hosts (by
+	// MAC or client id); others are dropped (drops_total{reason=
+	// "unknown_client"}). Zero (false): every client is served.
+	KnownClientsOnly bool `yaml:"known_clients_only"`
+	// RateLimit bounds DISCOVER and REQUEST rates (see RateLimit).
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// OfferHoldPercent caps the share of each pool's range that outstanding
+	// OFFERs may hold; past it offers are made without holding the address
+	// (see offerCaps). 1-100, default 50; 100: every offer holds.
+	OfferHoldPercent int `yaml:"offer_hold_percent"`
+	// RogueDetection reports other DHCP servers on the segment.
+	RogueDetection RogueDetection `yaml:"rogue_detection"`
 }
 
 // Pool is one subnet served by this server, directly or through relays.
@@ -166,6 +179,7 @@ func (c Config) WithDefaults() Config {
 		pools[i] = p
 	}
 	c.Pools = pools
+	c = c.safetyDefaults()
 	if c.Boot.NextServer == "" {
 		c.Boot.NextServer = c.ServerIP
 	}

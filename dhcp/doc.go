@@ -16,6 +16,13 @@
 // PXE_DISCOVERY_CONTROL, bootfile by the same policy) on the DHCP port, and
 // a DHCPACK to their boot server request on the PXE port (ServePXE, 4011).
 //
+// Safety (safety.go): token-bucket rate limits per client and globally
+// (limit.go), a cap on the share of each range that offers may hold so a
+// DISCOVER flood from random MACs cannot starve the pool (offercap.go),
+// known_clients_only, and detection of other DHCP servers on the segment
+// from REQUESTs, a passive client-port listener and an optional probe
+// (rogue.go).
+//
 // The caller owns the socket: Server.Serve(ctx, conn) reads requests from
 // conn and writes replies to it, so tests can use 127.0.0.1:0 and production
 // can bind port 67 to one interface (SO_BINDTODEVICE).

@@ -31,6 +31,9 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 	mt := req.MessageType()
 	s.m.messages.WithLabelValues(typeName(mt)).Inc()
 	log := s.log.With().Str("mac", req.ClientHWAddr.String()).Str("xid", req.TransactionID.String()).Logger()
+	if !s.admit(req, mt, log) {
+		return
+	}
 	if s.c.proxy {
 		s.answerProxy(conn, peer, req, mt, log)
 		return
@@ -139,6 +142,7 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4
 		return nil
 	}
 	log.Debug().Str("ip", ip.String()).Msg("offer")
+	s.safety.limit.offered(k, s.now())
 	return s.reply(req, dhcpv4.MessageTypeOffer, p, h, ip)
 }
 
@@ -156,6 +160,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		if sid != s.serverIP {
 			s.table.dropOffer(k) // the client chose another server
 			s.m.drop("other_server")
+			s.otherServerRequest(sid, log)
 			return nil
 		}
 		ip, p = ipOf(req.RequestedIPAddress()), s.network(req)

@@ -31,6 +31,7 @@ type Server struct {
 	sem    chan struct{}
 	sample *sampler
 	seen   sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
+	safety *safety
 
 	serverIP   netip.Addr
 	bcast      netip.Addr    // where broadcast replies go: 255.255.255.255
@@ -65,6 +66,9 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
 		return nil, fmt.Errorf("dhcp metrics: %w", err)
+	}
+	if s.safety, err = newSafety(s, reg); err != nil {
+		return nil, err
 	}
 	if c.proxy {
 		if err := s.startProxy(store, reg); err != nil {

@@ -40,6 +40,7 @@ type entry struct {
 type offerHold struct {
 	key   clientKey
 	until time.Time
+	pool  *pool // set when the hold counts against the pool's cap (offercap.go)
 }
 
 // leaseTable is the in-memory view of all leases and pending offers. Offers
@@ -52,11 +53,12 @@ type leaseTable struct {
 	offerKey map[clientKey]uint32
 	cursor   map[*pool]uint32
 	reserved map[uint32]*host // reserved address -> its host
+	caps     offerCaps
 }
 
 func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
 	t := &leaseTable{byIP: map[uint32]*entry{}, byKey: map[clientKey]uint32{}, offers: map[uint32]offerHold{}, offerKey: map[clientKey]uint32{},
-		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}}
+		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}, caps: newOfferCaps(c)}
 	for _, hs := range []map[string]*host{c.byMAC, c.byCID} {
 		for _, h := range hs {
 			if h.ip.IsValid() {
@@ -103,8 +105,7 @@ func (t *leaseTable) pick(p *pool, k clientKey, h *host, requested netip.Addr, n
 	defer t.mu.Unlock()
 	ip, ok := t.choose(p, k, h, requested, now)
 	if ok {
-		t.offers[ip] = offerHold{key: k, until: now.Add(hold)}
-		t.offerKey[k] = ip
+		t.hold(p, k, h, ip, now, hold)
 	}
 	return addr(ip), ok
 }
@@ -258,6 +259,7 @@ func (t *leaseTable) dropOffer(k clientKey) {
 
 func (t *leaseTable) deleteOffer(ip uint32) {
 	if o, ok := t.offers[ip]; ok {
+		t.caps.release(o)
 		delete(t.offers, ip)
 		if t.offerKey[o.key] == ip {
 			delete(t.offerKey, o.key)

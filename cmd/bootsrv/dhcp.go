@@ -50,9 +50,12 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		srv.Close()
 		return nil, err
 	}
-	closePXE := func() {
-		if pxe != nil {
-			pxe.Close()
+	watch := listenClientPort(ctx, cfg, log)
+	closeExtra := func() {
+		for _, c := range []net.PacketConn{pxe, watch} {
+			if c != nil {
+				c.Close()
+			}
 		}
 	}
 	return &service{
@@ -61,16 +64,33 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		serve: func(ctx context.Context) error {
 			defer srv.Close()
 			defer conn.Close()
-			defer closePXE()
-			return serveDHCP(ctx, srv, conn, pxe)
+			defer closeExtra()
+			return serveDHCP(ctx, srv, conn, pxe, watch, log)
 		},
 		close: func() error {
 			conn.Close()
-			closePXE()
+			closeExtra()
 			return srv.Close()
 		},
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
 	}, nil
+}
+
+// listenClientPort opens the passive rogue-server listener on the client
+// port when dhcp.rogue_detection.listen is on. It is best effort: when the
+// port cannot be bound DHCP runs without it, after one warning.
+func listenClientPort(ctx context.Context, cfg dhcp.Config, log zerolog.Logger) net.PacketConn {
+	cfg = cfg.WithDefaults()
+	if !*cfg.RogueDetection.Listen {
+		return nil
+	}
+	c, err := dhcp.ListenClientPort(ctx, cfg.Interface, cfg.Port+1)
+	if err != nil {
+		log.Warn().Err(err).Str("interface", cfg.Interface).Int("port", cfg.Port+1).
+			Msg("dhcp rogue detection: client port not bound; other servers are seen only through REQUESTs")
+		return nil
+	}
+	return c
 }
 
 // runLeases is "bootsrv leases": it lists the leases in the lease file, or,

@@ -27,14 +27,22 @@ func listenPXE(ctx context.Context, srv *dhcp.Server, cfg dhcp.Config, log zerol
 	return conn, nil
 }
 
-// serveDHCP runs the DHCP port and, in proxy mode, the PXE port beside it;
-// either failing stops both.
-func serveDHCP(ctx context.Context, srv *dhcp.Server, conn, pxe net.PacketConn) error {
-	if pxe == nil {
-		return srv.Serve(ctx, conn)
-	}
+// serveDHCP runs the DHCP port and, when open, the PXE port (proxy mode)
+// and the rogue-server listener beside it. The DHCP and PXE ports failing
+// stops both; the listener is best effort and only logs its end.
+func serveDHCP(ctx context.Context, srv *dhcp.Server, conn, pxe, watch net.PacketConn, log zerolog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, conn) })
-	g.Go(func() error { return srv.ServePXE(gctx, pxe) })
+	if pxe != nil {
+		g.Go(func() error { return srv.ServePXE(gctx, pxe) })
+	}
+	if watch != nil {
+		g.Go(func() error {
+			if err := srv.WatchOtherServers(gctx, watch); err != nil && gctx.Err() == nil {
+				log.Warn().Err(err).Msg("dhcp rogue detection stopped")
+			}
+			return nil
+		})
+	}
 	return g.Wait()
 }
