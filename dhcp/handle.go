@@ -186,6 +186,12 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	if p == nil || !p.prefix.Contains(ip) {
 		return s.refuse(req, state, ip, "wrong network", log)
 	}
+	if state == "init-reboot" && !s.knows(k, h, ip) {
+		// §4.3.2: a server with no record of this client stays silent (or,
+		// authoritative, NAKs so it rediscovers at once). Granting it would
+		// let a flood of REQUESTs take the pool without any DISCOVER.
+		return s.refuse(req, state, ip, "no record of this client", log)
+	}
 	now := s.now()
 	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime)}
 	if cid := clientID(req); len(cid) > 0 {
@@ -207,6 +213,16 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	s.noteArch(ip, req)
 	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
+}
+
+// knows reports whether the server has a record of client k on ip: its
+// lease (current or expired) or its reservation.
+func (s *Server) knows(k clientKey, h *host, ip netip.Addr) bool {
+	if h != nil && h.ip == ip {
+		return true
+	}
+	_, ok := s.table.owned(k, ip)
+	return ok
 }
 
 // refuse NAKs a request we cannot grant. In SELECTING the client asked us

@@ -241,6 +241,13 @@ func TestRequestStates(t *testing.T) {
 	if r.MessageType() != dhcpv4.MessageTypeNak || to.IP.String() != "255.255.255.255" || !r.YourIPAddr.IsUnspecified() {
 		t.Fatalf("wrong network: %v to %v", r, to)
 	}
+	// INIT-REBOOT from a client we have no record of, for a free address:
+	// NAK when authoritative (RFC 2131 §4.3.2), never an ACK.
+	stranger := mk(dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.IPv4(10, 0, 0, 120))))
+	stranger.ClientHWAddr = mac("52:54:00:bb:00:09")
+	if r, _ = ts.exchange(stranger); r == nil || r.MessageType() != dhcpv4.MessageTypeNak {
+		t.Fatalf("init-reboot without a record: %v", r)
+	}
 	// Someone else's address: NAK.
 	other := mk(dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip)))
 	other.ClientHWAddr = mac("52:54:00:bb:00:02")
