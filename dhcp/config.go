@@ -52,6 +52,10 @@ type Config struct {
 	Hosts []Host `yaml:"hosts"`
 	// Boot is the PXE/iPXE boot policy.
 	Boot Boot `yaml:"boot"`
+	// Scripts are file names served from memory as per-machine boot
+	// scripts (filled in by the caller from the scripts section): they are
+	// not expected in the image store.
+	Scripts []string `yaml:"-"`
 	// Rules are zero-touch provisioning rules for switches, routers and
 	// other devices (first match wins); see Rule.
 	Rules []Rule `yaml:"rules"`

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ func (s *Server) warnMissingBootfiles(store *images.Store) {
 	}
 	b := s.c.boot
 	for _, f := range []string{b.bios, b.efi32, b.efi64, b.arm64, b.ipxe} {
-		if f == "" || strings.Contains(f, "://") {
+		if f == "" || strings.Contains(f, "://") || slices.Contains(s.c.cfg.Scripts, f) {
 			continue
 		}
 		if _, err := store.Stat(f); err != nil {

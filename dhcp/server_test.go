@@ -1,14 +1,17 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bootsrv/bootsrv/images"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -496,5 +499,35 @@ func TestReplyAddr(t *testing.T) {
 		if got := replyAddr(req, resp, bc, 67, 68).String(); got != tc.want {
 			t.Errorf("%s: %s, want %s", name, got, tc.want)
 		}
+	}
+}
+
+func TestMissingBootfileWarnings(t *testing.T) {
+	store, err := images.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		scripts []string
+		warn    bool
+	}{
+		{"not in the store", nil, true},
+		{"served as a boot script", []string{"boot.ipxe"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Boot = Boot{IPXE: "boot.ipxe"}
+			cfg.Scripts = tc.scripts
+			var logs bytes.Buffer
+			s, err := New(cfg, store, zerolog.New(&logs), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := strings.Contains(logs.String(), `"bootfile":"boot.ipxe"`); got != tc.warn {
+				t.Errorf("warning about boot.ipxe: got %v, want %v; logs:\n%s", got, tc.warn, logs.String())
+			}
+		})
 	}
 }
