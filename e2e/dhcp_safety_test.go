@@ -41,7 +41,7 @@ func TestDHCPStarvationFlood(t *testing.T) {
 		wantLease bool
 	}{
 		"protected": {safety: `
-  rate_limit: {global: 500/s, global_burst: 200}
+  rate_limit: {global: 150/s, global_burst: 100}
 `, held: 7, flooding: "global_rate_limited", wantLease: true},
 		"unprotected": {safety: `
   offer_hold_percent: 100
@@ -64,8 +64,8 @@ dhcp:
 `, filepath.Join(t.TempDir(), "leases.db")) + tc.safety
 			n.proc = startBootsrv(t, bootsrvOpts{Config: cfg, Netns: n.srv})
 			// perfdhcp relays (giaddr 10.78.0.2, inside the pool's subnet)
-			// 600 DISCOVERs a second from fresh random MACs for 20 s.
-			flood := exec.Command("ip", inNetns(n.cli, "perfdhcp", "-4", "-i", "-l", "c0", "-r", "600", "-R", "100000000", "-p", "20", "10.78.0.1")[1:]...)
+			// 300 DISCOVERs a second from fresh random MACs for 20 s.
+			flood := exec.Command("ip", inNetns(n.cli, "perfdhcp", "-4", "-i", "-l", "c0", "-r", "300", "-R", "100000000", "-p", "20", "10.78.0.1")[1:]...)
 			var floodOut strings.Builder
 			flood.Stdout, flood.Stderr = &floodOut, &floodOut
 			if err := flood.Start(); err != nil {
