@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Times a TFTP fetch of one random file (default 30 MiB) with curl at
-# --tftp-blksize 1468 from bootsrv and from tftpd-hpa serving the same
-# directory on 127.0.0.1, interleaved, REPS times each; prints every run,
-# the medians and the ratio bootsrv/tftpd-hpa (time; below 1 = bootsrv faster).
+# Times a TFTP fetch of one random file (default 30 MiB) from bootsrv and
+# from tftpd-hpa serving the same directory on 127.0.0.1, interleaved, REPS
+# times each, for each client setting: curl at --tftp-blksize 512, 1468 and
+# 8192 (lock-step), and atftp with blksize 1468 + windowsize 16 (tftpd-hpa
+# does not negotiate windowsize and serves that one lock-step). Prints every
+# run, the medians and the ratio bootsrv/tftpd-hpa (time; below 1 = bootsrv
+# faster).
 #
 # Usage (as root, from anywhere): bench/tftp-vs-hpa.sh
-#   REPS=9 SIZE_MIB=30 BLK=1468 ANTICIPATE=0 bench/tftp-vs-hpa.sh
-# Needs: go, curl, python3, tftpd-hpa (in.tftpd). in.tftpd -s chroots, so root.
+#   REPS=9 SIZE_MIB=30 CASES="curl:512 curl:1468 curl:8192 atftp:1468:16" bench/tftp-vs-hpa.sh
+# Needs: go, curl, atftp, python3, tftpd-hpa (in.tftpd). in.tftpd -s chroots, so root.
 set -euo pipefail
 REPS=${REPS:-7}
 SIZE_MIB=${SIZE_MIB:-30}
-BLK=${BLK:-1468}
-ANTICIPATE=${ANTICIPATE:-0}
+CASES=${CASES:-"curl:512 curl:1468 curl:8192 atftp:1468:16"}
 cd "$(dirname "$0")/.."
 T=$(mktemp -d)
 PIDS=()
@@ -31,8 +33,7 @@ want=$(sha256sum <"$T/img/big.bin" | cut -d' ' -f1)
 
 BP=$(port)
 HP=$(port)
-printf 'tftp:\n  anticipate: %s\n' "$ANTICIPATE" >"$T/bootsrv.yaml"
-"$T/bootsrv" -config "$T/bootsrv.yaml" -root "$T/img" -tftp-addr "127.0.0.1:$BP" -ftp-addr off -http-addr off \
+"$T/bootsrv" -root "$T/img" -tftp-addr "127.0.0.1:$BP" -ftp-addr off -http-addr off \
 	-log-format json -log-level warn 2>"$T/bootsrv.log" &
 PIDS+=($!)
 # -L: stay in the foreground; -s: chroot to the directory; -a: address:port.
@@ -45,21 +46,29 @@ for p in "$BP" "$HP"; do
 	done
 done
 
-fetch() { # port -> seconds
-	local s
-	s=$(curl -sS -m 300 --tftp-blksize "$BLK" -o "$T/out" -w '%{time_total}' "tftp://127.0.0.1:$1/big.bin")
+fetch() { # port client blksize window -> seconds
+	local t0 t1
+	t0=$(date +%s.%N)
+	case $2 in
+	curl) curl -sS -m 300 --tftp-blksize "$3" -o "$T/out" "tftp://127.0.0.1:$1/big.bin" ;;
+	atftp) atftp --option "blksize $3" --option "windowsize $4" -g -r big.bin -l "$T/out" 127.0.0.1 "$1" >/dev/null ;;
+	esac
+	t1=$(date +%s.%N)
 	[ "$(sha256sum <"$T/out" | cut -d' ' -f1)" = "$want" ] || { echo "checksum mismatch from port $1" >&2; exit 1; }
-	echo "$s"
+	echo "$t1 - $t0" | bc -l
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-: >"$T/b"; : >"$T/h"
-for i in $(seq "$REPS"); do
-	b=$(fetch "$BP"); h=$(fetch "$HP")
-	echo "run $i: bootsrv ${b}s  tftpd-hpa ${h}s"
-	echo "$b" >>"$T/b"; echo "$h" >>"$T/h"
+for c in $CASES; do
+	IFS=: read -r client blk win <<<"$c"
+	: >"$T/b"; : >"$T/h"
+	for i in $(seq "$REPS"); do
+		b=$(fetch "$BP" "$client" "$blk" "$win"); h=$(fetch "$HP" "$client" "$blk" "$win")
+		echo "$c run $i: bootsrv ${b}s  tftpd-hpa ${h}s"
+		echo "$b" >>"$T/b"; echo "$h" >>"$T/h"
+	done
+	mb=$(median <"$T/b"); mh=$(median <"$T/h")
+	awk -v b="$mb" -v h="$mh" -v sz="$SIZE_MIB" -v c="$c" 'BEGIN {
+		printf "%d MiB, %s: median bootsrv %.3fs (%.1f MiB/s), tftpd-hpa %.3fs (%.1f MiB/s), ratio bootsrv/tftpd-hpa %.2f\n",
+			sz, c, b, sz/b, h, sz/h, b/h }'
 done
-mb=$(median <"$T/b"); mh=$(median <"$T/h")
-awk -v b="$mb" -v h="$mh" -v sz="$SIZE_MIB" -v blk="$BLK" -v a="$ANTICIPATE" 'BEGIN {
-	printf "%d MiB, blksize %d, anticipate %s: median bootsrv %.3fs (%.1f MiB/s), tftpd-hpa %.3fs (%.1f MiB/s), ratio bootsrv/tftpd-hpa %.2f\n",
-		sz, blk, a, b, sz/b, h, sz/h, b/h }'

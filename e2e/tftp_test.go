@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,6 +35,13 @@ func TestTFTPClients(t *testing.T) {
 		}},
 		"atftp blksize and tsize": {"atftp", func(o string) []string {
 			return []string{"--option", "blksize 1468", "--option", "tsize 0", "-g", "-r", "boot/image.bin", "-l", o, host, port}
+		}},
+		// RFC 7440: atftp 0.8 negotiates windowsize.
+		"atftp blksize 1468 windowsize 16": {"atftp", func(o string) []string {
+			return []string{"--option", "blksize 1468", "--option", "windowsize 16", "-g", "-r", "boot/image.bin", "-l", o, host, port}
+		}},
+		"atftp blksize 512 windowsize 64 tsize": {"atftp", func(o string) []string {
+			return []string{"--option", "blksize 512", "--option", "windowsize 64", "--option", "tsize 0", "-g", "-r", "boot/image.bin", "-l", o, host, port}
 		}},
 		"busybox": {"busybox", func(o string) []string {
 			return []string{"tftp", "-g", "-r", "boot/image.bin", "-l", o, host, port}
@@ -71,6 +79,12 @@ func TestTFTPClients(t *testing.T) {
 	}
 	if got := p.Metric(t, "bootsrv_tftp_transfers_in_flight"); got != 0 {
 		t.Errorf("in flight = %v after all clients finished", got)
+	}
+	// atftp asked for windowsize: the server's log shows it was used.
+	for _, w := range []string{`"windowsize":16`, `"windowsize":64`} {
+		if _, err := exec.LookPath("atftp"); err == nil && !strings.Contains(p.Logs(), w) {
+			t.Errorf("no transfer logged with %s", w)
+		}
 	}
 	// busybox retries its request fast; each duplicate becomes a transfer
 	// of its own, which ends without harm. Show how many there were.

@@ -12,10 +12,10 @@ import (
 // which cmd/bootsrv owns. The zero value is usable: WithDefaults fills it.
 type Config struct {
 	// MaxBlockSize caps the block size a client may negotiate with the
-	// blksize option (RFC 2348). Default (zero) 65464, the RFC maximum.
-	// pin/tftp cannot cap at exactly 512, so the range is 513..65464. The
-	// library further clamps to the receiving interface's MTU minus IP and
-	// UDP headers, so a client never gets fragmented datagrams.
+	// blksize option (RFC 2348). Default (zero) 65464, the RFC maximum;
+	// at least 513 (a cap of 512 would just refuse the option). The server
+	// further clamps to the receiving interface's MTU minus IP, UDP and
+	// TFTP headers, so a client never gets fragmented datagrams.
 	MaxBlockSize int `yaml:"max_block_size"`
 	// Timeout is how long the server waits for an ACK (or DATA, on writes)
 	// before it retransmits. Default (zero) 2s.
@@ -33,10 +33,14 @@ type Config struct {
 	// MaxUploadSize caps one upload, in bytes. Default (zero) 256 MiB;
 	// -1 means no cap.
 	MaxUploadSize int64 `yaml:"max_upload_size"`
-	// Anticipate is the number of DATA packets sent before waiting for
-	// their ACKs (pin/tftp's experimental "sender anticipate"; it is not RFC
-	// 7440 windowsize and is used with every client). Default (zero) off;
-	// 1 also means off; at most 60. See the package report for measurements.
+	// MaxWindowSize caps the windowsize a client may negotiate (RFC
+	// 7440): how many DATA blocks go out before the server waits for an
+	// ACK. Default (zero) 64. Whatever the cap, blksize x windowsize is
+	// held to 128 KiB per transfer, so large blocks get smaller windows.
+	MaxWindowSize int `yaml:"max_window_size"`
+	// Anticipate is accepted for old configuration files and ignored:
+	// it set pin/tftp's non-standard send-ahead, which the RFC 7440
+	// windowsize negotiation replaces. 0..60 as before.
 	Anticipate int `yaml:"anticipate"`
 
 	// UploadDir is the store folder where writes land, from images.uploads.
@@ -54,10 +58,11 @@ const (
 	DefaultRetries       = 5
 	DefaultMaxTransfers  = 2000
 	DefaultMaxUploadSize = 256 << 20
+	DefaultMaxWindowSize = 64
 	DefaultUploadDir     = "incoming"
 	DefaultDrainTimeout  = 10 * time.Second
 
-	maxAnticipate = 60 // pin/tftp's own ceiling for the window
+	maxAnticipate = 60 // the old key's range, still checked
 )
 
 // WithDefaults returns c with every zero field set to its default.
@@ -76,6 +81,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxUploadSize == 0 {
 		c.MaxUploadSize = DefaultMaxUploadSize
+	}
+	if c.MaxWindowSize == 0 {
+		c.MaxWindowSize = DefaultMaxWindowSize
 	}
 	if c.UploadDir == "" {
 		c.UploadDir = DefaultUploadDir
@@ -101,6 +109,8 @@ func (c Config) Validate() error {
 		return keyError{"max_transfers", fmt.Errorf("must be at least 1, got %d", c.MaxTransfers)}
 	case c.MaxUploadSize < -1:
 		return keyError{"max_upload_size", fmt.Errorf("must be a byte count, or -1 for no cap, got %d", c.MaxUploadSize)}
+	case c.MaxWindowSize < 1 || c.MaxWindowSize > maxWindowSize:
+		return keyError{"max_window_size", fmt.Errorf("must be between 1 and %d blocks, got %d", maxWindowSize, c.MaxWindowSize)}
 	case c.Anticipate < 0 || c.Anticipate > maxAnticipate:
 		return keyError{"anticipate", fmt.Errorf("must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)}
 	case c.DrainTimeout < 0:

@@ -1,23 +1,26 @@
-// Package tftp serves the image store over TFTP (RFC 1350) with the option
-// extensions blksize (RFC 2348) and tsize (RFC 2349), on top of
-// github.com/pin/tftp/v3.
+// Package tftp serves the image store over TFTP: RFC 1350 in octet and
+// netascii mode, with the option extensions blksize (RFC 2348), tsize and
+// timeout (RFC 2349) and windowsize (RFC 7440), negotiated per RFC 2347.
 //
-// The library does the wire protocol and retransmissions; this package adds
-// the policy a boot appliance needs around it: every client name goes
-// through images (confinement, no traversal), writes are off unless
-// configured and then land only in the upload folder, atomically and never
-// over an existing file, a cap on concurrent transfers answers "server busy"
-// instead of exhausting sockets, and each transfer is logged once and
-// counted in Prometheus metrics.
+// The engine is bootsrv's own. The listener (Serve) only parses requests;
+// each transfer runs in one goroutine on its own UDP socket, bound to the
+// address the request was sent to (IP_PKTINFO on a wildcard listener), so
+// replies leave from the address the client talked to and from a fresh
+// port, the server's TID (RFC 1350 section 4). Datagrams from any other
+// address or port get ERROR 5 and leave the transfer alone. Retransmission
+// is driven only by the timer, never by a duplicate ACK (RFC 1123 section
+// 4.2.3.1); with a window, an ACK below the last block sent resends from
+// the block after it (RFC 7440 section 4). A read keeps one buffer of
+// blksize x (windowsize + 64 KiB/blksize) bytes, filled with one read(2) per
+// 64 KiB, and sends each block from it without copying.
 //
-// Known limits of pin/tftp v3.2.0, checked against its source: it
-// negotiates neither windowsize (RFC 7440) nor the timeout option (RFC 2349
-// section 2, dropped from the OACK), it compares the mode case-sensitively
-// ("NETASCII" is served as octet), and every ERROR it sends carries code 1
-// with the text of the Go error. Refusals decided before the first packet of
-// a transfer therefore get their proper RFC 1350 section 5 code from this
-// package (a separate ERROR sent first from a fresh port); the library's own
-// code-1 ERROR follows from another port and is ignored by clients, which
-// have stopped by then. Errors in the middle of a transfer can only carry
-// code 1.
+// Around the protocol sits the policy a boot appliance needs: every client
+// name goes through images (confinement, no traversal), writes are off
+// unless configured and then land only in the upload folder, atomically and
+// never over an existing file, a cap on concurrent transfers answers "server
+// busy" instead of exhausting sockets, and each transfer is logged once and
+// counted in Prometheus metrics. Refusals carry their RFC 1350 section 5
+// code (1 not found, 2 access, 3 too large or disk full, 4 illegal
+// operation or mode, 5 unknown TID, 6 exists) and a short text without
+// server paths.
 package tftp

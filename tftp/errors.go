@@ -1,10 +1,7 @@
 package tftp
 
 import (
-	"encoding/binary"
 	"errors"
-	"net"
-	"strings"
 
 	"github.com/bootsrv/bootsrv/images"
 )
@@ -16,6 +13,7 @@ const (
 	codeAccess       = 2
 	codeDiskFull     = 3
 	codeIllegalOp    = 4
+	codeUnknownTID   = 5
 	codeExists       = 6
 	codeOptionRefuse = 8
 )
@@ -31,7 +29,7 @@ const (
 	reasonTooLarge      = "too_large"
 	reasonDiskFull      = "disk_full"
 	reasonIOError       = "io_error"
-	reasonMalformed     = "malformed" // packets the library drops without a reply
+	reasonMalformed     = "malformed" // undecodable requests, unknown modes, stray packets to the server port
 	reasonResources     = "resources" // no socket for the transfer
 )
 
@@ -40,8 +38,8 @@ var reasons = []string{reasonNotFound, reasonInvalidName, reasonAccess, reasonBu
 	reasonMalformed, reasonResources}
 
 // refusal is an error the server decides on. Its Error text is what the
-// client reads in the ERROR packet (pin/tftp sends err.Error()), so it is
-// short and never holds a path; the cause goes to the log only.
+// client reads in the ERROR packet, so it is short and never holds a path;
+// the cause goes to the log only.
 type refusal struct {
 	code   uint16
 	msg    string
@@ -55,6 +53,7 @@ func (r *refusal) Unwrap() error { return r.cause }
 var (
 	errBusy          = &refusal{code: codeUndefined, msg: "server busy", reason: reasonBusy}
 	errWriteDisabled = &refusal{code: codeAccess, msg: "writes disabled", reason: reasonWriteDisabled}
+	errBadMode       = &refusal{code: codeIllegalOp, msg: "unsupported mode", reason: reasonMalformed}
 	errShutdown      = errors.New("server shutting down")
 )
 
@@ -85,48 +84,21 @@ func refuse(err error) *refusal {
 	return mk(codeUndefined, "i/o error", reasonIOError)
 }
 
-// sendError sends an ERROR packet (RFC 1350 section 5) with the right code
-// from a fresh port on localIP, ahead of the code-1 ERROR pin/tftp sends
-// for a refused request. The client takes whichever port answers first as
-// the server's TID, sees this code and stops; the library's duplicate then
-// comes from an unknown TID. Only used before any packet of the transfer
-// went out, since later the client is bound to the library's port.
-func sendError(localIP net.IP, to net.UDPAddr, code uint16, msg string) error {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: localIP})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.WriteToUDP(packError(code, msg), &to)
-	return err
-}
-
-// packError builds an ERROR packet: opcode 5, code, message, NUL.
-func packError(code uint16, msg string) []byte {
-	p := make([]byte, 4, 5+len(msg))
-	binary.BigEndian.PutUint16(p, 5)
-	binary.BigEndian.PutUint16(p[2:], code)
-	p = append(p, msg...)
-	return append(p, 0)
-}
-
-// endResult classifies the error a transfer ended with. pin/tftp reports a
-// peer's ERROR packet only as text ("code=N" from the sender, "code: N" from
-// the receiver), so that is matched here, against the pinned v3.2.0.
+// endResult classifies the error a transfer ended with.
 func endResult(err error) string {
-	var ne net.Error
+	var pe *peerError
 	var r *refusal
 	switch {
 	case err == nil:
 		return resultOK
 	case errors.Is(err, errShutdown):
 		return resultShutdown
+	case errors.As(err, &pe):
+		return resultPeerAbort
+	case errors.Is(err, errPeerTimeout):
+		return resultTimeout
 	case errors.As(err, &r):
 		return resultError
-	case errors.As(err, &ne) && ne.Timeout():
-		return resultTimeout
-	case strings.Contains(err.Error(), "code=") || strings.Contains(err.Error(), "code: "):
-		return resultPeerAbort
 	}
 	return resultError
 }

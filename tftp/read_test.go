@@ -80,9 +80,18 @@ func TestOptions(t *testing.T) {
 		"blksize capped":      {max: 1024, opts: []string{"blksize", "8192"}, wantOACK: map[string]string{"blksize": "1024"}},
 		"blksize and tsize":   {opts: []string{"blksize", "1432", "tsize", "0"}, wantOACK: map[string]string{"blksize": "1432", "tsize": "100000"}},
 		"blksize too small":   {opts: []string{"blksize", "7"}},
-		"unknown option only": {opts: []string{"windowsize", "4"}},
-		"timeout not offered": {opts: []string{"timeout", "1", "blksize", "600"}, wantOACK: map[string]string{"blksize": "600"}},
-		"option case":         {opts: []string{"BLKSIZE", "1468"}},
+		"unknown option only": {opts: []string{"multicast", ""}},
+		"unknown ignored":     {opts: []string{"x-bogus", "1", "blksize", "1024"}, wantOACK: map[string]string{"blksize": "1024"}},
+		// RFC 2349 section 2: the timeout option is echoed when in 1..255.
+		"timeout":       {opts: []string{"timeout", "1", "blksize", "600"}, wantOACK: map[string]string{"timeout": "1", "blksize": "600"}},
+		"timeout zero":  {opts: []string{"timeout", "0", "blksize", "600"}, wantOACK: map[string]string{"blksize": "600"}},
+		"timeout large": {opts: []string{"timeout", "256"}},
+		// RFC 7440: windowsize, acknowledged and used.
+		"windowsize":        {opts: []string{"windowsize", "4"}, wantOACK: map[string]string{"windowsize": "4"}},
+		"windowsize capped": {opts: []string{"windowsize", "1000"}, wantOACK: map[string]string{"windowsize": "64"}},
+		"windowsize zero":   {opts: []string{"windowsize", "0"}},
+		// RFC 2347 section 2: option names are case-insensitive.
+		"option case": {opts: []string{"BLKSIZE", "1468", "TSize", "0"}, wantOACK: map[string]string{"blksize": "1468", "tsize": "100000"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

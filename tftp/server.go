@@ -2,25 +2,20 @@ package tftp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/images"
 )
-
-// retransmitDelay replaces pin/tftp's default backoff, a random sleep of up
-// to a second on top of the timeout before each retransmission. The timeout
-// already spaces retransmissions; a long random pause only slows transfers
-// on lossy links (each lost packet would cost timeout + ~0.5s).
-const retransmitDelay = 10 * time.Millisecond
 
 // Server answers TFTP requests from one image store.
 type Server struct {
@@ -33,8 +28,12 @@ type Server struct {
 	stop    chan struct{} // closed at the drain deadline: transfers abort
 	stopped sync.Once
 	serving atomic.Bool
-	stats   statsBoard
-	virtual atomic.Pointer[VirtualFunc] // SetVirtual, virtual.go
+	running sync.WaitGroup // transfer goroutines
+
+	mu    sync.Mutex
+	conns map[*net.UDPConn]struct{} // transfer sockets, to wake them at the drain deadline
+
+	virtual atomic.Pointer[VirtualFunc] // see SetVirtual
 }
 
 // New checks cfg, fills its defaults, registers the metrics on reg and, when
@@ -56,6 +55,9 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, fmt.Errorf("tftp: metrics: %w", err)
 	}
+	if cfg.Anticipate > 1 {
+		log.Warn().Int("anticipate", cfg.Anticipate).Msg("tftp.anticipate is ignored: clients negotiate windowsize (RFC 7440) instead")
+	}
 	return &Server{
 		cfg:   cfg,
 		store: store,
@@ -63,15 +65,17 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		m:     m,
 		slots: make(chan struct{}, cfg.MaxTransfers),
 		stop:  make(chan struct{}),
-		stats: statsBoard{m: map[string]*statsSlot{}},
+		conns: map[*net.UDPConn]struct{}{},
 	}, nil
 }
 
-// Serve answers requests arriving on conn, which must be a *net.UDPConn
-// (pin/tftp needs it to learn the local address and MTU of each request),
-// until ctx is cancelled. Then it closes conn, lets transfers in flight
-// finish for up to DrainTimeout, stops the rest and returns nil. Serve may
-// be called once per Server.
+// Serve answers requests arriving on conn, which must be a *net.UDPConn,
+// until ctx is cancelled. Each transfer runs in its own goroutine on its own
+// socket, bound to the address the request was sent to (learnt with
+// IP_PKTINFO when conn listens on a wildcard address). When ctx is
+// cancelled Serve closes conn, lets transfers in flight finish for up to
+// DrainTimeout, stops the rest and returns nil. Serve may be called once per
+// Server.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	udp, ok := conn.(*net.UDPConn)
 	if !ok {
@@ -83,40 +87,148 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("tftp: Serve called twice")
 	}
-	lib := tftp.NewServer(s.handleRead, s.handleWrite)
-	lib.SetTimeout(s.cfg.Timeout)
-	lib.SetRetries(s.cfg.Retries)
-	lib.SetBlockSize(s.cfg.MaxBlockSize)
-	lib.SetBackoff(func(int) time.Duration { return retransmitDelay })
-	lib.SetAnticipate(uint(s.cfg.Anticipate))
-	lib.SetHook(hook{s})
-
+	var local netip.Addr
+	if la, ok := udp.LocalAddr().(*net.UDPAddr); ok {
+		local = la.AddrPort().Addr().Unmap()
+	}
+	if err := enableDstInfo(udp); err != nil {
+		s.log.Warn().Err(err).Msg("tftp cannot learn request addresses (IP_PKTINFO); transfers answer from the kernel's choice")
+	}
 	done := make(chan error, 1)
-	go func() { done <- lib.Serve(udp) }()
+	go func() { done <- s.listen(udp, local) }()
 	select {
-	case err := <-done: // only on a broken socket: pin/tftp loops otherwise
+	case err := <-done: // only on a broken socket
 		udp.Close()
-		lib.Shutdown()
+		s.drain()
 		return fmt.Errorf("tftp: %w", err)
 	case <-ctx.Done():
 	}
-	s.drain(lib, udp)
+	udp.Close()
 	<-done
+	s.drain()
 	return nil
 }
 
-// drain stops accepting, waits up to DrainTimeout for running transfers,
-// then makes the rest abort with an ERROR "server shutting down" at their
-// next packet, waiting one more Timeout for them.
-func (s *Server) drain(lib *tftp.Server, conn *net.UDPConn) {
-	conn.Close()
+// listen reads requests until conn is closed.
+func (s *Server) listen(conn *net.UDPConn, local netip.Addr) error {
+	buf := make([]byte, 65536)
+	oob := make([]byte, oobSize)
+	for {
+		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		dst, ifindex := parseDstInfo(oob[:oobn])
+		if local.IsValid() && !local.IsUnspecified() {
+			dst = local
+		}
+		s.dispatch(conn, buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), dst, ifindex)
+	}
+}
+
+// dispatch starts a transfer for a valid request. Malformed requests get
+// ERROR 4 (RFC 1350 section 5); other packets sent to the server port
+// (DATA, ACK, ERROR, unknown opcodes) are dropped without a reply, so the
+// port cannot be used to bounce packets at a third party.
+func (s *Server) dispatch(conn *net.UDPConn, p []byte, from netip.AddrPort, dst netip.Addr, ifindex int) {
+	req, err := parseRequest(p)
+	if err != nil || from.Port() == 0 {
+		s.m.refusals.WithLabelValues(reasonMalformed).Inc()
+		s.log.Debug().Str("peer", from.String()).Int("len", len(p)).Msg("tftp packet dropped")
+		if err != nil && len(p) >= 2 && from.Port() != 0 {
+			if op := binary.BigEndian.Uint16(p); op == opRRQ || op == opWRQ {
+				conn.WriteToUDPAddrPort(packError(codeIllegalOp, "malformed request"), from)
+			}
+		}
+		return
+	}
+	if !s.acquire() {
+		s.m.refusals.WithLabelValues(reasonBusy).Inc()
+		s.log.Info().Str("direction", direction(req.op)).Str("peer", from.String()).Str("file", req.file).
+			Str("reason", reasonBusy).Int("code", int(errBusy.code)).Msg("tftp request refused")
+		conn.WriteToUDPAddrPort(packError(errBusy.code, errBusy.msg), from)
+		return
+	}
+	s.running.Add(1)
+	go s.serveRequest(req, from, dst, ifindex)
+}
+
+func direction(op uint16) string {
+	if op == opWRQ {
+		return dirWrite
+	}
+	return dirRead
+}
+
+// serveRequest runs one transfer on its own socket.
+func (s *Server) serveRequest(req requestPacket, from netip.AddrPort, dst netip.Addr, ifindex int) {
+	defer s.running.Done()
+	defer s.release()
+	t, err := s.newTransfer(direction(req.op), req, from, dst)
+	if err != nil {
+		s.m.refusals.WithLabelValues(reasonResources).Inc()
+		t.log.Warn().Err(err).Msg("tftp cannot open a transfer socket")
+		return
+	}
+	s.track(t.conn, true)
+	defer func() {
+		s.track(t.conn, false)
+		t.conn.Close()
+	}()
+	lim := limits{maxBlock: s.blockLimit(ifindex, from.Addr().Is6()), maxWindow: s.cfg.MaxWindowSize, maxUpload: s.cfg.MaxUploadSize}
+	if req.mode != modeOctet && req.mode != modeNetascii {
+		t.refuse(errBadMode)
+		return
+	}
+	if req.op == opWRQ {
+		s.handleWrite(t, req, lim)
+	} else {
+		s.handleRead(t, req, lim)
+	}
+}
+
+// blockLimit is max_block_size, lowered so that a DATA packet fits the
+// MTU of the interface the request came in on: fragmented blocks are lost
+// whole when one fragment is.
+func (s *Server) blockLimit(ifindex int, v6 bool) int {
+	limit := s.cfg.MaxBlockSize
+	if ifindex <= 0 {
+		return limit
+	}
+	ifi, err := net.InterfaceByIndex(ifindex)
+	if err != nil || ifi.MTU <= 0 {
+		return limit
+	}
+	hdr := 20 + 8 + 4 // IPv4, UDP, TFTP DATA headers
+	if v6 {
+		hdr = 40 + 8 + 4
+	}
+	return max(defaultBlockSize, min(limit, ifi.MTU-hdr))
+}
+
+// track adds or removes a transfer socket from the set drain wakes.
+func (s *Server) track(c *net.UDPConn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+// drain waits up to DrainTimeout for running transfers, then stops the
+// rest: each sends ERROR "server shutting down" and ends.
+func (s *Server) drain() {
 	finished := make(chan struct{})
 	go func() {
-		lib.Shutdown() // closes conn (again) and waits for all transfers
+		s.running.Wait()
 		close(finished)
 	}()
-	n := len(s.slots)
-	s.log.Info().Int("in_flight", n).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
+	s.log.Info().Int("in_flight", len(s.slots)).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
 	deadline := time.NewTimer(s.cfg.DrainTimeout)
 	defer deadline.Stop()
 	select {
@@ -126,12 +238,17 @@ func (s *Server) drain(lib *tftp.Server, conn *net.UDPConn) {
 	}
 	s.log.Warn().Int("in_flight", len(s.slots)).Msg("tftp drain deadline passed, stopping transfers")
 	s.stopped.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now()) // wakes a waiting transfer, which then sees stop
+	}
+	s.mu.Unlock()
 	grace := time.NewTimer(s.cfg.Timeout + time.Second)
 	defer grace.Stop()
 	select {
 	case <-finished:
 	case <-grace.C:
-		s.log.Warn().Int("in_flight", len(s.slots)).Msg("tftp transfers still waiting on their peers, leaving them")
+		s.log.Warn().Int("in_flight", len(s.slots)).Msg("tftp transfers still busy after the drain deadline, leaving them")
 	}
 }
 
@@ -149,28 +266,4 @@ func (s *Server) acquire() bool {
 func (s *Server) release() {
 	<-s.slots
 	s.m.inFlight.Dec()
-}
-
-// hook receives pin/tftp's per-transfer statistics and its errors for
-// packets that never became a transfer.
-type hook struct{ s *Server }
-
-func (h hook) OnSuccess(st tftp.TransferStats) { h.s.stats.put(st) }
-
-func (h hook) OnFailure(st tftp.TransferStats, err error) {
-	if st.RemoteAddr != nil {
-		h.s.stats.put(st)
-		return
-	}
-	// pin/tftp drops malformed first packets (short, unknown opcode, stray
-	// DATA/ACK, RRQ without mode) without replying; a failed socket for a
-	// new transfer also lands here.
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		h.s.m.refusals.WithLabelValues(reasonResources).Inc()
-		h.s.log.Warn().Err(err).Msg("tftp cannot open a transfer socket")
-		return
-	}
-	h.s.m.refusals.WithLabelValues(reasonMalformed).Inc()
-	h.s.log.Debug().Err(err).Msg("tftp packet dropped")
 }

@@ -1,65 +1,163 @@
 package tftp
 
 import (
+	"encoding/binary"
 	"errors"
-	"io"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/pin/tftp/v3"
 	"github.com/rs/zerolog"
-
-	"github.com/bootsrv/bootsrv/images"
 )
 
-// transfer is one request as seen by the handlers: who asked for what, and
+// transfer is one request being served: its own UDP socket (the server's
+// TID, RFC 1350 section 4), the peer it talks to, what was negotiated, and
 // the child logger its lines go to.
 type transfer struct {
-	s       *Server
-	dir     string
-	file    string // the name as the client sent it, for logs only
-	peer    net.UDPAddr
-	localIP net.IP
-	start   time.Time
-	log     zerolog.Logger
+	s     *Server
+	dir   string
+	file  string // the name as the client sent it, for logs only
+	mode  string
+	peer  netip.AddrPort
+	local netip.Addr // the address the request arrived at; invalid if unknown
+	conn  *net.UDPConn
+	start time.Time
+	log   zerolog.Logger
+
+	params
+	rto      time.Duration // wait for the peer before retransmitting
+	sent     int           // datagrams sent, retransmissions included
+	resent   int           // of which retransmissions
+	rbuf     []byte        // receive buffer
+	deadline time.Time     // of the current wait
 }
 
-// remote is what pin/tftp's sender and receiver both offer.
-type remote interface{ RemoteAddr() net.UDPAddr }
-
-func (s *Server) begin(dir, file string, x any) *transfer {
-	t := &transfer{s: s, dir: dir, file: file, start: time.Now()}
-	if r, ok := x.(remote); ok {
-		t.peer = r.RemoteAddr()
-	}
-	if p, ok := x.(tftp.RequestPacketInfo); ok {
-		t.localIP = p.LocalIP()
-	}
-	t.log = s.log.With().Str("direction", dir).Str("peer", t.peer.String()).Str("file", file).Logger()
-	return t
+// peerError is an ERROR packet received from the peer.
+type peerError struct {
+	code uint16
+	msg  string
 }
 
-// refuse counts and logs a request turned down before any data moved and
-// returns the error for pin/tftp to send. Codes other than 1 are sent here
-// first, since the library can only send code 1 (see doc.go).
-func (t *transfer) refuse(r *refusal) error {
+func (e *peerError) Error() string {
+	return "peer sent error " + strconv.Itoa(int(e.code)) + ": " + e.msg
+}
+
+// errPeerTimeout: the peer did not answer within retries x timeout.
+var errPeerTimeout = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "peer stopped answering" }
+func (timeoutError) Timeout() bool { return true }
+
+// newTransfer opens the transfer's socket on local (the address the request
+// arrived on; unspecified lets the kernel choose) at an ephemeral port.
+func (s *Server) newTransfer(dir string, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
+	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(),
+		params: params{blksize: defaultBlockSize, window: 1}, rto: s.cfg.Timeout}
+	t.log = s.log.With().Str("direction", dir).Str("peer", peer.String()).Str("file", req.file).Logger()
+	laddr := &net.UDPAddr{}
+	if local.IsValid() {
+		laddr.IP = local.AsSlice()
+		laddr.Zone = local.Zone()
+	}
+	network := "udp4"
+	if peer.Addr().Is6() {
+		network = "udp6"
+	}
+	c, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return t, err
+	}
+	t.conn = c
+	return t, nil
+}
+
+// send writes one datagram to the peer.
+func (t *transfer) send(p []byte) error {
+	t.sent++
+	_, err := t.conn.WriteToUDPAddrPort(p, t.peer)
+	return err
+}
+
+// sendError tells the peer why the transfer ends. Best effort: the peer may
+// be gone, and the transfer ends either way.
+func (t *transfer) sendError(code uint16, msg string) {
+	if err := t.send(packError(code, msg)); err != nil {
+		t.log.Debug().Err(err).Msg("tftp error packet not sent")
+	}
+}
+
+// arm starts waiting for the peer: replies are expected within rto.
+func (t *transfer) arm() { t.deadline = time.Now().Add(t.rto) }
+
+// recv returns the next datagram from the peer, at least 4 bytes long,
+// before the armed deadline. Datagrams from any other address or port get
+// ERROR 5 and are otherwise ignored (RFC 1350 section 4), so a stray or
+// spoofed packet neither ends the transfer nor extends its wait. It
+// returns errPeerTimeout at the deadline, errShutdown once the drain
+// deadline has passed, and a *peerError for an ERROR from the peer.
+func (t *transfer) recv() ([]byte, error) {
+	if err := t.conn.SetReadDeadline(t.deadline); err != nil {
+		return nil, err
+	}
+	for {
+		// After setting the deadline: drain wakes transfers by moving it
+		// to the past after closing stop, so one of the two is seen.
+		select {
+		case <-t.s.stop:
+			return nil, errShutdown
+		default:
+		}
+		n, from, err := t.conn.ReadFromUDPAddrPort(t.rbuf)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				select {
+				case <-t.s.stop:
+					return nil, errShutdown
+				default:
+				}
+				return nil, errPeerTimeout
+			}
+			return nil, err
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if from != t.peer {
+			t.conn.WriteToUDPAddrPort(packError(codeUnknownTID, "unknown transfer ID"), from)
+			continue
+		}
+		p := t.rbuf[:n]
+		if n < 4 {
+			continue // not even an opcode and block or code: line noise
+		}
+		if binary.BigEndian.Uint16(p) == opERROR {
+			pe := &peerError{code: binary.BigEndian.Uint16(p[2:])}
+			if i := len(p) - 1; i >= 4 && p[i] == 0 {
+				pe.msg = string(p[4:i])
+			}
+			return nil, pe
+		}
+		return p, nil
+	}
+}
+
+// refuse counts and logs a request turned down before any data moved, and
+// tells the client, from the transfer's own port, with the RFC 1350
+// section 5 code.
+func (t *transfer) refuse(r *refusal) {
 	t.s.m.refusals.WithLabelValues(r.reason).Inc()
 	ev := t.log.Info()
 	if r.cause != nil {
 		ev = ev.AnErr("cause", r.cause)
 	}
 	ev.Str("reason", r.reason).Int("code", int(r.code)).Msg("tftp request refused")
-	if r.code != codeNotFound {
-		if err := sendError(t.localIP, t.peer, r.code, r.msg); err != nil {
-			t.log.Debug().Err(err).Msg("tftp error packet not sent")
-		}
-	}
-	return r
+	t.sendError(r.code, r.msg)
 }
 
-// finish accounts for a transfer that ran: one log line, the metrics.
+// finish accounts for a transfer that ran: one log line, the metrics. n is
+// the data bytes moved (each block counted once).
 func (t *transfer) finish(n int64, err, ioErr error) {
 	d := time.Since(t.start)
 	result := endResult(err)
@@ -81,195 +179,25 @@ func (t *transfer) finish(n int64, err, ioErr error) {
 	if ioErr != nil {
 		ev = ev.AnErr("cause", ioErr)
 	}
-	st := t.s.stats.take(t.peer.IP, t.file)
-	ev.Int64("bytes", n).Dur("duration", d).Str("mode", st.mode).Int("blksize", st.blksize).
-		Int("datagrams", st.sent).Str("result", result).Msg("tftp transfer")
+	ev.Int64("bytes", n).Dur("duration", d).Str("mode", t.mode).Int("blksize", t.blksize).
+		Int("windowsize", t.window).Int("datagrams", t.sent).Int("retransmits", t.resent).
+		Str("result", result).Msg("tftp transfer")
 }
 
-func (s *Server) handleRead(file string, rf io.ReaderFrom) error {
-	t := s.begin(dirRead, file, rf)
-	if !s.acquire() {
-		return t.refuse(errBusy)
-	}
-	defer s.release()
-	f, err := s.open(file, t.localIP, t.peer)
-	if err != nil {
-		return t.refuse(refuse(err))
-	}
-	defer f.Close()
-	s.stats.join(t.peer.IP, file)
-	r := &fileReader{f: f, stop: s.stop}
-	n, err := rf.ReadFrom(r)
-	t.finish(n, err, r.err)
-	return err
-}
-
-func (s *Server) handleWrite(file string, wt io.WriterTo) error {
-	t := s.begin(dirWrite, file, wt)
-	if !s.cfg.AllowWrite {
-		return t.refuse(errWriteDisabled)
-	}
-	if !s.acquire() {
-		return t.refuse(errBusy)
-	}
-	defer s.release()
-	if n, err := images.Clean(file); err != nil || n == "." {
-		return t.refuse(refuse(errors.Join(images.ErrInvalidName, err)))
-	}
-	name, err := images.Join(s.cfg.UploadDir, file)
-	if err != nil {
-		return t.refuse(refuse(err))
-	}
-	// RFC 2349 section 3: a WRQ may announce its size; refuse early, with
-	// code 3, rather than after the cap is hit mid-transfer.
-	if in, ok := wt.(tftp.IncomingTransfer); ok && s.cfg.MaxUploadSize > 0 {
-		if size, ok := in.Size(); ok && size > s.cfg.MaxUploadSize {
-			return t.refuse(refuse(images.ErrTooLarge))
-		}
-	}
-	up, err := s.store.Create(name, s.cfg.MaxUploadSize)
-	if err != nil {
-		return t.refuse(refuse(err))
-	}
-	defer up.Abort()
-	s.stats.join(t.peer.IP, file)
-	w := &uploadWriter{up: up, stop: s.stop}
-	n, err := wt.WriteTo(w)
-	if err == nil {
-		// Commit before returning: pin/tftp sends the last ACK only after
-		// the handler returns nil, so the client learns of a failed commit.
-		if cerr := up.Commit(); cerr != nil {
-			w.err, err = cerr, refuse(cerr)
-		}
-	}
-	t.finish(n, err, w.err)
-	return err
-}
-
-// fileReader feeds a file to pin/tftp. It reads ahead in large chunks
-// (blocks are small, syscalls are not free), turns read errors into a
-// message without a path, and stops the transfer after the drain deadline.
-type fileReader struct {
-	f    io.ReadSeeker
-	buf  []byte
-	pos  int
-	end  int
-	stop <-chan struct{}
-	err  error // the real read error, for the log
-}
-
-const readAhead = 32 << 10
-
-func (r *fileReader) Read(p []byte) (int, error) {
-	select {
-	case <-r.stop:
-		return 0, errShutdown
+// abort ends a running transfer on err: the peer is told unless the error
+// came from it or it stopped answering.
+func (t *transfer) abort(err error) {
+	var pe *peerError
+	var r *refusal
+	switch {
+	case errors.As(err, &pe), errors.Is(err, errPeerTimeout):
+	case errors.Is(err, errShutdown):
+		t.sendError(codeUndefined, errShutdown.Error())
+	case errors.As(err, &r):
+		t.sendError(r.code, r.msg)
+	case errors.Is(err, errIllegal):
+		t.sendError(codeIllegalOp, "illegal operation")
 	default:
+		t.sendError(codeUndefined, "i/o error")
 	}
-	if r.pos == r.end {
-		if r.buf == nil {
-			r.buf = make([]byte, readAhead)
-		}
-		n, err := r.f.Read(r.buf)
-		r.pos, r.end = 0, n
-		if n == 0 {
-			if err == nil || err == io.EOF {
-				return 0, io.EOF
-			}
-			r.err = err
-			return 0, refuse(err)
-		}
-	}
-	n := copy(p, r.buf[r.pos:r.end])
-	r.pos += n
-	return n, nil
-}
-
-// Seek lets pin/tftp learn the size for tsize (RFC 2349), which it does
-// before the first Read and only in octet mode.
-func (r *fileReader) Seek(off int64, whence int) (int64, error) {
-	if r.buf != nil {
-		return 0, errors.New("seek after read")
-	}
-	return r.f.Seek(off, whence)
-}
-
-// uploadWriter feeds DATA blocks to an upload, mapping store errors (size
-// cap, full disk) to short client messages.
-type uploadWriter struct {
-	up   *images.Upload
-	stop <-chan struct{}
-	err  error
-}
-
-func (w *uploadWriter) Write(p []byte) (int, error) {
-	select {
-	case <-w.stop:
-		return 0, errShutdown
-	default:
-	}
-	n, err := w.up.Write(p)
-	if err != nil {
-		w.err = err
-		return n, refuse(err)
-	}
-	return n, nil
-}
-
-// statsBoard carries pin/tftp's statistics (mode, negotiated blksize,
-// datagrams) from its hook to the handler's log line. The hook only knows
-// the peer's IP and the file name, so that is the key; two concurrent
-// transfers of one file to one host (duplicate requests) may swap their
-// figures, which are then the same anyway.
-type statsBoard struct {
-	mu sync.Mutex
-	m  map[string]*statsSlot
-}
-
-type statsSlot struct {
-	refs    int
-	mode    string
-	blksize int
-	sent    int
-}
-
-func statsKey(ip net.IP, file string) string { return ip.String() + "\x00" + file }
-
-func (b *statsBoard) join(ip net.IP, file string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	k := statsKey(ip, file)
-	if b.m[k] == nil {
-		b.m[k] = &statsSlot{}
-	}
-	b.m[k].refs++
-}
-
-// put records st if a handler is waiting for it; refused requests have
-// none, so nothing piles up.
-func (b *statsBoard) put(st tftp.TransferStats) {
-	blk := 512 // RFC 1350 default when no blksize was negotiated
-	if v, err := strconv.Atoi(st.Opts["blksize"]); err == nil {
-		blk = v
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if sl := b.m[statsKey(st.RemoteAddr, st.Filename)]; sl != nil {
-		sl.mode, sl.blksize, sl.sent = st.Mode, blk, st.DatagramsSent
-	}
-}
-
-func (b *statsBoard) take(ip net.IP, file string) statsSlot {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	k := statsKey(ip, file)
-	sl := b.m[k]
-	if sl == nil {
-		return statsSlot{}
-	}
-	out := *sl
-	if sl.refs--; sl.refs <= 0 {
-		delete(b.m, k)
-	}
-	return out
 }

@@ -1,0 +1,181 @@
+package tftp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/bootsrv/bootsrv/images"
+)
+
+// receiver takes DATA blocks from the peer into an upload (RFC 1350), with
+// one ACK per window of blocks (RFC 7440 section 4; a window of 1 is
+// lock-step).
+type receiver struct {
+	t     *transfer
+	sink  *sink
+	bytes int64 // data bytes of distinct blocks received
+	last  uint64
+	ack   [4]byte
+}
+
+// run receives blocks until the last one (shorter than blksize), commits
+// the upload and returns; the final ACK is then up to the caller, so the
+// client learns of a failed commit instead of a success.
+func (r *receiver) run() error {
+	t := r.t
+	reply := putACK(r.ack[:], 0)
+	if t.oack != nil {
+		reply = packOACK(t.oack)
+	}
+	if err := t.send(reply); err != nil {
+		return err
+	}
+	t.arm()
+	expect := uint64(1)
+	inWindow, retries := 0, 0
+	gapAcked := uint64(0) // the expect value a gap was last reported for
+	for {
+		p, err := t.recv()
+		if errors.Is(err, errPeerTimeout) {
+			// RFC 7440 section 4: on timeout, acknowledge the last block
+			// received in order; before block 1, repeat the first reply.
+			if retries++; retries > t.s.cfg.Retries {
+				return err
+			}
+			if expect > 1 {
+				reply = putACK(r.ack[:], uint16(expect-1))
+			}
+			t.resent++
+			if err := t.send(reply); err != nil {
+				return err
+			}
+			t.arm()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if binary.BigEndian.Uint16(p) != opDATA || len(p)-4 > t.blksize {
+			return errIllegal
+		}
+		if blk := binary.BigEndian.Uint16(p[2:]); blk != uint16(expect) {
+			ahead := blk-uint16(expect) < 0x8000
+			switch {
+			case !ahead && expect > 1:
+				// A repeat of a block we have: our ACK was lost.
+				t.send(putACK(r.ack[:], uint16(expect-1)))
+			case ahead && gapAcked != expect:
+				// Blocks were lost inside a window: ask for the rest once.
+				gapAcked = expect
+				t.send(putACK(r.ack[:], uint16(expect-1)))
+				t.arm()
+			}
+			continue
+		}
+		data := p[4:]
+		if err := r.sink.write(data); err != nil {
+			return err
+		}
+		r.bytes += int64(len(data))
+		r.last = expect
+		expect++
+		retries = 0
+		if len(data) < t.blksize {
+			return r.sink.commit()
+		}
+		if inWindow++; inWindow == t.window {
+			inWindow = 0
+			reply = putACK(r.ack[:], uint16(expect-1))
+			if err := t.send(reply); err != nil {
+				return err
+			}
+		}
+		t.arm()
+	}
+}
+
+// ackLast acknowledges the last block.
+func (r *receiver) ackLast() error {
+	return r.t.send(putACK(r.ack[:], uint16(r.last)))
+}
+
+// dally waits one timeout after the final ACK to answer a repeat of the
+// last block, in case that ACK was lost (RFC 1350 section 6).
+func (r *receiver) dally() {
+	t := r.t
+	t.arm()
+	for {
+		p, err := t.recv()
+		if err != nil || binary.BigEndian.Uint16(p) != opDATA || binary.BigEndian.Uint16(p[2:]) != uint16(r.last) {
+			return
+		}
+		t.resent++
+		r.ackLast()
+	}
+}
+
+// sink is where upload data goes: through a netascii decoder if need be,
+// a buffer and the size cap, into the store's atomic upload.
+type sink struct {
+	up  *images.Upload
+	bw  *bufio.Writer
+	na  *netasciiWriter // nil in octet mode
+	max int64           // size cap, <= 0 none
+	err error           // the real error, for the log
+}
+
+func newSink(up *images.Upload, netascii bool, max int64) *sink {
+	k := &sink{up: up, bw: bufio.NewWriterSize(up, 64<<10), max: max}
+	if netascii {
+		k.na = &netasciiWriter{w: k.bw}
+	}
+	return k
+}
+
+func (k *sink) write(p []byte) error {
+	var err error
+	if k.na != nil {
+		_, err = k.na.Write(p)
+	} else {
+		_, err = k.bw.Write(p)
+	}
+	if err == nil {
+		err = k.checkSize()
+	}
+	return k.fail(err)
+}
+
+// checkSize refuses an upload as soon as it passes the cap, before it is
+// flushed to disk.
+func (k *sink) checkSize() error {
+	if n := k.up.Written() + int64(k.bw.Buffered()); k.max > 0 && n > k.max {
+		return fmt.Errorf("upload over %d bytes: %w", k.max, images.ErrTooLarge)
+	}
+	return nil
+}
+
+func (k *sink) commit() error {
+	var err error
+	if k.na != nil {
+		err = k.na.Flush()
+	} else {
+		err = k.bw.Flush()
+	}
+	if err == nil {
+		err = k.checkSize()
+	}
+	if err == nil {
+		err = k.up.Commit()
+	}
+	return k.fail(err)
+}
+
+func (k *sink) fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	k.err = err
+	return refuse(err)
+}

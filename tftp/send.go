@@ -1,0 +1,213 @@
+package tftp
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// readAhead is the least data a sender reads from its source at once, so a
+// file of 512-byte blocks costs one read(2) per 128 blocks, not per block.
+const readAhead = 64 << 10
+
+// sender streams a source to the peer as DATA blocks (RFC 1350), a window
+// of blocks per ACK (RFC 7440; a window of 1 is RFC 1350 lock-step).
+//
+// Blocks are read straight into one buffer, back to back, and each DATA
+// packet is sent from that buffer without a copy: the 4-byte header is
+// written over the end of the previous block's data, which is saved and
+// put back after the send. buf[0:4] is spare room for the first header.
+type sender struct {
+	t       *transfer
+	src     io.Reader
+	buf     []byte
+	first   uint64 // block whose data starts at buf[4]
+	loaded  int    // data bytes in buf[4:]
+	eof     bool
+	readErr error  // the real read error, for the log
+	bytes   int64  // data bytes of distinct blocks sent
+	maxSent uint64 // highest block sent so far
+}
+
+func newSender(t *transfer, src io.Reader) *sender {
+	blocks := t.window + max(1, readAhead/t.blksize)
+	return &sender{t: t, src: src, buf: make([]byte, 4+blocks*t.blksize), first: 1}
+}
+
+// errIllegal: the peer sent a packet that has no place in the transfer.
+var errIllegal = errors.New("illegal operation from peer")
+
+// run sends the whole source and returns once the last block is
+// acknowledged. Blocks are numbered from 1 without limit here; on the wire
+// the number wraps at 65536 (to 0, as tftpd-hpa and most clients do).
+func (s *sender) run() error {
+	t := s.t
+	if t.oack != nil {
+		if err := s.handshake(); err != nil {
+			return err
+		}
+	}
+	base := uint64(1) // lowest block not yet acknowledged
+	retries := 0
+	for {
+		top, last, err := s.sendWindow(base)
+		if err != nil {
+			return err
+		}
+		t.arm()
+		acked, err := s.waitACK(base, top)
+		if errors.Is(err, errPeerTimeout) {
+			// RFC 1350: retransmit on timeout only; RFC 7440 section 4:
+			// the whole window from the first unacknowledged block.
+			if retries++; retries > t.s.cfg.Retries {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		retries = 0
+		if last && acked == top {
+			return nil
+		}
+		base = acked + 1 // an ACK below top: the peer missed acked+1, resend from there
+	}
+}
+
+// sendWindow sends blocks base.. up to the window or the last block and
+// returns the highest block sent and whether it is the last one.
+func (s *sender) sendWindow(base uint64) (top uint64, last bool, err error) {
+	for n := base; n < base+uint64(s.t.window); n++ {
+		var off, end int
+		off, end, last, err = s.block(n, base)
+		if err != nil {
+			return 0, false, err
+		}
+		if err := s.sendBlock(n, off, end); err != nil {
+			return 0, false, err
+		}
+		if n > s.maxSent {
+			s.maxSent = n
+			s.bytes += int64(end - off)
+		} else {
+			s.t.resent++
+		}
+		if top = n; last {
+			break
+		}
+	}
+	return top, last, nil
+}
+
+// block makes sure block n is in buf, reading more as needed, and returns
+// where its data lies relative to buf[4:], and whether it is the last
+// block (shorter than blksize, possibly empty). base is the lowest block
+// that may still be resent; data before it may be dropped.
+func (s *sender) block(n, base uint64) (off, end int, last bool, err error) {
+	blk := s.t.blksize
+	off = int(n-s.first) * blk
+	for off+blk > s.loaded && !s.eof {
+		if 4+s.loaded == len(s.buf) {
+			s.compact(base)
+			off = int(n-s.first) * blk
+		}
+		if err := s.fill(); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	end = min(off+blk, s.loaded)
+	return off, end, end-off < blk, nil
+}
+
+// compact moves the data from block base on to the front of buf.
+func (s *sender) compact(base uint64) {
+	k := int(base-s.first) * s.t.blksize
+	copy(s.buf[4:], s.buf[4+k:4+s.loaded])
+	s.loaded -= k
+	s.first = base
+}
+
+// fill reads once into the free end of buf.
+func (s *sender) fill() error {
+	free := s.buf[4+s.loaded:]
+	if len(free) == 0 {
+		return errors.New("tftp: send buffer full") // cannot happen: the window fits
+	}
+	n, err := s.src.Read(free)
+	s.loaded += n
+	switch {
+	case err == io.EOF:
+		s.eof = true
+	case err != nil:
+		s.readErr = err
+		return refuse(err)
+	}
+	return nil
+}
+
+// sendBlock sends block n, whose data is buf[4+off:4+end], with its header
+// in buf[off:off+4].
+func (s *sender) sendBlock(n uint64, off, end int) error {
+	var saved [4]byte
+	h := s.buf[off : off+4]
+	copy(saved[:], h)
+	binary.BigEndian.PutUint16(h, opDATA)
+	binary.BigEndian.PutUint16(h[2:], uint16(n))
+	err := s.t.send(s.buf[off : 4+end])
+	copy(h, saved[:])
+	return err
+}
+
+// waitACK waits for an ACK of a block in [base, top] and returns it.
+// Duplicate ACKs, of base-1 or older, are ignored: answering them would
+// send every later block twice (the Sorcerer's Apprentice, RFC 1123
+// section 4.2.3.1); only the timer retransmits.
+func (s *sender) waitACK(base, top uint64) (uint64, error) {
+	for {
+		p, err := s.t.recv()
+		if err != nil {
+			return 0, err
+		}
+		if binary.BigEndian.Uint16(p) != opACK {
+			return 0, errIllegal
+		}
+		d := binary.BigEndian.Uint16(p[2:]) - uint16(base-1)
+		if d == 0 || uint64(d) > top-(base-1) {
+			continue
+		}
+		return base - 1 + uint64(d), nil
+	}
+}
+
+// handshake sends the OACK and waits for its ACK of block 0 (RFC 2347).
+// A client that does not like the OACK answers ERROR 8, which ends the
+// transfer as a peer abort (UEFI firmware does that to learn a size).
+func (s *sender) handshake() error {
+	t := s.t
+	oack := packOACK(t.oack)
+	for retries := 0; ; retries++ {
+		if retries > 0 {
+			t.resent++
+		}
+		if err := t.send(oack); err != nil {
+			return err
+		}
+		t.arm()
+		for {
+			p, err := t.recv()
+			if errors.Is(err, errPeerTimeout) && retries < t.s.cfg.Retries {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if binary.BigEndian.Uint16(p) != opACK {
+				return errIllegal
+			}
+			if binary.BigEndian.Uint16(p[2:]) == 0 {
+				return nil
+			}
+		}
+	}
+}
