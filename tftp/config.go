@@ -18,8 +18,16 @@ type Config struct {
 	// TFTP headers, so a client never gets fragmented datagrams.
 	MaxBlockSize int `yaml:"max_block_size"`
 	// Timeout is how long the server waits for an ACK (or DATA, on writes)
-	// before it retransmits. Default (zero) 2s.
+	// before it retransmits, until the peer has answered; on reads the wait
+	// then follows the measured round trip (RFC 6298 style, see rtoTimer),
+	// never above Timeout and never below MinTimeout. A client's timeout
+	// option (RFC 2349) replaces both. Default (zero) 2s.
 	Timeout time.Duration `yaml:"timeout"`
+	// MinTimeout is the floor of the adaptive retransmission wait on
+	// reads: a lost block on a LAN is resent after about this long instead
+	// of a full Timeout. Default (zero) 50ms; set it to Timeout for a fixed
+	// timer.
+	MinTimeout time.Duration `yaml:"min_timeout"`
 	// Retries is how many times a packet is retransmitted before the
 	// transfer is given up. Default (zero) 5.
 	Retries int `yaml:"retries"`
@@ -55,6 +63,7 @@ type Config struct {
 const (
 	DefaultMaxBlockSize  = 65464
 	DefaultTimeout       = 2 * time.Second
+	DefaultMinTimeout    = 50 * time.Millisecond
 	DefaultRetries       = 5
 	DefaultMaxTransfers  = 2000
 	DefaultMaxUploadSize = 256 << 20
@@ -72,6 +81,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.MinTimeout == 0 {
+		c.MinTimeout = min(DefaultMinTimeout, c.Timeout)
 	}
 	if c.Retries == 0 {
 		c.Retries = DefaultRetries
@@ -103,6 +115,8 @@ func (c Config) Validate() error {
 		return keyError{"max_block_size", fmt.Errorf("must be between 513 and 65464, got %d", c.MaxBlockSize)}
 	case c.Timeout < 10*time.Millisecond || c.Timeout > 5*time.Minute:
 		return keyError{"timeout", fmt.Errorf("must be between 10ms and 5m, got %s", c.Timeout)}
+	case c.MinTimeout < time.Millisecond || c.MinTimeout > c.Timeout:
+		return keyError{"min_timeout", fmt.Errorf("must be between 1ms and timeout (%s), got %s", c.Timeout, c.MinTimeout)}
 	case c.Retries < 1 || c.Retries > 100:
 		return keyError{"retries", fmt.Errorf("must be between 1 and 100, got %d", c.Retries)}
 	case c.MaxTransfers < 1:

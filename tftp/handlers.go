@@ -111,6 +111,6 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 func (t *transfer) setParams(p params) {
 	t.params = p
 	if p.timeout > 0 {
-		t.rto = p.timeout
+		t.timer.fix(p.timeout)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"time"
 )
 
 // readAhead is the least data a sender reads from its source at once, so a
@@ -48,17 +49,24 @@ func (s *sender) run() error {
 		}
 	}
 	base := uint64(1) // lowest block not yet acknowledged
-	retries := 0
+	retries := 0      // full-timeout waits in a row
+	resent := false   // this round's blocks were sent more than once
 	for {
+		fresh := base > s.maxSent // no block of this window was sent before
 		top, last, err := s.sendWindow(base)
 		if err != nil {
 			return err
 		}
+		sentAt := time.Now()
 		t.arm()
 		acked, err := s.waitACK(base, top)
 		if errors.Is(err, errPeerTimeout) {
 			// RFC 1350: retransmit on timeout only; RFC 7440 section 4:
 			// the whole window from the first unacknowledged block.
+			resent = true
+			if !t.timer.expired() {
+				continue
+			}
 			if retries++; retries > t.s.cfg.Retries {
 				return err
 			}
@@ -67,7 +75,10 @@ func (s *sender) run() error {
 		if err != nil {
 			return err
 		}
-		retries = 0
+		if fresh && !resent {
+			t.timer.sample(time.Since(sentAt))
+		}
+		retries, resent = 0, false
 		if last && acked == top {
 			return nil
 		}
@@ -193,10 +204,12 @@ func (s *sender) handshake() error {
 		if err := t.send(oack); err != nil {
 			return err
 		}
+		sentAt := time.Now()
 		t.arm()
 		for {
 			p, err := t.recv()
 			if errors.Is(err, errPeerTimeout) && retries < t.s.cfg.Retries {
+				t.timer.expired() // not sampled yet: always the full timeout
 				break
 			}
 			if err != nil {
@@ -206,6 +219,9 @@ func (s *sender) handshake() error {
 				return errIllegal
 			}
 			if binary.BigEndian.Uint16(p[2:]) == 0 {
+				if retries == 0 {
+					t.timer.sample(time.Since(sentAt))
+				}
 				return nil
 			}
 		}

@@ -27,11 +27,11 @@ type transfer struct {
 	log   zerolog.Logger
 
 	params
-	rto      time.Duration // wait for the peer before retransmitting
-	sent     int           // datagrams sent, retransmissions included
-	resent   int           // of which retransmissions
-	rbuf     []byte        // receive buffer
-	deadline time.Time     // of the current wait
+	timer    rtoTimer  // how long to wait for the peer before retransmitting
+	sent     int       // datagrams sent, retransmissions included
+	resent   int       // of which retransmissions
+	rbuf     []byte    // receive buffer
+	deadline time.Time // of the current wait
 }
 
 // peerError is an ERROR packet received from the peer.
@@ -56,7 +56,7 @@ func (timeoutError) Timeout() bool { return true }
 // arrived on; unspecified lets the kernel choose) at an ephemeral port.
 func (s *Server) newTransfer(dir string, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
 	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(),
-		params: params{blksize: defaultBlockSize, window: 1}, rto: s.cfg.Timeout}
+		params: params{blksize: defaultBlockSize, window: 1}, timer: newRTOTimer(s.cfg.Timeout, s.cfg.MinTimeout)}
 	t.log = s.log.With().Str("direction", dir).Str("peer", peer.String()).Str("file", req.file).Logger()
 	laddr := &net.UDPAddr{}
 	if local.IsValid() {
@@ -90,8 +90,8 @@ func (t *transfer) sendError(code uint16, msg string) {
 	}
 }
 
-// arm starts waiting for the peer: replies are expected within rto.
-func (t *transfer) arm() { t.deadline = time.Now().Add(t.rto) }
+// arm starts waiting for the peer: replies are expected within the timer.
+func (t *transfer) arm() { t.deadline = time.Now().Add(t.timer.rto) }
 
 // recv returns the next datagram from the peer, at least 4 bytes long,
 // before the armed deadline. Datagrams from any other address or port get

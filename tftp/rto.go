@@ -1,0 +1,56 @@
+package tftp
+
+import "time"
+
+// rtoTimer is a transfer's retransmission timer. It starts at the
+// configured timeout and, once the peer has answered, follows the measured
+// round trip the way RFC 6298 sets TCP's: RTO = SRTT + 4·RTTVAR, clamped
+// to [min, max], doubled on every timeout (§5.5). Samples come only from
+// packets that were not retransmitted (Karn's rule, §3), so an answer to a
+// resent block never shrinks the timer.
+//
+// On a LAN the round trip is well under a millisecond, so a lost block is
+// resent after min (default 50ms) instead of the full timeout: at 1% loss a
+// 4 MiB transfer with lock-step 1468-byte blocks loses about 57 packets,
+// which cost seconds, not two minutes. A peer that asked for a timeout
+// (RFC 2349) gets exactly that instead: fixed.
+type rtoTimer struct {
+	rto, min, max  time.Duration
+	srtt, rttvar   time.Duration
+	fixed, sampled bool
+}
+
+func newRTOTimer(initial, floor time.Duration) rtoTimer {
+	return rtoTimer{rto: initial, min: min(floor, initial), max: initial}
+}
+
+// fix pins the timer to d (the RFC 2349 timeout option).
+func (r *rtoTimer) fix(d time.Duration) { r.rto, r.max, r.fixed = d, d, true }
+
+// sample feeds one measured round trip (RFC 6298 §2.2, §2.3).
+func (r *rtoTimer) sample(d time.Duration) {
+	if r.fixed {
+		return
+	}
+	if !r.sampled {
+		r.srtt, r.rttvar, r.sampled = d, d/2, true
+	} else {
+		diff := r.srtt - d
+		if diff < 0 {
+			diff = -diff
+		}
+		r.rttvar = (3*r.rttvar + diff) / 4
+		r.srtt = (7*r.srtt + d) / 8
+	}
+	r.rto = min(max(r.srtt+4*r.rttvar, r.min), r.max)
+}
+
+// expired doubles the timer after a timeout (RFC 6298 §5.5) and reports
+// whether the wait that just ran out was the full Timeout. Only those count
+// against the retries, so a peer gets as long as before to come back; the
+// short waits in front of them are free.
+func (r *rtoTimer) expired() (full bool) {
+	full = r.rto >= r.max
+	r.rto = min(2*r.rto, r.max)
+	return full
+}
