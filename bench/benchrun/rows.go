@@ -124,15 +124,28 @@ func plan(o *options) []*row {
 		})
 	}
 	if o.only != "" {
-		var kept []*row
-		for _, r := range rows {
-			if strings.Contains(r.id, o.only) {
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
+		rows = selectRows(rows, strings.Split(o.only, ","))
 	}
 	return rows
+}
+
+// selectRows keeps the rows named by want: an entry that is a row's id
+// picks that row only, any other entry every row whose id contains it.
+func selectRows(rows []*row, want []string) []*row {
+	ids := map[string]bool{}
+	for _, r := range rows {
+		ids[r.id] = true
+	}
+	var kept []*row
+	for _, r := range rows {
+		for _, w := range want {
+			if w = strings.TrimSpace(w); w == r.id || (!ids[w] && w != "" && strings.Contains(r.id, w)) {
+				kept = append(kept, r)
+				break
+			}
+		}
+	}
+	return kept
 }
 
 func size(n int64) string {
