@@ -123,15 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.Loss = e.lossMethod
-	printTable(stdout, res)
-	if o.jsonOut != "" {
-		if err := os.MkdirAll(filepath.Dir(o.jsonOut), 0o755); err != nil {
-			return err
-		}
-		if err := writeJSON(o.jsonOut, res); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "JSON: %s\n", o.jsonOut)
+	if err := report(o, res, stdout); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted")
@@ -139,5 +132,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if n := res.failures(); n > 0 && o.smoke {
 		return fmt.Errorf("smoke: %d failed or inexact transfers (see the table and %s)", n, e.work)
 	}
+	return nil
+}
+
+// report prints the table and writes the JSON file.
+func report(o *options, res *results, stdout io.Writer) error {
+	printTable(stdout, res)
+	if o.jsonOut == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(o.jsonOut), 0o755); err != nil {
+		return err
+	}
+	if err := writeJSON(o.jsonOut, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "JSON: %s\n", o.jsonOut)
 	return nil
 }

@@ -40,82 +40,12 @@ func plan(o *options) []*row {
 		big, storm, ftpBig, ftpSmall = 256*kib, 64*kib, 2*mib, 64*kib
 		stormA, stormB, stormLoss, ftpConc, ftpSeq = 10, 50, 10, 10, 20
 	}
-	tftpServers := []string{bootsrv, hpa, dnsmasq, atftpd}
-	ftpServers := []string{bootsrv, vsftpd}
 	var rows []*row
 	if o.rows["tftp"] {
-		for _, blk := range []int{512, 1468, 8192} {
-			rows = append(rows, &row{
-				id: fmt.Sprintf("tftp-curl-blk%d", blk), group: "tftp", unit: "s", servers: tftpServers,
-				title: fmt.Sprintf("TFTP %s, curl, blksize %d", size(big), blk),
-				files: map[string]int64{"tftp-big.bin": big},
-				run: func(e *env, srv string, rep int) caseResult {
-					return e.timeToFile("tftp-big.bin", "curl", "-sS", "-m", "600", "--tftp-blksize", fmt.Sprint(blk),
-						"-o", "{out}", fmt.Sprintf("tftp://127.0.0.1:%d/tftp-big.bin", tftpPorts[srv]))
-				},
-			})
-		}
-		rows = append(rows, &row{
-			id: "tftp-atftp-win16", group: "tftp", unit: "s", servers: tftpServers,
-			title: fmt.Sprintf("TFTP %s, atftp, blksize 1468, windowsize 16", size(big)),
-			files: map[string]int64{"tftp-big.bin": big},
-			run: func(e *env, srv string, rep int) caseResult {
-				return e.timeToFile("tftp-big.bin", "atftp", "--option", "blksize 1468", "--option", "windowsize 16",
-					"--get", "-r", "tftp-big.bin", "-l", "{out}", "127.0.0.1", fmt.Sprint(tftpPorts[srv]))
-			},
-			probe: (*env).windowProbe,
-		})
-		for _, s := range []struct {
-			n    int
-			loss bool
-		}{{stormA, false}, {stormB, false}, {stormLoss, true}} {
-			id, title := fmt.Sprintf("tftp-storm-%d", s.n), fmt.Sprintf("TFTP boot storm: %d curl clients at once x %s, blksize 1468", s.n, size(storm))
-			if s.loss {
-				id, title = id+"-loss1", title+", 1% UDP loss"
-			}
-			rows = append(rows, &row{
-				id: id, group: "tftp", unit: "s", servers: tftpServers, title: title, loss: s.loss,
-				files: map[string]int64{"tftp-storm.bin": storm},
-				run: func(e *env, srv string, rep int) caseResult {
-					return e.concurrent(s.n, "tftp-storm.bin", "curl", "-sS", "-m", "600", "--tftp-blksize", "1468", "-o", "-",
-						fmt.Sprintf("tftp://127.0.0.1:%d/tftp-storm.bin", tftpPorts[srv]))
-				},
-			})
-		}
+		rows = append(rows, tftpRows(big, storm, stormA, stormB, stormLoss)...)
 	}
 	if o.rows["ftp"] {
-		rows = append(rows, &row{
-			id: "ftp-retr-big", group: "ftp", unit: "s", servers: ftpServers,
-			title: fmt.Sprintf("FTP RETR %s, curl", size(ftpBig)),
-			files: map[string]int64{"ftp-big.bin": ftpBig},
-			run: func(e *env, srv string, rep int) caseResult {
-				return e.timeToFile("ftp-big.bin", "curl", "-sS", "-m", "600", "-o", "{out}",
-					fmt.Sprintf("ftp://127.0.0.1:%d/ftp-big.bin", ftpPorts[srv]))
-			},
-		}, &row{
-			id: fmt.Sprintf("ftp-retr-%dx", ftpConc), group: "ftp", unit: "s", servers: ftpServers,
-			title: fmt.Sprintf("FTP %d concurrent curl RETR x %s", ftpConc, size(ftpSmall)),
-			files: map[string]int64{"ftp-small.bin": ftpSmall},
-			run: func(e *env, srv string, rep int) caseResult {
-				return e.concurrent(ftpConc, "ftp-small.bin", "curl", "-sS", "-m", "600", "-o", "-",
-					fmt.Sprintf("ftp://127.0.0.1:%d/ftp-small.bin", ftpPorts[srv]))
-			},
-		}, &row{
-			id: fmt.Sprintf("ftp-sessions-%d", ftpSeq), group: "ftp", unit: "s", servers: ftpServers,
-			title: fmt.Sprintf("FTP %d sequential sessions (curl: login, RETR %s, quit)", ftpSeq, size(ftpSmall)),
-			files: map[string]int64{"ftp-small.bin": ftpSmall},
-			run: func(e *env, srv string, rep int) caseResult {
-				return e.sequential(ftpSeq, "ftp-small.bin", "curl", "-sS", "-m", "600", "-o", "-",
-					fmt.Sprintf("ftp://127.0.0.1:%d/ftp-small.bin", ftpPorts[srv]))
-			},
-		}, &row{
-			id: "ftp-stor-big", group: "ftp", unit: "s", servers: ftpServers,
-			title: fmt.Sprintf("FTP STOR %s, curl, anonymous upload", size(ftpBig)),
-			files: map[string]int64{"ftp-big.bin": ftpBig},
-			run: func(e *env, srv string, rep int) caseResult {
-				return e.upload(srv, rep, "ftp-big.bin")
-			},
-		})
+		rows = append(rows, ftpRows(ftpBig, ftpSmall, ftpConc, ftpSeq)...)
 	}
 	if o.rows["dhcp"] {
 		rows = append(rows, &row{
@@ -127,6 +57,86 @@ func plan(o *options) []*row {
 		rows = selectRows(rows, strings.Split(o.only, ","))
 	}
 	return rows
+}
+
+func tftpRows(big, storm int64, stormA, stormB, stormLoss int) []*row {
+	tftpServers := []string{bootsrv, hpa, dnsmasq, atftpd}
+	var rows []*row
+	for _, blk := range []int{512, 1468, 8192} {
+		rows = append(rows, &row{
+			id: fmt.Sprintf("tftp-curl-blk%d", blk), group: "tftp", unit: "s", servers: tftpServers,
+			title: fmt.Sprintf("TFTP %s, curl, blksize %d", size(big), blk),
+			files: map[string]int64{"tftp-big.bin": big},
+			run: func(e *env, srv string, rep int) caseResult {
+				return e.timeToFile("tftp-big.bin", "curl", "-sS", "-m", "600", "--tftp-blksize", fmt.Sprint(blk),
+					"-o", "{out}", fmt.Sprintf("tftp://127.0.0.1:%d/tftp-big.bin", tftpPorts[srv]))
+			},
+		})
+	}
+	rows = append(rows, &row{
+		id: "tftp-atftp-win16", group: "tftp", unit: "s", servers: tftpServers,
+		title: fmt.Sprintf("TFTP %s, atftp, blksize 1468, windowsize 16", size(big)),
+		files: map[string]int64{"tftp-big.bin": big},
+		run: func(e *env, srv string, rep int) caseResult {
+			return e.timeToFile("tftp-big.bin", "atftp", "--option", "blksize 1468", "--option", "windowsize 16",
+				"--get", "-r", "tftp-big.bin", "-l", "{out}", "127.0.0.1", fmt.Sprint(tftpPorts[srv]))
+		},
+		probe: (*env).windowProbe,
+	})
+	for _, s := range []struct {
+		n    int
+		loss bool
+	}{{stormA, false}, {stormB, false}, {stormLoss, true}} {
+		id, title := fmt.Sprintf("tftp-storm-%d", s.n), fmt.Sprintf("TFTP boot storm: %d curl clients at once x %s, blksize 1468", s.n, size(storm))
+		if s.loss {
+			id, title = id+"-loss1", title+", 1% UDP loss"
+		}
+		rows = append(rows, &row{
+			id: id, group: "tftp", unit: "s", servers: tftpServers, title: title, loss: s.loss,
+			files: map[string]int64{"tftp-storm.bin": storm},
+			run: func(e *env, srv string, rep int) caseResult {
+				return e.concurrent(s.n, "tftp-storm.bin", "curl", "-sS", "-m", "600", "--tftp-blksize", "1468", "-o", "-",
+					fmt.Sprintf("tftp://127.0.0.1:%d/tftp-storm.bin", tftpPorts[srv]))
+			},
+		})
+	}
+	return rows
+}
+
+func ftpRows(ftpBig, ftpSmall int64, ftpConc, ftpSeq int) []*row {
+	ftpServers := []string{bootsrv, vsftpd}
+	return []*row{{
+		id: "ftp-retr-big", group: "ftp", unit: "s", servers: ftpServers,
+		title: fmt.Sprintf("FTP RETR %s, curl", size(ftpBig)),
+		files: map[string]int64{"ftp-big.bin": ftpBig},
+		run: func(e *env, srv string, rep int) caseResult {
+			return e.timeToFile("ftp-big.bin", "curl", "-sS", "-m", "600", "-o", "{out}",
+				fmt.Sprintf("ftp://127.0.0.1:%d/ftp-big.bin", ftpPorts[srv]))
+		},
+	}, {
+		id: fmt.Sprintf("ftp-retr-%dx", ftpConc), group: "ftp", unit: "s", servers: ftpServers,
+		title: fmt.Sprintf("FTP %d concurrent curl RETR x %s", ftpConc, size(ftpSmall)),
+		files: map[string]int64{"ftp-small.bin": ftpSmall},
+		run: func(e *env, srv string, rep int) caseResult {
+			return e.concurrent(ftpConc, "ftp-small.bin", "curl", "-sS", "-m", "600", "-o", "-",
+				fmt.Sprintf("ftp://127.0.0.1:%d/ftp-small.bin", ftpPorts[srv]))
+		},
+	}, {
+		id: fmt.Sprintf("ftp-sessions-%d", ftpSeq), group: "ftp", unit: "s", servers: ftpServers,
+		title: fmt.Sprintf("FTP %d sequential sessions (curl: login, RETR %s, quit)", ftpSeq, size(ftpSmall)),
+		files: map[string]int64{"ftp-small.bin": ftpSmall},
+		run: func(e *env, srv string, rep int) caseResult {
+			return e.sequential(ftpSeq, "ftp-small.bin", "curl", "-sS", "-m", "600", "-o", "-",
+				fmt.Sprintf("ftp://127.0.0.1:%d/ftp-small.bin", ftpPorts[srv]))
+		},
+	}, {
+		id: "ftp-stor-big", group: "ftp", unit: "s", servers: ftpServers,
+		title: fmt.Sprintf("FTP STOR %s, curl, anonymous upload", size(ftpBig)),
+		files: map[string]int64{"ftp-big.bin": ftpBig},
+		run: func(e *env, srv string, rep int) caseResult {
+			return e.upload(srv, rep, "ftp-big.bin")
+		},
+	}}
 }
 
 // selectRows keeps the rows named by want: an entry that is a row's id
