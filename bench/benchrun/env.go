@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -99,6 +100,9 @@ func (e *env) setup(rows []*row) error {
 			return err
 		}
 	}
+	// Write the files back now, so that writeback does not run during the
+	// first repetitions (they stay in the page cache for every server).
+	syscall.Sync()
 	return nil
 }
 

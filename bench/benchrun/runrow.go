@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // runRow starts every server of a TFTP or FTP row at once (each on its own
@@ -100,6 +101,9 @@ func (e *env) startProfile(id string, p *proc) func() {
 		e.logf("perf: %v", err)
 		return func() {}
 	}
+	// perf has no ready signal and takes a moment to attach to every
+	// thread; without this pause a short first repetition goes unrecorded.
+	time.Sleep(2 * time.Second)
 	return func() {
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
