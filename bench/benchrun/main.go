@@ -49,7 +49,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	rows := fs.String("rows", "tftp,ftp,dhcp", "comma-separated row `groups` to run: tftp, ftp, dhcp")
 	fs.BoolVar(&o.smoke, "smoke", false, "one iteration of every row with tiny files; exit non-zero on any failed or inexact transfer")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of each case per server (medians are taken over them)")
-	fs.IntVar(&o.lossReps, "loss-reps", 0, "repetitions of the rows with packet loss (slow: retransmission timeouts); 0: -reps")
+	fs.IntVar(&o.lossReps, "loss-reps", 1, "repetitions of the rows with packet loss (minutes per server: retransmission timeouts); 0: as -reps")
 	fs.StringVar(&o.only, "only", "", "run only the rows named by comma-separated `IDS`; an entry that is not a row id picks every row whose id contains it (e.g. storm)")
 	fs.StringVar(&o.jsonOut, "json", "bench/out/results.json", "write the results as JSON to `FILE` (\"\" for none)")
 	fs.StringVar(&o.bootsrv, "bootsrv", "", "measure this bootsrv `BINARY` instead of building ./cmd/bootsrv")
