@@ -1,0 +1,175 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// ladder is the rates (DORA exchanges per second) tried in turn until one
+// fails; then the gap between the last pass and the first failure is
+// halved twice.
+var ladder = []int{1000, 2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000, 24000, 32000}
+
+// search is one server's rate search.
+type search struct {
+	ladder     []int
+	i          int
+	pass, fail int
+	bisect     int
+	done       bool
+}
+
+func newSearch(ladder []int, bisect int) *search { return &search{ladder: ladder, bisect: bisect} }
+
+// next is the rate to try, or false when the search is over.
+func (s *search) next() (int, bool) {
+	if s.done {
+		return 0, false
+	}
+	if s.fail == 0 {
+		if s.i >= len(s.ladder) {
+			s.done = true
+			return 0, false
+		}
+		return s.ladder[s.i], true
+	}
+	mid := (s.pass + s.fail) / 2 / 250 * 250
+	if s.bisect <= 0 || mid <= s.pass || mid >= s.fail {
+		s.done = true
+		return 0, false
+	}
+	return mid, true
+}
+
+func (s *search) record(rate int, ok bool) {
+	switch {
+	case s.fail == 0 && ok:
+		s.pass = rate
+		s.i++
+	case s.fail == 0:
+		s.fail = rate
+	default:
+		s.bisect--
+		if ok {
+			s.pass = rate
+		} else {
+			s.fail = rate
+		}
+	}
+}
+
+// perfStats is perfdhcp's summary: the DISCOVER-OFFER exchange first, then
+// REQUEST-ACK.
+type perfStats struct {
+	sent, recv [2]int
+	drops      [2]float64
+}
+
+var (
+	sentRE  = regexp.MustCompile(`sent packets:\s*(\d+)`)
+	recvRE  = regexp.MustCompile(`received packets:\s*(\d+)`)
+	dropsRE = regexp.MustCompile(`drops ratio:\s*([0-9.eE+-]+)`)
+)
+
+func parsePerfdhcp(out string) (perfStats, error) {
+	var st perfStats
+	s, r, d := sentRE.FindAllStringSubmatch(out, 2), recvRE.FindAllStringSubmatch(out, 2), dropsRE.FindAllStringSubmatch(out, 2)
+	if len(s) < 2 || len(r) < 2 || len(d) < 2 {
+		return st, fmt.Errorf("perfdhcp printed no statistics for both exchanges")
+	}
+	for i := range 2 {
+		st.sent[i], _ = strconv.Atoi(s[i][1])
+		st.recv[i], _ = strconv.Atoi(r[i][1])
+		st.drops[i], _ = strconv.ParseFloat(d[i][1], 64)
+	}
+	return st, nil
+}
+
+// ok: under 1% dropped in both exchanges, and perfdhcp itself kept up
+// (sent at least 95% of the DISCOVERs asked for).
+func (st perfStats) ok(rate, secs int) bool {
+	return st.drops[0] < 1 && st.drops[1] < 1 && float64(st.sent[0]) >= 0.95*float64(rate*secs)
+}
+
+// runDHCP searches each server's highest DORA rate with under 1% drops,
+// once per repetition. The servers take turns at each step, each on a
+// fresh process and an empty lease file, so load from elsewhere on the
+// machine hits both alike.
+func (e *env) runDHCP(r *row) (*rowResult, error) {
+	res := newRowResult(r)
+	steps, bisect := ladder, 2
+	if e.o.smoke {
+		steps, bisect = []int{200}, 0
+	}
+	res.Reps = e.o.reps
+	for rep := range e.o.reps {
+		searches := map[string]*search{}
+		for _, s := range r.servers {
+			searches[s] = newSearch(steps, bisect)
+		}
+		for more := true; more; {
+			more = false
+			for _, s := range r.servers {
+				if e.ctx.Err() != nil {
+					return res, nil
+				}
+				rate, ok := searches[s].next()
+				if !ok {
+					continue
+				}
+				more = true
+				pass, err := e.dhcpStep(res.server(s), rate)
+				if err != nil {
+					return nil, err
+				}
+				searches[s].record(rate, pass)
+			}
+		}
+		for _, s := range r.servers {
+			sr := res.server(s)
+			sr.Values = append(sr.Values, float64(searches[s].pass))
+			if searches[s].pass == 0 {
+				sr.Failures++
+			}
+			e.logf("  rep %d %-10s %8d /s", rep+1, s, searches[s].pass)
+		}
+	}
+	res.Notes = append(res.Notes, "kea-dhcp4: memfile, persist=true, lfc-interval=0 (leases appended to a CSV file, not fsynced); bootsrv: bbolt, fsync (group commit) before each ACK")
+	res.finish()
+	return res, nil
+}
+
+// dhcpStep runs perfdhcp at rate against a fresh server process.
+func (e *env) dhcpStep(sr *serverResult, rate int) (bool, error) {
+	e.resetLeases()
+	p, err := e.startServer(sr.Name, "dhcp")
+	if err != nil {
+		return false, err
+	}
+	stop := e.startProfile(fmt.Sprintf("dhcp-%d", rate), map[bool]*proc{true: p}[sr.Name == bootsrv])
+	out, _ := e.perfdhcpRun(rate)
+	stop()
+	p.stop()
+	sr.RSSMiB = max(sr.RSSMiB, p.rssMiB())
+	st, err := parsePerfdhcp(out)
+	if err != nil {
+		e.logf("  %s at %d/s: %v:\n%s", sr.Name, rate, err, out)
+		sr.Steps = append(sr.Steps, fmt.Sprintf("%d: no result", rate))
+		return false, nil
+	}
+	pass := st.ok(rate, e.o.dhcpSecs)
+	verdict := map[bool]string{true: "ok", false: "fail"}[pass]
+	step := fmt.Sprintf("%d: sent %d, drops DO %.3g%% RA %.3g%% %s", rate, st.sent[0], st.drops[0], st.drops[1], verdict)
+	sr.Steps = append(sr.Steps, step)
+	e.logf("    %-10s %s", sr.Name, step)
+	return pass, nil
+}
+
+func (e *env) perfdhcpRun(rate int) (string, error) {
+	// -4 as a relay from c0 (giaddr 10.64.0.2); -R: random MACs from a
+	// range far larger than the steps send, so every DORA is a new client.
+	cmd := e.inNS(e.cliNS, "perfdhcp", "-4", "-l", "c0", "-r", fmt.Sprint(rate), "-p", fmt.Sprint(e.o.dhcpSecs), "-R", "100000000", "10.64.0.1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
