@@ -8,12 +8,15 @@ import (
 )
 
 // TestFTPZeroCopy attaches strace to bootsrv during a curl -T upload and a
-// curl download of 32 MiB as a named user: the upload's data must move
-// with splice(2) (socket -> pipe -> partial file) and the download's with
-// sendfile(2), not through read/write in user space.
+// curl download of 32 MiB as a named user, then an anonymous curl -T into
+// the upload folder: uploads must move with splice(2) (socket -> pipe ->
+// file) and the download with sendfile(2), not through read/write in user
+// space.
 func TestFTPZeroCopy(t *testing.T) {
 	requireTool(t, "curl")
-	p, url := startFTP(t, nil)
+	p := startBootsrv(t, bootsrvOpts{Config: ftpConfig(t) + "  anonymous: {upload: true}\n",
+		Files: map[string][]byte{"incoming/.keep": nil}})
+	url := "ftp://" + p.Addr("ftp")
 	src := filepath.Join(t.TempDir(), "src.bin")
 	data := randomBytes(32 << 20)
 	os.WriteFile(src, data, 0o644)
@@ -35,5 +38,17 @@ func TestFTPZeroCopy(t *testing.T) {
 	}
 	if calls["sendfile"] < 64 {
 		t.Errorf("download: %d sendfile calls, want zero-copy send", calls["sendfile"])
+	}
+
+	strace = countSyscalls(t, p, "splice")
+	if o, err := runTool(t, time.Minute, "curl", "-sS", "-T", src, url+"/incoming/anon.bin"); err != nil {
+		t.Fatalf("anonymous curl -T: %v %s", err, o)
+	}
+	calls = strace.stop(t)
+	if fileSHA256(t, filepath.Join(p.Root, "incoming", "anon.bin")) != sha256Hex(data) {
+		t.Fatal("anonymous upload differs")
+	}
+	if calls["splice"] < 64 {
+		t.Errorf("anonymous upload: %d splice calls, want zero-copy receive", calls["splice"])
 	}
 }

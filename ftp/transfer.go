@@ -222,11 +222,13 @@ func (u *upload) check(more int64) error {
 	return nil
 }
 
-// ReadFrom receives from the data connection. For named users the file is
-// an *os.File and (*os.File).ReadFrom splices from the socket.
+// ReadFrom receives from the data connection. Both a named user's partial
+// file and an anonymous upload take it with ReadFrom, which splices from
+// the socket into the file.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
-	if u.part == nil {
-		return io.Copy(struct{ io.Writer }{u}, r)
+	var dst io.ReaderFrom = u.anon
+	if u.part != nil {
+		dst = u.part.File()
 	}
 	dl, _ := r.(interface{ SetReadDeadline(time.Time) error })
 	var total int64
@@ -234,7 +236,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 		if dl != nil {
 			dl.SetReadDeadline(time.Now().Add(u.d.srv.cfg.Limits.DataTimeout))
 		}
-		n, err := u.part.File().ReadFrom(&io.LimitedReader{R: r, N: chunk})
+		n, err := dst.ReadFrom(&io.LimitedReader{R: r, N: chunk})
 		total += n
 		u.written += n
 		if err == nil && u.check(0) != nil {

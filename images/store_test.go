@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -186,5 +187,39 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestUploadReadFrom(t *testing.T) {
+	tests := map[string]struct {
+		max     int64
+		src     func() io.Reader
+		wantErr error
+		want    int64 // bytes taken
+		restN   int64 // for a LimitedReader source: N afterwards
+	}{
+		"no cap":            {max: 0, src: func() io.Reader { return strings.NewReader("0123456789") }, want: 10},
+		"fills the cap":     {max: 10, src: func() io.Reader { return strings.NewReader("0123456789") }, want: 10},
+		"one byte too many": {max: 9, src: func() io.Reader { return strings.NewReader("0123456789") }, wantErr: ErrTooLarge, want: 10},
+		"caller's limit is kept": {max: 100, want: 4, restN: 0,
+			src: func() io.Reader { return &io.LimitedReader{R: strings.NewReader("0123456789"), N: 4} }},
+		"narrowed in place and restored": {max: 3, wantErr: ErrTooLarge, want: 4, restN: 6,
+			src: func() io.Reader { return &io.LimitedReader{R: strings.NewReader("0123456789"), N: 10} }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, _ := newTestStore(t, map[string]string{"incoming/.keep": ""})
+			u, err := s.Create("incoming/f", tc.max)
+			must(t, err)
+			defer u.Abort()
+			src := tc.src()
+			n, err := u.ReadFrom(src)
+			if !errors.Is(err, tc.wantErr) || n != tc.want || u.Written() != tc.want {
+				t.Fatalf("ReadFrom = %d, %v (written %d); want %d, %v", n, err, u.Written(), tc.want, tc.wantErr)
+			}
+			if lr, ok := src.(*io.LimitedReader); ok && lr.N != tc.restN {
+				t.Errorf("caller's LimitedReader N = %d, want %d", lr.N, tc.restN)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 )
@@ -67,6 +68,48 @@ func (u *Upload) Write(p []byte) (int, error) {
 		return n, mapErr(err)
 	}
 	return n, nil
+}
+
+// ReadFrom appends what r yields until EOF. From a TCP socket the kernel
+// splices the data into the file (no copy through user space). Going past
+// the size cap returns ErrTooLarge, after which the upload must be aborted.
+func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
+	if u.done {
+		return 0, os.ErrClosed
+	}
+	src, undo := u.limit(r)
+	n, err := u.f.ReadFrom(src)
+	undo()
+	u.written += n
+	if err != nil {
+		return n, mapErr(err)
+	}
+	if u.max > 0 && u.written > u.max {
+		return n, fmt.Errorf("upload %s: over %d bytes: %w", u.name, u.max, ErrTooLarge)
+	}
+	return n, nil
+}
+
+// limit caps r at one byte past the size cap, which tells an oversized
+// upload from one that fills the cap exactly, and returns a function that
+// undoes it. A reader that is already an *io.LimitedReader is narrowed in
+// place rather than wrapped, because the kernel splice path of
+// (*os.File).ReadFrom sees through one LimitedReader only.
+func (u *Upload) limit(r io.Reader) (io.Reader, func()) {
+	if u.max <= 0 {
+		return r, func() {}
+	}
+	room := u.max - u.written + 1
+	lr, ok := r.(*io.LimitedReader)
+	if !ok {
+		return &io.LimitedReader{R: r, N: room}, func() {}
+	}
+	if lr.N <= room {
+		return lr, func() {}
+	}
+	rest := lr.N - room // what the caller's limit allows beyond ours
+	lr.N = room
+	return lr, func() { lr.N += rest }
 }
 
 // Commit flushes the data to disk and links it into place under its final
