@@ -122,8 +122,8 @@ func (e *env) upload(srv string, rep int, name string) caseResult {
 	dst := fmt.Sprintf("up-%s-%d-%d.bin", srv, rep, time.Now().UnixNano())
 	landed := filepath.Join(e.img, "incoming", dst)
 	defer os.Remove(landed)
-	cmd := e.client("curl", "-sS", "-m", "600", "-T", filepath.Join(e.img, name),
-		fmt.Sprintf("ftp://127.0.0.1:%d/incoming/%s", ftpPorts[srv], dst))
+	cmd := e.client(ftpArgv("-T", filepath.Join(e.img, name),
+		fmt.Sprintf("ftp://127.0.0.1:%d/incoming/%s", ftpPorts[srv], dst))...)
 	t := time.Now()
 	msg, err := cmd.CombinedOutput()
 	d := time.Since(t).Seconds()
