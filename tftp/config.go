@@ -21,12 +21,13 @@ type Config struct {
 	// before it retransmits, until the peer has answered; on reads the wait
 	// then follows the measured round trip (RFC 6298 style, see rtoTimer),
 	// never above Timeout and never below MinTimeout. A client's timeout
-	// option (RFC 2349) replaces both. Default (zero) 2s.
+	// option (RFC 2349) replaces Timeout as the longest wait. Default
+	// (zero) 2s.
 	Timeout time.Duration `yaml:"timeout"`
 	// MinTimeout is the floor of the adaptive retransmission wait on
 	// reads: a lost block on a LAN is resent after about this long instead
-	// of a full Timeout. Default (zero) 50ms; set it to Timeout for a fixed
-	// timer.
+	// of a full Timeout. Default (zero) 50ms; set it to Timeout for a timer
+	// that never goes below Timeout.
 	MinTimeout time.Duration `yaml:"min_timeout"`
 	// Retries is how many times a packet is retransmitted before the
 	// transfer is given up. Default (zero) 5.

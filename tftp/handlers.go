@@ -106,11 +106,11 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 	rc.dally()
 }
 
-// setParams applies what was negotiated; a timeout option replaces the
-// configured timeout for this transfer (RFC 2349 section 2).
+// setParams applies what was negotiated; a timeout option (RFC 2349)
+// replaces the configured timeout as the longest wait (see rtoTimer).
 func (t *transfer) setParams(p params) {
 	t.params = p
 	if p.timeout > 0 {
-		t.timer.fix(p.timeout)
+		t.timer.ceiling(p.timeout)
 	}
 }

@@ -12,26 +12,33 @@ import "time"
 // On a LAN the round trip is well under a millisecond, so a lost block is
 // resent after min (default 50ms) instead of the full timeout: at 1% loss a
 // 4 MiB transfer with lock-step 1468-byte blocks loses about 57 packets,
-// which cost seconds, not two minutes. A peer that asked for a timeout
-// (RFC 2349) gets exactly that instead: fixed.
+// which cost seconds, not minutes.
+//
+// A client's timeout option (RFC 2349) becomes the timer's ceiling: the
+// server never waits longer than agreed, and it resends sooner only when the
+// measured round trip says the block is lost. That is a deliberate reading
+// of the RFC, which names one fixed interval: curl asks for 6s, EDK2 for a
+// few seconds, and a fixed 6s per lost packet turns a 1 MiB download at 1%
+// loss into 80s. An early resend costs one duplicate block, which clients
+// answer by acknowledging it again (and the server ignores duplicate ACKs).
 type rtoTimer struct {
-	rto, min, max  time.Duration
-	srtt, rttvar   time.Duration
-	fixed, sampled bool
+	rto, min, max time.Duration
+	srtt, rttvar  time.Duration
+	sampled       bool
 }
 
 func newRTOTimer(initial, floor time.Duration) rtoTimer {
 	return rtoTimer{rto: initial, min: min(floor, initial), max: initial}
 }
 
-// fix pins the timer to d (the RFC 2349 timeout option).
-func (r *rtoTimer) fix(d time.Duration) { r.rto, r.max, r.fixed = d, d, true }
+// ceiling makes d (the RFC 2349 timeout option) the longest wait, and the
+// wait until the peer has answered.
+func (r *rtoTimer) ceiling(d time.Duration) {
+	r.max, r.min, r.rto = d, min(r.min, d), d
+}
 
 // sample feeds one measured round trip (RFC 6298 §2.2, §2.3).
 func (r *rtoTimer) sample(d time.Duration) {
-	if r.fixed {
-		return
-	}
 	if !r.sampled {
 		r.srtt, r.rttvar, r.sampled = d, d/2, true
 	} else {
@@ -46,7 +53,8 @@ func (r *rtoTimer) sample(d time.Duration) {
 }
 
 // expired doubles the timer after a timeout (RFC 6298 §5.5) and reports
-// whether the wait that just ran out was the full Timeout. Only those count
+// whether the wait that just ran out was the longest (the timeout, or the
+// client's timeout option). Only those count
 // against the retries, so a peer gets as long as before to come back; the
 // short waits in front of them are free.
 func (r *rtoTimer) expired() (full bool) {

@@ -23,8 +23,14 @@ func TestRTOTimer(t *testing.T) {
 		"timeouts double up to the cap": {
 			steps: []func(*rtoTimer){func(r *rtoTimer) { r.sample(ms) }, func(r *rtoTimer) { r.expired() },
 				func(r *rtoTimer) { r.expired() }}, want: 200 * ms},
-		"a fixed timer ignores samples": {
-			steps: []func(*rtoTimer){func(r *rtoTimer) { r.fix(time.Second) }, func(r *rtoTimer) { r.sample(ms) }},
+		"timeout option: the wait until the peer answers": {
+			steps: []func(*rtoTimer){func(r *rtoTimer) { r.ceiling(6 * time.Second) }},
+			want:  6 * time.Second, full: true},
+		"timeout option: adapts below it": {
+			steps: []func(*rtoTimer){func(r *rtoTimer) { r.ceiling(6 * time.Second) }, func(r *rtoTimer) { r.sample(ms) }},
+			want:  50 * ms},
+		"timeout option: never above it": {
+			steps: []func(*rtoTimer){func(r *rtoTimer) { r.ceiling(time.Second) }, func(r *rtoTimer) { r.sample(900 * ms) }},
 			want:  time.Second, full: true},
 	}
 	for name, tc := range tests {
