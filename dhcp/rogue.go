@@ -214,16 +214,9 @@ func (s *Server) WatchOtherServers(ctx context.Context, conn net.PacketConn) err
 	}
 	buf := make([]byte, 1500)
 	for {
-		n, from, err := conn.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("dhcp client-port listener: %w", err)
+		n, from, err := readPacket(ctx, conn, buf)
+		if err != nil || from == nil {
+			return err
 		}
 		s.clientPortPacket(buf[:n], from)
 	}

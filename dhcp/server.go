@@ -169,16 +169,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	go s.sweep(ctx)
 	for {
 		buf := make([]byte, 1500)
-		n, peer, err := conn.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("dhcp read: %w", err)
+		n, peer, err := readPacket(ctx, conn, buf)
+		if err != nil || peer == nil {
+			return err
 		}
 		select {
 		case s.sem <- struct{}{}:
@@ -192,6 +185,25 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			defer func() { <-s.sem }()
 			s.handlePacket(conn, peer, buf[:n])
 		}()
+	}
+}
+
+// readPacket reads the next datagram into buf, passing over the deadline
+// wakeups that cancellation uses. It returns a nil peer and nil error once
+// ctx is done.
+func readPacket(ctx context.Context, conn net.PacketConn, buf []byte) (int, net.Addr, error) {
+	for {
+		n, peer, err := conn.ReadFrom(buf)
+		if err == nil {
+			return n, peer, nil
+		}
+		if ctx.Err() != nil {
+			return 0, nil, nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			return 0, nil, fmt.Errorf("dhcp read on %s: %w", conn.LocalAddr(), err)
+		}
 	}
 }
 

@@ -220,21 +220,10 @@ func TestProxyBootBIOS(t *testing.T) {
 // boot.ipxe, both through the proxy.
 func TestProxyBootUEFI(t *testing.T) {
 	n := startProxyNet(t)
-	code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	vars, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
-	if err != nil {
-		if strictE2E() {
-			t.Fatal(err)
-		}
-		t.Skip("ovmf not installed")
-	}
-	varsCopy := filepath.Join(t.TempDir(), "vars.fd")
-	os.WriteFile(varsCopy, vars, 0o644)
+	firmware := ovmfDrives(t)
 	mac := "52:54:00:79:00:02"
 	out := n.bootGuest(t, 240*time.Second, "BOOTSRV-PROXY-MARKER-efi",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-		"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy,
-		"-device", "virtio-net-pci,netdev=n0,romfile=,mac="+mac)
+		append(firmware, "-device", "virtio-net-pci,netdev=n0,romfile=,mac="+mac)...)
 	n.checkGuest(t, out, mac)
 	if v := n.metric(t, `bootsrv_dhcp_proxy_replies_total{client="efi64",port="dhcp"}`); v < 1 {
 		t.Errorf("no proxy offer to the firmware: %v", v)

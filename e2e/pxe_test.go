@@ -174,20 +174,9 @@ func TestPXEBootBIOS(t *testing.T) {
 // asks again with user class iPXE and gets boot.ipxe.
 func TestPXEBootUEFI(t *testing.T) {
 	n := startPXENet(t)
-	code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	vars, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
-	if err != nil {
-		if strictE2E() {
-			t.Fatal(err)
-		}
-		t.Skip("ovmf not installed")
-	}
-	varsCopy := filepath.Join(t.TempDir(), "vars.fd")
-	os.WriteFile(varsCopy, vars, 0o644)
+	firmware := ovmfDrives(t)
 	out := n.bootGuest(t, 240*time.Second, "BOOTSRV-PXE-MARKER-efi",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-		"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy,
-		"-device", "virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:78:00:02")
+		append(firmware, "-device", "virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:78:00:02")...)
 	if !strings.Contains(out, "BOOTSRV-PXE-MARKER-efi") {
 		t.Fatal("no marker")
 	}
@@ -201,4 +190,25 @@ func TestPXEBootUEFI(t *testing.T) {
 			t.Errorf("bootsrv never logged serving %s:\n%s", f, logs)
 		}
 	}
+}
+
+// ovmfDrives are qemu's arguments for OVMF: its code read-only and a
+// private copy of its variable store. It skips (fails under BOOTSRV_E2E=1)
+// when OVMF is not installed.
+func ovmfDrives(t *testing.T) []string {
+	t.Helper()
+	code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	vars, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
+	if err != nil {
+		if strictE2E() {
+			t.Fatal(err)
+		}
+		t.Skip("ovmf not installed")
+	}
+	varsCopy := filepath.Join(t.TempDir(), "vars.fd")
+	if err := os.WriteFile(varsCopy, vars, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + varsCopy}
 }
