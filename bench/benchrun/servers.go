@@ -136,6 +136,9 @@ ftp:
   authoritative: true
   pools:
     - {subnet: 10.64.0.0/10, range: 10.64.1.0-10.127.255.250, lease_time: 1h}
+  # The flood guard (global 1000/s by default) would cap what the row
+  # measures; kea has no such limit. Off here, on by default in bootsrv.
+  rate_limit: {per_client: "off", global: "off"}
 `, filepath.Join(e.work, "bootsrv-leases.db"))
 	}
 	if err := os.WriteFile(conf, []byte(y), 0o644); err != nil {
