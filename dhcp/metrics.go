@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, poolCollector{s}} {
+	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, newPoolCollector(s)} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -47,29 +47,39 @@ func (m *metrics) drop(reason string) { m.drops.WithLabelValues(reason).Inc() }
 
 func (m *metrics) observeCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
 
-var (
-	leasesInUseDesc = prometheus.NewDesc("bootsrv_dhcp_leases_in_use",
-		"Active leases, by pool subnet.", []string{"pool"}, nil)
-	poolSizeDesc = prometheus.NewDesc("bootsrv_dhcp_pool_size",
-		"Addresses in the dynamic range, by pool subnet.", []string{"pool"}, nil)
-)
+// poolCollector reads per-pool figures from the lease table at scrape
+// time: leases in use, range size, and addresses held by offers.
+type poolCollector struct {
+	s                       *Server
+	inUse, size, offersHeld *prometheus.Desc
+}
 
-// poolCollector reads lease counts from the table at scrape time.
-type poolCollector struct{ s *Server }
+func newPoolCollector(s *Server) poolCollector {
+	pool := []string{"pool"}
+	return poolCollector{s: s,
+		inUse: prometheus.NewDesc("bootsrv_dhcp_leases_in_use", "Active leases, by pool subnet.", pool, nil),
+		size:  prometheus.NewDesc("bootsrv_dhcp_pool_size", "Addresses in the dynamic range, by pool subnet.", pool, nil),
+		offersHeld: prometheus.NewDesc("bootsrv_dhcp_offers_held",
+			"Addresses of the dynamic range held by outstanding OFFERs, by pool subnet.", pool, nil),
+	}
+}
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- leasesInUseDesc
-	ch <- poolSizeDesc
+	ch <- c.inUse
+	ch <- c.size
+	ch <- c.offersHeld
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	_, inUse := c.s.table.snapshot(c.s.c.pools, c.s.now())
+	held, _ := c.s.table.heldOffers()
 	for _, p := range c.s.c.pools {
 		size := 0
 		if p.first <= p.last {
 			size = int(p.last - p.first + 1)
 		}
-		ch <- prometheus.MustNewConstMetric(leasesInUseDesc, prometheus.GaugeValue, float64(inUse[p]), p.name)
-		ch <- prometheus.MustNewConstMetric(poolSizeDesc, prometheus.GaugeValue, float64(size), p.name)
+		ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(inUse[p]), p.name)
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(size), p.name)
+		ch <- prometheus.MustNewConstMetric(c.offersHeld, prometheus.GaugeValue, float64(held[p]), p.name)
 	}
 }

@@ -72,7 +72,6 @@ func newSafety(s *Server, reg prometheus.Registerer) (*safety, error) {
 			Name: "bootsrv_dhcp_offers_unheld_total",
 			Help: "OFFERs made without holding the address because the pool's offer_hold_percent was reached.",
 		}, func() float64 { _, n := s.table.heldOffers(); return float64(n) }),
-		heldCollector{s},
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -86,20 +85,5 @@ func (sf *safety) dropped(m *metrics, reason string, now time.Time, log zerolog.
 	m.drop(reason)
 	if ok, n := sf.sample.allow(now); ok {
 		log.Warn().Str("reason", reason).Int("suppressed", n).Msg("dhcp message dropped")
-	}
-}
-
-var offersHeldDesc = prometheus.NewDesc("bootsrv_dhcp_offers_held",
-	"Addresses of the dynamic range held by outstanding OFFERs, by pool subnet.", []string{"pool"}, nil)
-
-// heldCollector reads held-offer counts from the table at scrape time.
-type heldCollector struct{ s *Server }
-
-func (c heldCollector) Describe(ch chan<- *prometheus.Desc) { ch <- offersHeldDesc }
-
-func (c heldCollector) Collect(ch chan<- prometheus.Metric) {
-	held, _ := c.s.table.heldOffers()
-	for _, p := range c.s.c.pools {
-		ch <- prometheus.MustNewConstMetric(offersHeldDesc, prometheus.GaugeValue, float64(held[p]), p.name)
 	}
 }
