@@ -42,32 +42,47 @@ var goldenRequests = map[string]func() *dhcpv4.DHCPv4{
 func TestGoldenPackets(t *testing.T) {
 	for name, mk := range goldenRequests {
 		t.Run(name, func(t *testing.T) {
-			reqPath := filepath.Join("testdata", name+".request.hex")
-			replyPath := filepath.Join("testdata", name+".reply.hex")
-			if _, err := os.Stat(reqPath); os.IsNotExist(err) && *update {
-				req := mk()
-				req.TransactionID = dhcpv4.TransactionID{0xde, 0xad, 0xbe, 0xef}
-				writeHex(t, reqPath, req.ToBytes())
-			}
+			req := goldenRequest(t, name, mk)
 			ts := newTestServer(t, testConfig(t))
-			reply, to := ts.exchange(mustParse(t, readHex(t, reqPath)))
-			if reply == nil {
-				t.Fatal("no reply")
-			}
-			got := to.String() + "\n" + hex.Dump(reply.ToBytes())
-			if *update {
-				if err := os.WriteFile(replyPath, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(replyPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("reply differs from %s (run with -update after checking):\n%s\nsummary: %s", replyPath, got, reply.Summary())
-			}
+			reply, to := ts.exchange(req)
+			checkGolden(t, name, reply, to)
 		})
+	}
+}
+
+// goldenRequest is the stored request testdata/name.request.hex; with
+// -update a missing one is first made by mk (with a fixed xid).
+func goldenRequest(t *testing.T, name string, mk func() *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	t.Helper()
+	path := filepath.Join("testdata", name+".request.hex")
+	if _, err := os.Stat(path); os.IsNotExist(err) && *update {
+		req := mk()
+		req.TransactionID = dhcpv4.TransactionID{0xde, 0xad, 0xbe, 0xef}
+		writeHex(t, path, req.ToBytes())
+	}
+	return mustParse(t, readHex(t, path))
+}
+
+// checkGolden compares a reply and where it went with
+// testdata/name.reply.hex, which -update rewrites.
+func checkGolden(t *testing.T, name string, reply *dhcpv4.DHCPv4, to *net.UDPAddr) {
+	t.Helper()
+	if reply == nil {
+		t.Fatal("no reply")
+	}
+	path := filepath.Join("testdata", name+".reply.hex")
+	got := to.String() + "\n" + hex.Dump(reply.ToBytes())
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("reply differs from %s (run with -update after checking):\n%s\nsummary: %s", path, got, reply.Summary())
 	}
 }
 

@@ -341,35 +341,14 @@ var proxyGoldenRequests = map[string]struct {
 func TestProxyGoldenPackets(t *testing.T) {
 	for name, g := range proxyGoldenRequests {
 		t.Run(name, func(t *testing.T) {
-			reqPath := filepath.Join("testdata", name+".request.hex")
-			replyPath := filepath.Join("testdata", name+".reply.hex")
-			if _, err := os.Stat(reqPath); os.IsNotExist(err) && *update {
-				req := g.mk()
-				req.TransactionID = dhcpv4.TransactionID{0xde, 0xad, 0xbe, 0xef}
-				writeHex(t, reqPath, req.ToBytes())
-			}
+			req := goldenRequest(t, name, g.mk)
 			ts := newTestServer(t, proxyConfig())
 			peer := unbound68
 			if g.onPXE {
 				peer = client68
 			}
-			reply, to := ts.exchangeOn(g.onPXE, peer, mustParse(t, readHex(t, reqPath)))
-			if reply == nil {
-				t.Fatal("no reply")
-			}
-			got := to.String() + "\n" + hex.Dump(reply.ToBytes())
-			if *update {
-				if err := os.WriteFile(replyPath, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(replyPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("reply differs from %s (run with -update after checking):\n%s\nsummary: %s", replyPath, got, reply.Summary())
-			}
+			reply, to := ts.exchangeOn(g.onPXE, peer, req)
+			checkGolden(t, name, reply, to)
 		})
 	}
 }
