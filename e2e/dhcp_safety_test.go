@@ -152,13 +152,13 @@ func TestDHCPKnownClientsOnly(t *testing.T) {
 func segment(t *testing.T, members ...[3]string) {
 	t.Helper()
 	sw := newNetns(t)
-	mustRun(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-	mustRun(t, "ip", "-n", sw, "link", "set", "br0", "up")
+	var ports []string
 	for i, m := range members {
 		port := fmt.Sprintf("p%d", i)
 		veth(t, m[0], m[1], m[2], sw, port, "")
-		mustRun(t, "ip", "-n", sw, "link", "set", port, "master", "br0")
+		ports = append(ports, port)
 	}
+	bridge(t, sw, "", ports...)
 }
 
 // TestDHCPRogueServer runs dnsmasq as a second DHCP server on bootsrv's

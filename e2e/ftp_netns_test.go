@@ -27,14 +27,9 @@ func newFTPNet(t *testing.T, files map[string][]byte) *ftpNet {
 	requireTool(t, "python3")
 	n := &ftpNet{srv: newNetns(t), a: newNetns(t), b: newNetns(t),
 		srvIP: "10.99.0.1", aIP: "10.99.0.2", bIP: "10.99.0.3"}
-	mustRun(t, "ip", "-n", n.srv, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-	mustRun(t, "ip", "-n", n.srv, "addr", "add", n.srvIP+"/24", "dev", "br0")
-	mustRun(t, "ip", "-n", n.srv, "link", "set", "br0", "up")
 	veth(t, n.srv, "pa", "", n.a, "eth0", n.aIP+"/24")
 	veth(t, n.srv, "pb", "", n.b, "eth0", n.bIP+"/24")
-	for _, port := range []string{"pa", "pb"} {
-		mustRun(t, "ip", "-n", n.srv, "link", "set", port, "master", "br0")
-	}
+	bridge(t, n.srv, n.srvIP+"/24", "pa", "pb")
 	n.ftpAddr = n.srvIP + ":21"
 	n.proc = startBootsrv(t, bootsrvOpts{
 		Config: ftpConfig(t), Files: files, Netns: n.srv, NoDefaultAddrs: true,

@@ -327,6 +327,25 @@ func veth(t *testing.T, nsA, ifA, addrA, nsB, ifB, addrB string) {
 	}
 }
 
+// bridge joins ports, interfaces already in namespace ns, in a bridge br0
+// there (no STP, no forwarding delay), with address addr unless it is "".
+// A port named tap0 is created first, as a tap for qemu.
+func bridge(t *testing.T, ns, addr string, ports ...string) {
+	t.Helper()
+	mustRun(t, "ip", "-n", ns, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
+	if addr != "" {
+		mustRun(t, "ip", "-n", ns, "addr", "add", addr, "dev", "br0")
+	}
+	for _, port := range ports {
+		if port == "tap0" {
+			mustRun(t, "ip", "-n", ns, "tuntap", "add", "dev", "tap0", "mode", "tap")
+		}
+		mustRun(t, "ip", "-n", ns, "link", "set", port, "master", "br0")
+		mustRun(t, "ip", "-n", ns, "link", "set", port, "up")
+	}
+	mustRun(t, "ip", "-n", ns, "link", "set", "br0", "up")
+}
+
 // inNetns prefixes a command so it runs inside namespace ns.
 func inNetns(ns string, argv ...string) []string {
 	return append([]string{"ip", "netns", "exec", ns}, argv...)

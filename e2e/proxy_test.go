@@ -61,14 +61,7 @@ func startProxyNet(t *testing.T) *proxyNet {
 	n.srv, n.cli = newNetns(t), newNetns(t)
 	veth(t, n.srv, "s0", "10.79.0.1/24", n.cli, "c0", "")
 	veth(t, n.dhs, "d0", "10.79.0.2/24", n.cli, "c1", "")
-	mustRun(t, "ip", "-n", n.cli, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-	mustRun(t, "ip", "-n", n.cli, "tuntap", "add", "dev", "tap0", "mode", "tap")
-	for _, ifc := range []string{"c0", "c1", "tap0"} {
-		mustRun(t, "ip", "-n", n.cli, "link", "set", ifc, "master", "br0")
-	}
-	for _, ifc := range []string{"br0", "tap0"} {
-		mustRun(t, "ip", "-n", n.cli, "link", "set", ifc, "up")
-	}
+	bridge(t, n.cli, "", "c0", "c1", "tap0")
 	files := map[string][]byte{"boot.ipxe": []byte(proxyScript), "kernel.bin": randomBytes(kernelSize)}
 	for _, f := range []string{"undionly.kpxe", "snponly.efi"} {
 		b, err := os.ReadFile(filepath.Join("/usr/lib/ipxe", f))

@@ -47,14 +47,7 @@ func startPXENet(t *testing.T) *pxeNet {
 	requireTool(t, "qemu-system-x86_64")
 	n := &pxeNet{srv: newNetns(t), cli: newNetns(t)}
 	veth(t, n.srv, "s0", "10.78.0.1/24", n.cli, "c0", "")
-	mustRun(t, "ip", "-n", n.cli, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-	mustRun(t, "ip", "-n", n.cli, "tuntap", "add", "dev", "tap0", "mode", "tap")
-	for _, ifc := range []string{"c0", "tap0"} {
-		mustRun(t, "ip", "-n", n.cli, "link", "set", ifc, "master", "br0")
-	}
-	for _, ifc := range []string{"br0", "tap0"} {
-		mustRun(t, "ip", "-n", n.cli, "link", "set", ifc, "up")
-	}
+	bridge(t, n.cli, "", "c0", "tap0")
 	files := map[string][]byte{"boot.ipxe": []byte(pxeScript)}
 	for _, f := range []string{"undionly.kpxe", "snponly.efi"} {
 		b, err := os.ReadFile(filepath.Join("/usr/lib/ipxe", f))

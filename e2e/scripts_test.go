@@ -53,18 +53,17 @@ func TestScriptsPerMAC(t *testing.T) {
 	requireTool(t, "curl")
 	tftpHPA := requireTool(t, "tftp")
 	srv := newNetns(t)
-	mustRun(t, "ip", "-n", srv, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-	mustRun(t, "ip", "-n", srv, "addr", "add", "10.79.0.1/24", "dev", "br0")
-	mustRun(t, "ip", "-n", srv, "link", "set", "br0", "up")
 	clis := map[string]string{}
+	var ports []string
 	for i, mac := range []string{"52:54:00:79:00:01", "52:54:00:79:00:02", "52:54:00:79:00:03"} {
 		cli := newNetns(t)
 		port := fmt.Sprintf("p%d", i)
 		veth(t, srv, port, "", cli, "c0", "")
-		mustRun(t, "ip", "-n", srv, "link", "set", port, "master", "br0")
 		mustRun(t, "ip", "-n", cli, "link", "set", "c0", "address", mac)
 		clis[mac] = cli
+		ports = append(ports, port)
 	}
+	bridge(t, srv, "10.79.0.1/24", ports...)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(scriptsNetYAML, filepath.Join(dir, "leases.db"))
 	// file: is relative to the config file, which the harness writes into
@@ -184,14 +183,7 @@ func TestScriptsIPXEBoot(t *testing.T) {
 	requireTool(t, "qemu-system-x86_64")
 	n := &pxeNet{srv: newNetns(t), cli: newNetns(t)}
 	veth(t, n.srv, "s0", "10.80.0.1/24", n.cli, "c0", "")
-	mustRun(t, "ip", "-n", n.cli, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-	mustRun(t, "ip", "-n", n.cli, "tuntap", "add", "dev", "tap0", "mode", "tap")
-	for _, ifc := range []string{"c0", "tap0"} {
-		mustRun(t, "ip", "-n", n.cli, "link", "set", ifc, "master", "br0")
-	}
-	for _, ifc := range []string{"br0", "tap0"} {
-		mustRun(t, "ip", "-n", n.cli, "link", "set", ifc, "up")
-	}
+	bridge(t, n.cli, "", "c0", "tap0")
 	big := randomBytes(16 << 20)
 	sum := sha1.Sum(big)
 	cfg := fmt.Sprintf(`
