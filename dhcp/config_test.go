@@ -115,15 +115,21 @@ func TestValidateKeys(t *testing.T) {
 	} {
 		c := base()
 		tc.edit(&c)
-		err := c.Validate()
-		var ke interface{ Key() string }
-		if !errors.As(err, &ke) {
-			t.Errorf("%s: error %v has no Key()", name, err)
-			continue
-		}
-		if ke.Key() != tc.key || !strings.Contains(err.Error(), tc.message) {
-			t.Errorf("%s: got key %q error %q; want key %q containing %q", name, ke.Key(), err, tc.key, tc.message)
-		}
+		checkKeyError(t, name, c.Validate(), tc.key, tc.message)
+	}
+}
+
+// checkKeyError checks that a validation error names key (Key()) and says
+// message.
+func checkKeyError(t *testing.T, name string, err error, key, message string) {
+	t.Helper()
+	var ke interface{ Key() string }
+	if !errors.As(err, &ke) {
+		t.Errorf("%s: error %v has no Key()", name, err)
+		return
+	}
+	if ke.Key() != key || !strings.Contains(err.Error(), message) {
+		t.Errorf("%s: got key %q error %q; want key %q containing %q", name, ke.Key(), err, key, message)
 	}
 }
 

@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -75,10 +74,7 @@ func TestSafetyConfigKeys(t *testing.T) {
 				}
 				return
 			}
-			var ke interface{ Key() string }
-			if !errors.As(err, &ke) || ke.Key() != tc.key {
-				t.Fatalf("err = %v, want key %s", err, tc.key)
-			}
+			checkKeyError(t, name, err, tc.key, "")
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -226,10 +225,7 @@ func TestProxyConfig(t *testing.T) {
 			}
 			continue
 		}
-		var ke interface{ Key() string }
-		if !errors.As(err, &ke) || ke.Key() != tc.key || !strings.Contains(err.Error(), tc.message) {
-			t.Errorf("%s: got %v; want key %q containing %q", name, err, tc.key, tc.message)
-		}
+		checkKeyError(t, name, err, tc.key, tc.message)
 	}
 	d := proxyConfig().WithDefaults()
 	if d.LeaseFile != "" || d.PXEPort != 4011 || d.Port != 67 {

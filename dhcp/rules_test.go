@@ -1,9 +1,7 @@
 package dhcp
 
 import (
-	"errors"
 	"net"
-	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -98,15 +96,7 @@ func TestRuleValidateKeys(t *testing.T) {
 	} {
 		c := base()
 		tc.edit(&c)
-		err := c.Validate()
-		var ke interface{ Key() string }
-		if !errors.As(err, &ke) {
-			t.Errorf("%s: error %v has no Key()", name, err)
-			continue
-		}
-		if ke.Key() != tc.key || !strings.Contains(err.Error(), tc.message) {
-			t.Errorf("%s: got key %q error %q; want key %q containing %q", name, ke.Key(), err, tc.key, tc.message)
-		}
+		checkKeyError(t, name, c.Validate(), tc.key, tc.message)
 	}
 }
 
