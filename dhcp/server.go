@@ -166,7 +166,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
-	go s.sweep(ctx)
+	if !s.c.proxy { // a proxy holds no offers; its two ports share Serve
+		go s.sweep(ctx)
+	}
 	for {
 		buf := make([]byte, 1500)
 		n, peer, err := readPacket(ctx, conn, buf)
