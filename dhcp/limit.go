@@ -3,6 +3,7 @@ package dhcp
 import (
 	"container/list"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,14 +153,16 @@ type clientState struct {
 type limiter struct {
 	cfg RateLimit
 
-	mu      sync.Mutex
-	global  bucket
-	lru     *list.List // of *clientState, most recent first
-	clients map[clientKey]*list.Element
+	mu       sync.Mutex
+	global   bucket
+	arrivals rateMeter      // packets facing the global limit
+	rnd      func() float64 // [0,1); tests make it deterministic
+	lru      *list.List     // of *clientState, most recent first
+	clients  map[clientKey]*list.Element
 }
 
 func newLimiter(cfg RateLimit) *limiter {
-	return &limiter{cfg: cfg, lru: list.New(), clients: map[clientKey]*list.Element{}}
+	return &limiter{cfg: cfg, rnd: rand.Float64, lru: list.New(), clients: map[clientKey]*list.Element{}}
 }
 
 // verdict is "" to handle the message, else the drop reason.
@@ -184,7 +187,7 @@ func (l *limiter) verdict(k clientKey, exempt func(offered time.Time) bool, now 
 	if cs != nil {
 		offered = cs.offered
 	}
-	if !exempt(offered) && !l.global.take(now, l.cfg.Global, l.cfg.GlobalBurst) {
+	if !exempt(offered) && !l.globalAdmit(now) {
 		return "global_rate_limited"
 	}
 	if cs == nil {
@@ -192,6 +195,45 @@ func (l *limiter) verdict(k clientKey, exempt func(offered time.Time) bool, now 
 		cs.bucket.take(now, l.cfg.PerClient, l.cfg.PerClientBurst)
 	}
 	return ""
+}
+
+// globalAdmit applies the global limit. A plain token bucket gives each
+// new token to whichever packet comes next, so a steady flood arriving just
+// after every refill takes all of them and a real client's retries never
+// win. So once packets arrive faster than the limit, each one first passes
+// with the same chance, limit ÷ arrival rate, whatever its timing; the
+// bucket stays the hard cap (and alone decides below the limit, so bursts
+// up to global_burst pass as before). Caller holds mu.
+func (l *limiter) globalAdmit(now time.Time) bool {
+	if l.cfg.Global < 0 {
+		return true
+	}
+	rate := l.arrivals.note(now)
+	if limit := float64(l.cfg.Global); rate > limit && l.rnd() >= limit/rate {
+		return false
+	}
+	return l.global.take(now, l.cfg.Global, l.cfg.GlobalBurst)
+}
+
+// rateMeter estimates arrivals per second over a sliding second: the
+// previous whole second weighted by how much of it the window still covers,
+// plus the current one.
+type rateMeter struct {
+	start     time.Time // of the current second
+	cur, prev float64
+}
+
+// note counts one arrival at now and returns the estimated rate.
+func (m *rateMeter) note(now time.Time) float64 {
+	switch el := now.Sub(m.start); {
+	case m.start.IsZero() || el >= 2*time.Second || el < 0:
+		m.start, m.prev, m.cur = now, 0, 0
+	case el >= time.Second:
+		m.start, m.prev, m.cur = m.start.Add(time.Second), m.cur, 0
+	}
+	m.cur++
+	frac := now.Sub(m.start).Seconds()
+	return m.prev*(1-frac) + m.cur
 }
 
 // insert adds k at the front, forgetting the least recently seen client

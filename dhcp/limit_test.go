@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -130,6 +131,7 @@ func TestPerClientLimit(t *testing.T) {
 
 func TestGlobalLimitFinishesStartedExchanges(t *testing.T) {
 	ts := newTestServer(t, limitedConfig(t, RateLimit{PerClient: RateOff, Global: 1, GlobalBurst: 3}))
+	ts.safety.limit.rnd = func() float64 { return 0 } // the bucket alone decides
 	var offers []*dhcpv4.DHCPv4
 	for i := range 5 {
 		if r, _ := ts.exchange(discover(fmt.Sprintf("52:54:00:aa:20:%02x", i))); r != nil {
@@ -210,5 +212,35 @@ func TestKnownClientsOnly(t *testing.T) {
 				t.Fatalf("unknown_client drops = %v", drops)
 			}
 		})
+	}
+}
+
+// TestGlobalLimitFairUnderFlood: a flood at twice the global rate, phase-
+// locked so a packet arrives right after every refill, would take every
+// token of a plain bucket; a real client retrying once a second must still
+// get through within a few tries, and the flood is held near the limit.
+func TestGlobalLimitFairUnderFlood(t *testing.T) {
+	l := newLimiter(RateLimit{PerClient: RateOff, Global: 100, GlobalBurst: 10, Clients: 1000})
+	rng := rand.New(rand.NewPCG(1, 2))
+	l.rnd = rng.Float64
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	never := func(time.Time) bool { return false }
+	client := keyFor(nil, mac("52:54:00:aa:30:01"))
+	admittedFlood, tries, got := 0, 0, false
+	for i := range 2000 { // 10 s at 200/s
+		now := t0.Add(time.Duration(i) * 5 * time.Millisecond)
+		if l.verdict(keyFor(nil, mac(fmt.Sprintf("02:00:00:00:%02x:%02x", i/256, i%256))), never, now) == "" {
+			admittedFlood++
+		}
+		if i >= 400 && i%200 == 1 && !got { // the real client, from 2 s on once a second, just after a flood packet
+			tries++
+			got = l.verdict(client, never, now.Add(time.Microsecond)) == ""
+		}
+	}
+	if !got || tries > 6 {
+		t.Errorf("real client: admitted %v after %d tries", got, tries)
+	}
+	if admittedFlood > 1100 { // 100/s for 10 s, plus the burst
+		t.Errorf("flood admitted %d, want about 1000", admittedFlood)
 	}
 }
