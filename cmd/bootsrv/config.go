@@ -41,12 +41,7 @@ type Config struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error. Default info.
 		Format string `yaml:"format"` // json or console. Default json.
 	} `yaml:"log"`
-	HTTP struct {
-		Listen string `yaml:"listen"` // /metrics and /healthz. Default :8080.
-		// Images serves the image store under /images/ for iPXE and UEFI
-		// HTTP boot. Default true.
-		Images *bool `yaml:"images"`
-	} `yaml:"http"`
+	HTTP httpConfig `yaml:"http"`
 	TFTP struct {
 		Listen      string `yaml:"listen"` // Default :69 as root, :6969 otherwise.
 		tftp.Config `yaml:",inline"`
@@ -142,7 +137,6 @@ func (c *Config) validate() error {
 	}{
 		{"log.level", checkLevel(c.Log.Level)},
 		{"log.format", checkOneOf(c.Log.Format, "json", "console")},
-		{"http.listen", checkAddr(c.HTTP.Listen)},
 		{"tftp.listen", checkAddr(c.TFTP.Listen)},
 		{"ftp.listen", checkAddr(c.FTP.Listen)},
 		{"images.uploads", checkUploads(c.Images.Uploads)},
@@ -152,6 +146,9 @@ func (c *Config) validate() error {
 		if ch.err != nil {
 			return c.keyError(ch.key, ch.err)
 		}
+	}
+	if key, err := c.HTTP.check(); err != nil {
+		return c.keyError("http."+key, err)
 	}
 	sections := []struct {
 		name string
@@ -193,11 +190,7 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.Images.Uploads, "incoming")
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "json")
-	setDefault(&c.HTTP.Listen, ":8080")
-	if c.HTTP.Images == nil {
-		on := true
-		c.HTTP.Images = &on
-	}
+	c.HTTP.fillDefaults()
 	setDefault(&c.TFTP.Listen, map[bool]string{true: ":69", false: ":6969"}[privileged])
 	setDefault(&c.FTP.Listen, map[bool]string{true: ":21", false: ":2121"}[privileged])
 	if c.ShutdownTimeout == 0 {

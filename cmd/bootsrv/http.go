@@ -2,18 +2,19 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"runtime"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/listener"
 	"github.com/bootsrv/bootsrv/scripts"
 )
 
@@ -38,7 +39,7 @@ func newRegistry() *prometheus.Registry {
 // newHTTPServer serves metrics, health, the services' handlers and, when
 // store is not nil (http.images), the image store under /images/. Boot
 // scripts (scr not nil) are served there too, before store files.
-func newHTTPServer(reg *prometheus.Registry, h *health, svcs []*service, store *images.Store, scr *scripts.Server) *http.Server {
+func newHTTPServer(cfg httpConfig, reg *prometheus.Registry, h *health, svcs []*service, store *images.Store, scr *scripts.Server) *http.Server {
 	mux := http.NewServeMux()
 	var files http.Handler
 	if store != nil {
@@ -60,46 +61,121 @@ func newHTTPServer(reg *prometheus.Registry, h *health, svcs []*service, store *
 		}
 	}
 	return &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           stallTimeout(mux, cfg.WriteTimeout),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 	}
 }
 
-// health answers /healthz: 200 only while every enabled service is serving.
-type health struct {
-	mu      sync.Mutex
-	serving map[string]bool
-}
-
-func newHealth(svcs []*service) *health {
-	h := &health{serving: map[string]bool{}}
-	for _, s := range svcs {
-		h.serving[s.name] = false
+// httpListener guards the HTTP listener: transient accept errors
+// (EMFILE...) are waited out and counted, and connections are capped in
+// total and per client address; a refused connection gets a 503 and is
+// closed, so a flood of idle keep-alive connections cannot take every file
+// descriptor of the process.
+func httpListener(ln net.Listener, cfg httpConfig, log zerolog.Logger, reg prometheus.Registerer) (net.Listener, error) {
+	acceptErrors := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bootsrv_http_accept_errors_total",
+		Help: "Transient errors accepting HTTP connections (out of file descriptors or buffers), each waited out and retried.",
+	})
+	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bootsrv_http_refusals_total",
+		Help: "HTTP connections refused with 503 by reason: connection_limit (http.max_connections) or ip_limit (http.max_connections_per_ip).",
+	}, []string{"reason"})
+	for _, r := range []string{listener.ReasonTotal, listener.ReasonPerIP} {
+		refusals.WithLabelValues(r)
 	}
-	return h
-}
-
-func (h *health) set(name string, up bool) {
-	h.mu.Lock()
-	h.serving[name] = up
-	h.mu.Unlock()
-}
-
-func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	h.mu.Lock()
-	var down []string
-	for name, up := range h.serving {
-		if !up {
-			down = append(down, name)
+	logged := newSampler(time.Second)
+	limited := listener.Limit(listener.Retry(ln, func(err error) {
+		acceptErrors.Inc()
+		if ok, n := logged.allow(time.Now()); ok {
+			log.Warn().Err(err).Int("suppressed", n).Msg("http accept failed; retrying")
+		}
+	}), listener.Limits{
+		Total: cfg.MaxConnections,
+		PerIP: cfg.MaxConnectionsPerIP,
+		Refuse: func(c net.Conn, reason string) {
+			refusals.WithLabelValues(reason).Inc()
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"+
+				"Retry-After: 1\r\nConnection: close\r\n\r\ntoo many connections")
+		},
+	})
+	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bootsrv_http_connections_open",
+		Help: "HTTP connections open now (bounded by http.max_connections).",
+	}, func() float64 { return float64(listener.Open(limited)) })
+	for _, c := range []prometheus.Collector{acceptErrors, refusals, open} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("http metrics: %w", err)
 		}
 	}
-	h.mu.Unlock()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if len(down) > 0 {
-		sort.Strings(down)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not serving: %s\n", strings.Join(down, ", "))
-		return
-	}
-	fmt.Fprintln(w, "ok")
+	return limited, nil
 }
+
+// stallChunk is how much of a response may go out between two moves of
+// the write deadline.
+const stallChunk = 512 << 10
+
+// stallTimeout gives every response a write deadline that moves on as the
+// response makes progress: d after the start, and again after each
+// stallChunk bytes. http.Server's own WriteTimeout bounds the whole
+// response, which would cut a large image sent to a slow client.
+func stallTimeout(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		sw := &stallWriter{ResponseWriter: w, rc: rc, d: d}
+		sw.extend()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+type stallWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	d       time.Duration
+	pending int // bytes written since the deadline last moved
+}
+
+func (w *stallWriter) extend() {
+	w.pending = 0
+	w.rc.SetWriteDeadline(time.Now().Add(w.d))
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if w.pending += len(p); w.pending >= stallChunk {
+		w.extend()
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// ReadFrom sends r in chunks, moving the deadline before each. An
+// *io.LimitedReader (what http.ServeContent hands over for a file) is
+// narrowed in place rather than wrapped, because the sendfile path of
+// *net.TCPConn sees through one LimitedReader only.
+func (w *stallWriter) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{w}, r)
+	}
+	lr, ok := r.(*io.LimitedReader)
+	if !ok {
+		lr = &io.LimitedReader{R: r, N: 1<<63 - 1}
+	}
+	var total int64
+	for lr.N > 0 {
+		w.extend()
+		rest := max(lr.N-stallChunk, 0)
+		lr.N -= rest
+		n, err := rf.ReadFrom(lr)
+		lr.N += rest
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

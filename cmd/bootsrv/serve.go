@@ -7,10 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
@@ -31,8 +32,9 @@ type service struct {
 }
 
 // serve runs every enabled service until ctx is cancelled (SIGINT or
-// SIGTERM) or one of them fails. Each server is built, and so its config
-// checked, before any socket is opened.
+// SIGTERM). Each server is built, and so its config checked, before any
+// socket is opened; an error there (start-up) is returned, while a service
+// failing later is reported and leaves the others running (supervise).
 func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	log, err := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	if err != nil {
@@ -81,63 +83,98 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 			log.Info().Str("service", s.name).Str("addr", s.addr).Msg("listening")
 		}
 	}
-	health := newHealth(svcs)
-	var httpSrv *http.Server
 	var httpLn net.Listener
 	if cfg.HTTP.Listen != "off" {
-		if httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		raw, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
+		defer raw.Close()
+		if httpLn, err = httpListener(raw, cfg.HTTP, log.With().Str("service", "http").Logger(), reg); err != nil {
+			return err
+		}
+	}
+	if len(svcs) == 0 && httpLn == nil {
+		return errors.New("every service is off: nothing to run")
+	}
+	names := []string{}
+	for _, s := range svcs {
+		names = append(names, s.name)
+	}
+	health, err := newHealth(names, reg)
+	if err != nil {
+		return err
+	}
+	if httpLn != nil {
 		var files *images.Store
 		if *cfg.HTTP.Images {
 			files = store
 		}
-		httpSrv = newHTTPServer(reg, health, svcs, files, scr)
+		httpSrv := newHTTPServer(cfg.HTTP, reg, health, svcs, files, scr)
+		svcs = append(svcs, &service{
+			name: "http",
+			addr: httpLn.Addr().String(),
+			serve: func(ctx context.Context) error {
+				return serveHTTP(ctx, httpSrv, httpLn, cfg.ShutdownTimeout)
+			},
+			close: httpLn.Close,
+		})
 		log.Info().Str("service", "http").Str("addr", httpLn.Addr().String()).Msg("listening")
-	}
-	if len(svcs) == 0 && httpSrv == nil {
-		return errors.New("every service is off: nothing to run")
+		health.set("http", "starting")
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	var wg sync.WaitGroup
 	for _, s := range svcs {
-		g.Go(func() error {
-			health.set(s.name, true)
-			err := s.serve(gctx)
-			health.set(s.name, false)
-			switch {
-			case err != nil:
-				return fmt.Errorf("%s: %w", s.name, err)
-			case gctx.Err() == nil:
-				return fmt.Errorf("%s: stopped unexpectedly", s.name)
-			}
-			log.Info().Str("service", s.name).Msg("stopped")
-			return nil
-		})
-	}
-	if httpSrv != nil {
-		g.Go(func() error {
-			if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("http: %w", err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer cancel()
-			return httpSrv.Shutdown(sctx)
-		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			supervise(ctx, s, health, log)
+		}()
 	}
 	log.Info().Str("version", buildVersion()).Str("root", cfg.Images.Root).Msg("ready")
-	err = g.Wait()
+	wg.Wait()
 	svcs = nil // each serve has closed its own socket
-	if err != nil {
-		log.Error().Err(err).Msg("exiting")
-		return err
-	}
 	log.Info().Msg("shut down")
 	return nil
+}
+
+// supervise runs one service until ctx is cancelled. A service that stops
+// on its own (its socket broke) is reported, in /healthz, bootsrv_service_up
+// and the log, and the other services carry on: one service failing never
+// stops another, and the process ends only on SIGINT or SIGTERM.
+func supervise(ctx context.Context, s *service, health *health, log zerolog.Logger) {
+	health.set(s.name, "")
+	err := s.serve(ctx)
+	if ctx.Err() != nil {
+		health.set(s.name, "shutting down")
+		log.Info().Str("service", s.name).Msg("stopped")
+		return
+	}
+	why := "stopped unexpectedly"
+	if err != nil {
+		why = err.Error()
+	}
+	health.set(s.name, why)
+	log.Error().Str("service", s.name).Str("error", why).
+		Msg("service stopped; the other services keep running (restart bootsrv to bring it back)")
+	<-ctx.Done()
+}
+
+// serveHTTP runs srv on ln until ctx is cancelled, then lets requests in
+// flight finish for up to timeout.
+func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
 }
 
 // startTFTP binds the TFTP server; scr, when not nil, answers requests for

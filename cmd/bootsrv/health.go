@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// health answers /healthz and feeds bootsrv_service_up: 200 only while
+// every enabled service is serving; otherwise 503 naming each service that
+// is not, and why.
+type health struct {
+	mu   sync.Mutex
+	down map[string]string // service -> why it is not serving; "" when it is
+	up   *prometheus.GaugeVec
+}
+
+func newHealth(names []string, reg prometheus.Registerer) (*health, error) {
+	h := &health{down: map[string]string{}, up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bootsrv_service_up",
+		Help: "1 while the service is serving, 0 when it has stopped (see /healthz and the log for why).",
+	}, []string{"service"})}
+	if err := reg.Register(h.up); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		h.set(n, "starting")
+	}
+	return h, nil
+}
+
+// set records why service name is not serving, or "" when it is.
+func (h *health) set(name, why string) {
+	h.mu.Lock()
+	h.down[name] = why
+	h.mu.Unlock()
+	v := 0.0
+	if why == "" {
+		v = 1
+	}
+	h.up.WithLabelValues(name).Set(v)
+}
+
+func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	h.mu.Lock()
+	var down []string
+	for name, why := range h.down {
+		if why != "" {
+			down = append(down, name+" ("+why+")")
+		}
+	}
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(down) > 0 {
+		sort.Strings(down)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not serving: %s\n", strings.Join(down, ", "))
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
