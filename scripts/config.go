@@ -29,7 +29,7 @@ type Config struct {
 	// lookups; machines are found by ?mac= and the neighbour table only.
 	Leases func(ip netip.Addr) (Lease, bool) `yaml:"-"`
 	// Neighbours finds the MAC address of a peer on a directly attached
-	// link. Zero: read the kernel's neighbour table, /proc/net/arp.
+	// link. Zero: read the kernel's neighbour table, /proc/self/net/arp.
 	Neighbours func(ip netip.Addr) (net.HardwareAddr, bool) `yaml:"-"`
 	// HTTPAddr is http.listen, for .HTTPBase in scripts sent over TFTP
 	// (over HTTP the connection's own address is used). Zero or "off":

@@ -9,7 +9,7 @@
 // store file of the same name. The machine asking is found, in this
 // order, from the HTTP query (?mac=${net0/mac}, which iPXE expands), from
 // the DHCP lease held by the peer's address, and from the kernel's
-// neighbour table (/proc/net/arp) for a peer on the same link, so scripts
+// neighbour table (/proc/self/net/arp) for a peer on the same link, so scripts
 // also work next to another DHCP server. A machine that cannot be
 // identified, or has no reservation, still gets the script, rendered with
 // .Known false: the template decides what such machines boot.

@@ -57,7 +57,15 @@ func (s *Server) identify(req Request) (Machine, error) {
 	setMAC(&m, mac.String())
 	host := s.byMAC[mac.String()]
 	if haveLease && bytes.Equal(lease.MAC, mac) {
-		m.Hostname, m.ArchCode = lease.Hostname, lease.Arch
+		m.ArchCode = lease.Arch
+		// The lease's host name may be what the client sent (option 12):
+		// it reaches the script only when it is a host name, so a client
+		// cannot write lines of its own into its boot script.
+		if ValidHostname(lease.Hostname) {
+			m.Hostname = lease.Hostname
+		} else if lease.Hostname != "" {
+			m.Rejected = "hostname"
+		}
 		if lease.Host != nil {
 			host = lease.Host
 		}
@@ -129,10 +137,12 @@ func (s *Server) httpBase(req Request) string {
 	return "http://" + net.JoinHostPort(server, port)
 }
 
-// procARP looks ip up in /proc/net/arp, the kernel's IPv4 neighbour table
-// of the network namespace bootsrv runs in.
+// procARP looks ip up in the kernel's IPv4 neighbour table of the network
+// namespace bootsrv runs in. It reads /proc/self/net/arp rather than
+// /proc/net/arp: the systemd unit's ProcSubset=pid hides /proc/net (a
+// symbolic link to self/net) but not the process's own directory.
 func procARP(ip netip.Addr) (net.HardwareAddr, bool) {
-	f, err := os.Open("/proc/net/arp")
+	f, err := os.Open("/proc/self/net/arp")
 	if err != nil {
 		return nil, false
 	}
@@ -168,4 +178,27 @@ func lookupARP(r io.Reader, ip netip.Addr) (net.HardwareAddr, bool) {
 		return mac, true
 	}
 	return nil, false
+}
+
+// ValidHostname reports whether s is a host name by RFC 1123 §2.1 (and
+// RFC 952): dot-separated labels of letters, digits and hyphens, each 1-63
+// characters that neither start nor end with a hyphen, 253 characters in
+// all. One trailing dot (a fully qualified name) is allowed.
+func ValidHostname(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

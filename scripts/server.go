@@ -17,12 +17,13 @@ import (
 
 // Server renders the configured scripts for the machines that ask.
 type Server struct {
-	cfg     Config
-	scripts map[string]*script // by cleaned name
-	byMAC   map[string]*Host   // reservations by MAC (net.HardwareAddr.String())
-	log     zerolog.Logger
-	renders *prometheus.CounterVec
-	sources *prometheus.CounterVec
+	cfg      Config
+	scripts  map[string]*script // by cleaned name
+	byMAC    map[string]*Host   // reservations by MAC (net.HardwareAddr.String())
+	log      zerolog.Logger
+	renders  *prometheus.CounterVec
+	sources  *prometheus.CounterVec
+	rejected *prometheus.CounterVec
 }
 
 // Label values of the metrics.
@@ -49,8 +50,13 @@ func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, er
 			Name: "bootsrv_scripts_identity_total",
 			Help: "How the machine asking for a boot script was identified: ?mac= query, DHCP lease, neighbour (ARP) table, or none.",
 		}, []string{"source"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_scripts_rejected_values_total",
+			Help: "Client-supplied values left out of a boot script because they were not valid, by field (hostname: DHCP option 12 that is no RFC 1123 host name).",
+		}, []string{"field"}),
 	}
-	for _, c := range []prometheus.Collector{s.renders, s.sources} {
+	s.rejected.WithLabelValues("hostname")
+	for _, c := range []prometheus.Collector{s.renders, s.sources, s.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("scripts: metrics: %w", err)
 		}
@@ -115,6 +121,10 @@ func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
 	}
 	s.renders.WithLabelValues(req.Protocol, result).Inc()
 	s.sources.WithLabelValues(m.Source).Inc()
+	if m.Rejected != "" {
+		s.rejected.WithLabelValues(m.Rejected).Inc()
+		ev = ev.Str("rejected", m.Rejected)
+	}
 	ev.Str("name", name).Str("protocol", req.Protocol).Str("ip", req.Remote.String()).Str("mac", m.MAC).
 		Str("source", m.Source).Bool("known", m.Known).Str("arch", m.Arch).Int("bytes", len(data)).
 		Dur("duration", time.Since(start)).Str("result", result).Msg("boot script rendered")

@@ -39,6 +39,7 @@ func newTestServer(t *testing.T, tmpl string) (*Server, *prometheus.Registry) {
 			ip("10.0.0.11"):  {MAC: hw("52:54:00:00:00:01"), Hostname: "web1", Arch: 7, Host: &hosts[0]},
 			ip("10.0.0.13"):  {MAC: hw("52:54:00:00:00:03"), Hostname: "cid1", Arch: 0, Host: &byCID},
 			ip("10.0.0.100"): {MAC: hw("52:54:00:00:00:aa"), Hostname: "sent-name", Arch: 11},
+			ip("10.0.0.101"): {MAC: hw("52:54:00:00:00:ab"), Hostname: "x\nkernel http://evil/vmlinuz", Arch: 7},
 		},
 		arp: map[netip.Addr]net.HardwareAddr{
 			ip("10.0.0.12"):  hw("52:54:00:00:00:02"),
@@ -69,6 +70,8 @@ func TestIdentity(t *testing.T) {
 			want: "mac=52:54:00:00:00:03 hy=52-54-00-00-00-03 hex=525400000003 ip=10.0.0.13 arch=bios/0 host=cid1 known=true src=lease role=by-client-id res=10.0.0.13 server=10.0.0.1"},
 		"dynamic lease": {req: Request{Remote: ip("10.0.0.100")},
 			want: "mac=52:54:00:00:00:aa hy=52-54-00-00-00-aa hex=5254000000aa ip=10.0.0.100 arch=arm64/11 host=sent-name known=false src=lease server="},
+		"client-sent host name that is no host name": {req: Request{Remote: ip("10.0.0.101")},
+			want: "mac=52:54:00:00:00:ab hy=52-54-00-00-00-ab hex=5254000000ab ip=10.0.0.101 arch=efi64/7 host= known=false src=lease server="},
 		"neighbour table, reserved MAC": {req: Request{Remote: ip("10.0.0.12")},
 			want: "mac=52:54:00:00:00:02 hy=52-54-00-00-00-02 hex=525400000002 ip=10.0.0.12 arch=/-1 host=db1 known=true src=arp role=db res=10.0.0.12"},
 		"neighbour table, unknown MAC": {req: Request{Remote: ip("10.0.0.200")},
@@ -105,13 +108,13 @@ func TestIdentity(t *testing.T) {
 	if _, ok, _ := s.Render(Request{Name: "other.ipxe"}); ok {
 		t.Error("a name that is no script rendered")
 	}
-	if got := testutil.ToFloat64(s.renders.WithLabelValues("http", "ok")); got != 8 {
-		t.Errorf("renders ok = %v, want 8", got)
+	if got := testutil.ToFloat64(s.renders.WithLabelValues("http", "ok")); got != 9 {
+		t.Errorf("renders ok = %v, want 9", got)
 	}
 	if got := testutil.ToFloat64(s.renders.WithLabelValues("http", "error")); got != 2 {
 		t.Errorf("renders error = %v, want 2", got)
 	}
-	for src, want := range map[string]float64{"query": 4, "lease": 3, "arp": 2, "none": 2} {
+	for src, want := range map[string]float64{"query": 4, "lease": 4, "arp": 2, "none": 2} {
 		if got := testutil.ToFloat64(s.sources.WithLabelValues(src)); got != want {
 			t.Errorf("identity %s = %v, want %v", src, got, want)
 		}
@@ -215,5 +218,36 @@ func TestLookupARP(t *testing.T) {
 				t.Errorf("got %v %v, want %q", mac, ok, tc.want)
 			}
 		})
+	}
+}
+
+// TestRejectedHostnameIsCounted: a client-sent host name carrying a line
+// break never reaches the script, and the rejection is counted.
+func TestRejectedHostnameIsCounted(t *testing.T) {
+	s, _ := newTestServer(t, "#!ipxe\necho {{.Hostname}}\n")
+	data, ok, err := s.Render(Request{Name: "boot.ipxe", Protocol: "http", Remote: ip("10.0.0.101")})
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if string(data) != "#!ipxe\necho \n" {
+		t.Fatalf("script = %q", data)
+	}
+	if got := testutil.ToFloat64(s.rejected.WithLabelValues("hostname")); got != 1 {
+		t.Fatalf("rejected{hostname} = %v, want 1", got)
+	}
+}
+
+func TestValidHostname(t *testing.T) {
+	tests := map[string]bool{
+		"node1": true, "node-1.lab.example": true, "a": true, "fqdn.example.": true,
+		"": false, "-node": false, "node-": false, "no_underscore": false, "two..dots": false,
+		"x\nkernel http://evil": false, "sp ace": false, "ünicode": false, "{{.MAC}}": false,
+		strings.Repeat("a", 64): false, strings.Repeat("a", 63): true,
+		strings.Repeat("abcdefghi.", 25) + "abcd": false,
+	}
+	for in, want := range tests {
+		if got := ValidHostname(in); got != want {
+			t.Errorf("ValidHostname(%q) = %v, want %v", in, got, want)
+		}
 	}
 }

@@ -27,7 +27,7 @@ type Machine struct {
 	Arch     string
 	ArchCode int
 	// Hostname is the reservation's host name, else the one the client
-	// sent in DHCP, else empty.
+	// sent in DHCP when it is a valid RFC 1123 host name, else empty.
 	Hostname string
 	// Known is true when a reservation matched: then Host is it.
 	Known bool
@@ -42,6 +42,10 @@ type Machine struct {
 	// Source says how the machine was identified: query, lease, arp or
 	// none.
 	Source string
+	// Rejected names a client-supplied value that was left out because it
+	// was not valid ("hostname": option 12 that is no RFC 1123 host
+	// name), for the log; empty when none was.
+	Rejected string
 }
 
 // script is one compiled template.
