@@ -91,6 +91,10 @@ type bootsrvOpts struct {
 	// NoDefaultAddrs leaves the listen addresses to Config and Args instead
 	// of binding every service to 127.0.0.1:0.
 	NoDefaultAddrs bool
+	// Wrap is a command that runs the binary: its argv comes first, then
+	// the binary and its arguments (inside Netns, when set). Every program
+	// in it must exec the next, so that signals reach bootsrv.
+	Wrap []string
 }
 
 // bootsrvProc is a running bootsrv.
@@ -136,7 +140,7 @@ func startBootsrv(t *testing.T, o bootsrvOpts) *bootsrvProc {
 		args = append([]string{"-config", cfgFile}, args...)
 	}
 	args = append(args, o.Args...)
-	argv := append([]string{binPath}, args...)
+	argv := append(append(append([]string{}, o.Wrap...), binPath), args...)
 	if o.Netns != "" {
 		argv = append([]string{"ip", "netns", "exec", o.Netns}, argv...)
 	}
