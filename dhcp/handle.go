@@ -200,12 +200,12 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	if h != nil && h.hostname != "" {
 		l.Hostname = h.hostname
 	}
-	prev, moved, ok := s.table.bind(p, k, h, l, now)
+	undo, moved, ok := s.table.bind(p, k, h, l, now)
 	if !ok {
 		return s.refuse(req, state, ip, "address not available", log)
 	}
 	if err := s.store.put(append(moved, l)...); err != nil {
-		s.table.unbind(l, prev)
+		s.table.unbind(undo)
 		s.m.drop("commit_failed")
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
 		return nil
