@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,8 +78,11 @@ type RateLimit struct {
 	// GlobalBurst is the global bucket's size. Default 2000.
 	GlobalBurst int `yaml:"global_burst"`
 	// Clients bounds the per-client table (least recently seen clients are
-	// forgotten first, so a flood of random MACs cannot grow it). Default
-	// 10000 (about 1 MB).
+	// forgotten first, so a flood of random MACs cannot grow it). The
+	// table also remembers the last address offered to each client, which
+	// its SELECTING REQUEST must name; a client forgotten between OFFER
+	// and REQUEST whose offer held no address is NAKed and starts over.
+	// Default 10000 (about 1 MB).
 	Clients int `yaml:"clients"`
 }
 
@@ -146,7 +150,8 @@ func (b *bucket) take(now time.Time, rate Rate, burst int) bool {
 type clientState struct {
 	key     clientKey
 	bucket  bucket
-	offered time.Time // when we last sent this client an OFFER
+	offered time.Time  // when we last sent this client an OFFER
+	offer   netip.Addr // the address in it: what its SELECTING REQUEST may name (handle.go)
 }
 
 // limiter holds the global bucket and a bounded LRU of per-client state.
@@ -249,15 +254,31 @@ func (l *limiter) insert(k clientKey) *clientState {
 	return cs
 }
 
-// offered records an OFFER to k, so its REQUEST skips the global bucket.
-func (l *limiter) offered(k clientKey, now time.Time) {
+// offered records an OFFER of ip to k, so its REQUEST skips the global
+// bucket and may name ip even after the offer's hold has ended.
+func (l *limiter) offered(k clientKey, ip netip.Addr, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el := l.clients[k]
 	if el == nil {
 		el = l.clients[l.insert(k).key]
 	}
-	el.Value.(*clientState).offered = now
+	cs := el.Value.(*clientState)
+	cs.offered, cs.offer = now, ip
+}
+
+// lastOffer is the address of the last OFFER to k and when it was made;
+// invalid when none is remembered (never offered, or forgotten by the LRU
+// under a flood of more than rate_limit.clients new clients).
+func (l *limiter) lastOffer(k clientKey) (netip.Addr, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el := l.clients[k]
+	if el == nil {
+		return netip.Addr{}, time.Time{}
+	}
+	cs := el.Value.(*clientState)
+	return cs.offer, cs.offered
 }
 
 func (l *limiter) size() int {

@@ -309,6 +309,17 @@ func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine t
 	return l, true
 }
 
+// heldFor reports whether an offer made to client k holds ip at now.
+func (t *leaseTable) heldFor(k clientKey, ip netip.Addr, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !ip.Is4() {
+		return false
+	}
+	o, ok := t.offers[u32(ip)]
+	return ok && o.key == k && now.Before(o.until)
+}
+
 // dropOffer forgets an offer made to k (the client chose another server).
 func (t *leaseTable) dropOffer(k clientKey) {
 	t.mu.Lock()
