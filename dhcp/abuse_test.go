@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -248,5 +249,66 @@ func TestRequestFloodFacesGlobalLimit(t *testing.T) {
 	}
 	if naks != 3 || testutil.ToFloat64(ts.m.drops.WithLabelValues("global_rate_limited")) != 7 {
 		t.Fatalf("%d NAKs, global drops %v", naks, testutil.ToFloat64(ts.m.drops.WithLabelValues("global_rate_limited")))
+	}
+}
+
+// TestEveryReplyRateLimited: INFORM, and in proxy mode the PXE port's
+// REQUEST and INFORM, face the same limits as DISCOVER: each reply is a
+// packet an attacker can make the server send (to a forged ciaddr or
+// source address, too).
+func TestEveryReplyRateLimited(t *testing.T) {
+	inform := func(hw string) *dhcpv4.DHCPv4 {
+		m, _ := dhcpv4.NewInform(mac(hw), net.IPv4(10, 0, 0, 7))
+		return m
+	}
+	pxeInform := func(hw string) *dhcpv4.DHCPv4 {
+		return pxeRequest(hw, dhcpv4.WithOption(vcBIOS), arch(0), dhcpv4.WithMessageType(dhcpv4.MessageTypeInform))
+	}
+	pxeReq := func(hw string) *dhcpv4.DHCPv4 { return pxeRequest(hw, dhcpv4.WithOption(vcBIOS), arch(0)) }
+	tests := map[string]struct {
+		proxy bool
+		onPXE bool
+		mk    func(hw string) *dhcpv4.DHCPv4
+	}{
+		"inform":             {mk: inform},
+		"proxy inform on 67": {proxy: true, mk: pxeInform}, // dropped as unexpected, but counted first
+		"pxe port inform":    {proxy: true, onPXE: true, mk: pxeInform},
+		"pxe port request":   {proxy: true, onPXE: true, mk: pxeReq},
+	}
+	for name, tc := range tests {
+		for _, global := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/global=%v", name, global), func(t *testing.T) {
+				cfg := testConfig(t)
+				if tc.proxy {
+					cfg = proxyConfig()
+				}
+				cfg.RateLimit = RateLimit{PerClient: 1, PerClientBurst: 3, Global: RateOff}
+				reason := "rate_limited"
+				if global {
+					cfg.RateLimit = RateLimit{PerClient: RateOff, Global: 1, GlobalBurst: 3}
+					reason = "global_rate_limited"
+				}
+				ts := newTestServer(t, cfg)
+				ts.safety.limit.rnd = func() float64 { return 0 }
+				replies := 0
+				for range 10 {
+					hw := "52:54:00:1b:00:01"
+					if global {
+						hw = randomMAC()
+					}
+					if r, _ := ts.exchangeOn(tc.onPXE, client68, tc.mk(hw)); r != nil {
+						replies++
+					}
+				}
+				wantReplies := 3
+				if tc.proxy && !tc.onPXE {
+					wantReplies = 0
+				}
+				if replies != wantReplies || testutil.ToFloat64(ts.m.drops.WithLabelValues(reason)) != 7 {
+					t.Fatalf("%d replies, drops{%s} = %v; want %d, 7", replies, reason,
+						testutil.ToFloat64(ts.m.drops.WithLabelValues(reason)), wantReplies)
+				}
+			})
+		}
 	}
 }

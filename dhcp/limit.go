@@ -55,8 +55,9 @@ func (r Rate) MarshalText() ([]byte, error) {
 	return []byte(strconv.FormatFloat(float64(r), 'f', -1, 64) + "/s"), nil
 }
 
-// RateLimit bounds how fast DHCPDISCOVER and DHCPREQUEST messages are
-// handled, against address starvation and floods. Over-limit messages are
+// RateLimit bounds how fast DHCP messages are handled, against address
+// starvation and floods: every type (DISCOVER, REQUEST, INFORM, RELEASE,
+// DECLINE), in proxy mode on the PXE port too. Over-limit messages are
 // dropped without reply; clients retransmit (RFC 2131 §4.1), so a normal
 // client that is briefly limited still gets its lease.
 type RateLimit struct {
@@ -68,10 +69,10 @@ type RateLimit struct {
 	// PerClientBurst is how many messages one client may send at once
 	// before PerClient applies. Default 10.
 	PerClientBurst int `yaml:"per_client_burst"`
-	// Global is the sustained rate of DISCOVERs and REQUESTs from all
-	// clients together. A REQUEST answering an OFFER we made in the last
-	// offer_time, or renewing a lease we hold, is not counted: an exchange
-	// we started is always finished. Default 1000/s (two thousand machines
+	// Global is the sustained rate of messages from all clients together.
+	// A REQUEST answering an OFFER we made in the last offer_time, and a
+	// REQUEST, RELEASE or DECLINE from a client holding an active lease,
+	// is not counted: an exchange we started is always finished. Default 1000/s (two thousand machines
 	// booting within the same second still fit GlobalBurst). "off": no
 	// global limit. Drops count as drops_total{reason="global_rate_limited"}.
 	Global Rate `yaml:"global"`
@@ -300,15 +301,19 @@ func (s *Server) admit(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Lo
 		s.safety.dropped(s.m, "unknown_client", now, log)
 		return false
 	}
-	if mt != dhcpv4.MessageTypeDiscover && mt != dhcpv4.MessageTypeRequest {
-		return true
-	}
+	// Every message faces the limits, whatever its type and port: each
+	// reply (an INFORM's ACK to ciaddr, a PXE port ACK to the source
+	// address) is a packet an attacker can make us send, and RELEASE and
+	// DECLINE cost a lease file commit.
 	exempt := func(offered time.Time) bool {
-		if mt != dhcpv4.MessageTypeRequest {
+		switch mt {
+		case dhcpv4.MessageTypeRequest:
+			if !offered.IsZero() && now.Sub(offered) < s.c.cfg.OfferTime {
+				return true
+			}
+		case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+		default:
 			return false
-		}
-		if !offered.IsZero() && now.Sub(offered) < s.c.cfg.OfferTime {
-			return true
 		}
 		return s.table.bound(k, now)
 	}
