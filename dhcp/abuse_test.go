@@ -312,3 +312,33 @@ func TestEveryReplyRateLimited(t *testing.T) {
 		}
 	}
 }
+
+// TestDeclineNeedsALease: DECLINE quarantines only the client's own lease
+// (a client declines after the ACK, RFC 2131 §4.4.1); declining offers
+// would let a DISCOVER+DECLINE flood take the range past the offer cap.
+func TestDeclineNeedsALease(t *testing.T) {
+	ts := smallPool(t, 50)
+	decline := func(hw string, ip net.IP) *dhcpv4.DHCPv4 {
+		m, _ := dhcpv4.New(dhcpv4.WithHwAddr(mac(hw)), dhcpv4.WithMessageType(dhcpv4.MessageTypeDecline),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(ip)), dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 0, 0, 1))))
+		return m
+	}
+	for range 50 {
+		hw := randomMAC()
+		if o, _ := ts.exchange(discover(hw)); o != nil {
+			ts.exchange(decline(hw, o.YourIPAddr))
+		}
+	}
+	if l := ts.Leases(); len(l) != 0 {
+		t.Fatalf("declined offers quarantined %d addresses", len(l))
+	}
+	if v := testutil.ToFloat64(ts.m.drops.WithLabelValues("unknown_lease")); v != 50 {
+		t.Errorf("drops{unknown_lease} = %v", v)
+	}
+	// A bound client's DECLINE quarantines its address.
+	a := ts.dora("52:54:00:1d:00:01")
+	ts.exchange(decline("52:54:00:1d:00:01", a.YourIPAddr))
+	if l := ts.Leases(); len(l) != 1 || !l[0].Declined || l[0].IP != ipOf(a.YourIPAddr) {
+		t.Fatalf("leases after a real DECLINE: %+v", l)
+	}
+}

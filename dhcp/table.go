@@ -277,8 +277,8 @@ func (t *leaseTable) owned(k clientKey, ip netip.Addr) (Lease, bool) {
 }
 
 // end ends client k's lease on ip at now (RELEASE, RFC 2131 §4.3.4) or
-// quarantines the address until quarantine (DECLINE). It returns the record
-// to store.
+// quarantines the address until quarantine (DECLINE, §4.3.3). It returns
+// the record to store.
 func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -287,15 +287,14 @@ func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine t
 	}
 	n := u32(ip)
 	e := t.byIP[n]
-	o, offered := t.offers[n]
-	if (e == nil || e.key != k) && (!offered || o.key != k) {
+	if e == nil || e.key != k {
+		// Only the client's own lease: a client declines after the ACK
+		// (§4.4.1). Quarantining a mere offer would let DISCOVER+DECLINE
+		// from random MACs take the range past offer_hold_percent.
 		return Lease{}, false
 	}
 	t.deleteOffer(n)
 	if quarantine.IsZero() {
-		if e == nil || e.key != k {
-			return Lease{}, false
-		}
 		l := e.lease
 		l.Expiry = now
 		t.byIP[n] = &entry{lease: l, key: k}
