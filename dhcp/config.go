@@ -33,15 +33,20 @@ type Config struct {
 	// Default /var/lib/bootsrv/leases.db in server mode; proxy mode keeps
 	// no leases and opens no file.
 	LeaseFile string `yaml:"lease_file"`
-	// Authoritative makes the server NAK requests for addresses it does not
-	// know in its subnets (RFC 2131 §4.3.2 INIT-REBOOT). Zero (false): such
-	// requests are ignored, so another server on the segment can answer.
+	// Authoritative makes the server NAK INIT-REBOOT, RENEWING and
+	// REBINDING requests (no server id) for an address it holds no lease
+	// of that client on, or outside its subnets (RFC 2131 §4.3.2). Zero
+	// (false): such requests are ignored, so another server on the segment
+	// can answer. A SELECTING request that names this server for an
+	// address it did not offer that client is NAKed either way.
 	Authoritative bool `yaml:"authoritative"`
 	// DeclineTime is how long an address declined by a client (RFC 2131
 	// §4.3.3) stays out of use. Default 10m.
 	DeclineTime time.Duration `yaml:"decline_time"`
 	// OfferTime is how long an offered address is held for the client that
-	// got the offer. Offers live in memory only. Default 30s.
+	// got the offer. Offers live in memory only. The client's SELECTING
+	// REQUEST may still bind it up to twice as long after the OFFER if
+	// nobody took it meanwhile (handle.go, offerValid). Default 30s.
 	OfferTime time.Duration `yaml:"offer_time"`
 	// MaxHandlers bounds the requests handled concurrently; more are
 	// dropped (drops_total{reason="busy"}). Default 256.

@@ -16,6 +16,11 @@
 // PXE_DISCOVERY_CONTROL, bootfile by the same policy) on the DHCP port, and
 // a DHCPACK to their boot server request on the PXE port (ServePXE, 4011).
 //
+// A REQUEST binds only what the protocol led to (handle.go, RFC 2131
+// §4.3.2): in SELECTING an address offered to that client (or its
+// reservation), otherwise a lease the server holds for it, so REQUESTs
+// sent without a DISCOVER cannot take addresses.
+//
 // Safety (safety.go): token-bucket rate limits per client and globally
 // (limit.go), a cap on the share of each range that offers may hold so a
 // DISCOVER flood from random MACs cannot starve the pool (offercap.go),

@@ -142,7 +142,7 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4
 		return nil
 	}
 	log.Debug().Str("ip", ip.String()).Msg("offer")
-	s.safety.limit.offered(k, s.now())
+	s.safety.limit.offered(k, ip, s.now())
 	return s.reply(req, dhcpv4.MessageTypeOffer, p, h, ip)
 }
 
@@ -186,13 +186,22 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	if p == nil || !p.prefix.Contains(ip) {
 		return s.refuse(req, state, ip, "wrong network", log)
 	}
-	if state == "init-reboot" && !s.knows(k, h, ip) {
-		// §4.3.2: a server with no record of this client stays silent (or,
-		// authoritative, NAKs so it rediscovers at once). Granting it would
-		// let a flood of REQUESTs take the pool without any DISCOVER.
+	// Only a client that went through DISCOVER may bind: granting any
+	// free address would let a flood of REQUESTs from random MACs take the
+	// pool past the held-offer cap and the DISCOVER rate.
+	now := s.now()
+	if state == "selecting" && !s.offeredTo(k, h, ip, now) {
+		// §4.3.2: the requested address must be our OFFER's yiaddr. The
+		// client named us, so it gets a NAK even from a non-authoritative
+		// server, and starts over at once.
+		return s.refuse(req, state, ip, "not offered to this client", log)
+	}
+	if state != "selecting" && !s.knows(k, h, ip) {
+		// INIT-REBOOT, RENEWING, REBINDING (§4.3.2): a server with no
+		// record of this client's lease stays silent (or, authoritative,
+		// NAKs so it rediscovers at once).
 		return s.refuse(req, state, ip, "no record of this client", log)
 	}
-	now := s.now()
 	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime)}
 	if cid := clientID(req); len(cid) > 0 {
 		l.ClientID = hex.EncodeToString(cid)
@@ -200,12 +209,12 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	if h != nil && h.hostname != "" {
 		l.Hostname = h.hostname
 	}
-	prev, moved, ok := s.table.bind(p, k, h, l, now)
+	undo, moved, ok := s.table.bind(p, k, h, l, now)
 	if !ok {
 		return s.refuse(req, state, ip, "address not available", log)
 	}
 	if err := s.store.put(append(moved, l)...); err != nil {
-		s.table.unbind(l, prev)
+		s.table.unbind(undo)
 		s.m.drop("commit_failed")
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
 		return nil
@@ -213,6 +222,25 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	s.noteArch(ip, req)
 	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
+}
+
+// offerValid is how long after an OFFER its client's SELECTING REQUEST
+// may still bind the address, as a multiple of offer_time. The hold ends
+// after one offer_time (or was never made, past offer_hold_percent); a
+// slow client whose hold ended still gets the address for another
+// offer_time if nobody took it meanwhile (bind checks it is free).
+const offerValid = 2
+
+// offeredTo reports whether a SELECTING REQUEST from client k may bind ip:
+// our OFFER to k named ip (its hold runs, or it is k's last OFFER and
+// younger than offerValid offer_times), ip is k's reservation, or k has a
+// lease record on ip (a REQUEST retransmitted after its ACK).
+func (s *Server) offeredTo(k clientKey, h *host, ip netip.Addr, now time.Time) bool {
+	if s.knows(k, h, ip) || s.table.heldFor(k, ip, now) {
+		return true
+	}
+	last, at := s.safety.limit.lastOffer(k)
+	return last == ip && now.Sub(at) < offerValid*s.c.cfg.OfferTime
 }
 
 // knows reports whether the server has a record of client k on ip: its

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,8 +55,9 @@ func (r Rate) MarshalText() ([]byte, error) {
 	return []byte(strconv.FormatFloat(float64(r), 'f', -1, 64) + "/s"), nil
 }
 
-// RateLimit bounds how fast DHCPDISCOVER and DHCPREQUEST messages are
-// handled, against address starvation and floods. Over-limit messages are
+// RateLimit bounds how fast DHCP messages are handled, against address
+// starvation and floods: every type (DISCOVER, REQUEST, INFORM, RELEASE,
+// DECLINE), in proxy mode on the PXE port too. Over-limit messages are
 // dropped without reply; clients retransmit (RFC 2131 §4.1), so a normal
 // client that is briefly limited still gets its lease.
 type RateLimit struct {
@@ -67,18 +69,21 @@ type RateLimit struct {
 	// PerClientBurst is how many messages one client may send at once
 	// before PerClient applies. Default 10.
 	PerClientBurst int `yaml:"per_client_burst"`
-	// Global is the sustained rate of DISCOVERs and REQUESTs from all
-	// clients together. A REQUEST answering an OFFER we made in the last
-	// offer_time, or renewing a lease we hold, is not counted: an exchange
-	// we started is always finished. Default 1000/s (two thousand machines
+	// Global is the sustained rate of messages from all clients together.
+	// A REQUEST answering an OFFER we made in the last offer_time, and a
+	// REQUEST, RELEASE or DECLINE from a client holding an active lease,
+	// is not counted: an exchange we started is always finished. Default 1000/s (two thousand machines
 	// booting within the same second still fit GlobalBurst). "off": no
 	// global limit. Drops count as drops_total{reason="global_rate_limited"}.
 	Global Rate `yaml:"global"`
 	// GlobalBurst is the global bucket's size. Default 2000.
 	GlobalBurst int `yaml:"global_burst"`
 	// Clients bounds the per-client table (least recently seen clients are
-	// forgotten first, so a flood of random MACs cannot grow it). Default
-	// 10000 (about 1 MB).
+	// forgotten first, so a flood of random MACs cannot grow it). The
+	// table also remembers the last address offered to each client, which
+	// its SELECTING REQUEST must name; a client forgotten between OFFER
+	// and REQUEST whose offer held no address is NAKed and starts over.
+	// Default 10000 (about 1 MB).
 	Clients int `yaml:"clients"`
 }
 
@@ -146,7 +151,8 @@ func (b *bucket) take(now time.Time, rate Rate, burst int) bool {
 type clientState struct {
 	key     clientKey
 	bucket  bucket
-	offered time.Time // when we last sent this client an OFFER
+	offered time.Time  // when we last sent this client an OFFER
+	offer   netip.Addr // the address in it: what its SELECTING REQUEST may name (handle.go)
 }
 
 // limiter holds the global bucket and a bounded LRU of per-client state.
@@ -249,15 +255,31 @@ func (l *limiter) insert(k clientKey) *clientState {
 	return cs
 }
 
-// offered records an OFFER to k, so its REQUEST skips the global bucket.
-func (l *limiter) offered(k clientKey, now time.Time) {
+// offered records an OFFER of ip to k, so its REQUEST skips the global
+// bucket and may name ip even after the offer's hold has ended.
+func (l *limiter) offered(k clientKey, ip netip.Addr, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el := l.clients[k]
 	if el == nil {
 		el = l.clients[l.insert(k).key]
 	}
-	el.Value.(*clientState).offered = now
+	cs := el.Value.(*clientState)
+	cs.offered, cs.offer = now, ip
+}
+
+// lastOffer is the address of the last OFFER to k and when it was made;
+// invalid when none is remembered (never offered, or forgotten by the LRU
+// under a flood of more than rate_limit.clients new clients).
+func (l *limiter) lastOffer(k clientKey) (netip.Addr, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el := l.clients[k]
+	if el == nil {
+		return netip.Addr{}, time.Time{}
+	}
+	cs := el.Value.(*clientState)
+	return cs.offer, cs.offered
 }
 
 func (l *limiter) size() int {
@@ -279,15 +301,19 @@ func (s *Server) admit(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Lo
 		s.safety.dropped(s.m, "unknown_client", now, log)
 		return false
 	}
-	if mt != dhcpv4.MessageTypeDiscover && mt != dhcpv4.MessageTypeRequest {
-		return true
-	}
+	// Every message faces the limits, whatever its type and port: each
+	// reply (an INFORM's ACK to ciaddr, a PXE port ACK to the source
+	// address) is a packet an attacker can make us send, and RELEASE and
+	// DECLINE cost a lease file commit.
 	exempt := func(offered time.Time) bool {
-		if mt != dhcpv4.MessageTypeRequest {
+		switch mt {
+		case dhcpv4.MessageTypeRequest:
+			if !offered.IsZero() && now.Sub(offered) < s.c.cfg.OfferTime {
+				return true
+			}
+		case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+		default:
 			return false
-		}
-		if !offered.IsZero() && now.Sub(offered) < s.c.cfg.OfferTime {
-			return true
 		}
 		return s.table.bound(k, now)
 	}

@@ -12,6 +12,8 @@ type metrics struct {
 	drops    *prometheus.CounterVec
 	rules    *prometheus.CounterVec
 	commit   prometheus.Histogram
+	// readErrors counts failed socket reads, retried (server.go readPacket).
+	readErrors *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
@@ -34,11 +36,18 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Help:    "Time to make one group of leases durable (one transaction and fsync).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_read_errors_total",
+			Help: "Failed reads on a DHCP socket (dhcp: the server port, pxe: pxe_port, client: the rogue-detection listener), retried after a short backoff.",
+		}, []string{"socket"}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, newPoolCollector(s)} {
+	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, m.readErrors, newPoolCollector(s)} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	for _, sock := range []string{"dhcp", "pxe", "client"} {
+		m.readErrors.WithLabelValues(sock)
 	}
 	return m, nil
 }

@@ -214,7 +214,7 @@ func (s *Server) WatchOtherServers(ctx context.Context, conn net.PacketConn) err
 	}
 	buf := make([]byte, 1500)
 	for {
-		n, from, err := readPacket(ctx, conn, buf)
+		n, from, err := s.readPacket(ctx, conn, buf, "client")
 		if err != nil || from == nil {
 			return err
 		}

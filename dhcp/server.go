@@ -31,8 +31,10 @@ type Server struct {
 	now    func() time.Time
 	sem    chan struct{}
 	sample *sampler
-	seen   sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
-	safety *safety
+	// readSample is for read errors, which come in runs (readPacket).
+	readSample *sampler
+	seen       sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
+	safety     *safety
 
 	serverIP   netip.Addr
 	bcast      netip.Addr    // where broadcast replies go: 255.255.255.255
@@ -62,7 +64,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		}
 	}
 	s := &Server{c: c, log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
-		sample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
+		sample: &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
 		clientPort: cfg.Port + 1, relayPort: cfg.Port}
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
@@ -169,9 +171,13 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if !s.c.proxy { // a proxy holds no offers; its two ports share Serve
 		go s.sweep(ctx)
 	}
+	sock := "dhcp"
+	if _, ok := conn.(pxePortConn); ok {
+		sock = "pxe"
+	}
 	for {
 		buf := make([]byte, 1500)
-		n, peer, err := readPacket(ctx, conn, buf)
+		n, peer, err := s.readPacket(ctx, conn, buf, sock)
 		if err != nil || peer == nil {
 			return err
 		}
@@ -190,10 +196,22 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	}
 }
 
+// Backoff after a read error, doubling from the first to the last.
+const (
+	readBackoffMin = time.Millisecond
+	readBackoffMax = 200 * time.Millisecond
+)
+
 // readPacket reads the next datagram into buf, passing over the deadline
 // wakeups that cancellation uses. It returns a nil peer and nil error once
-// ctx is done.
-func readPacket(ctx context.Context, conn net.PacketConn, buf []byte) (int, net.Addr, error) {
+// ctx is done, and an error only when conn is closed. Any other read error
+// is about one datagram or one moment (ENOBUFS or ENOMEM under memory
+// pressure, EINTR, a queued ICMP error as ECONNREFUSED, ENETDOWN while the
+// interface flaps): it is counted in read_errors_total{socket}, logged
+// (sampled) and the read retried after a short backoff, so the service
+// never stops for it.
+func (s *Server) readPacket(ctx context.Context, conn net.PacketConn, buf []byte, sock string) (int, net.Addr, error) {
+	var backoff time.Duration
 	for {
 		n, peer, err := conn.ReadFrom(buf)
 		if err == nil {
@@ -203,8 +221,24 @@ func readPacket(ctx context.Context, conn net.PacketConn, buf []byte) (int, net.
 			return 0, nil, nil
 		}
 		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
+		if errors.As(err, &ne) && ne.Timeout() {
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) {
 			return 0, nil, fmt.Errorf("dhcp read on %s: %w", conn.LocalAddr(), err)
+		}
+		s.m.readErrors.WithLabelValues(sock).Inc()
+		backoff = min(max(2*backoff, readBackoffMin), readBackoffMax)
+		if ok, n := s.readSample.allow(s.now()); ok {
+			s.log.Warn().Err(err).Str("socket", sock).Dur("retry_in", backoff).Int("suppressed", n).
+				Msg("dhcp read error; retrying")
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, nil, nil
+		case <-t.C:
 		}
 	}
 }

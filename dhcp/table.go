@@ -156,48 +156,109 @@ func (t *leaseTable) allowed(p *pool, k clientKey, h *host, ip netip.Addr, now t
 	return (inRange(p, n) || t.reserved[n] != nil) && t.free(k, h, n, now)
 }
 
-// bind records l for client k if allowed, returning the previous entry for
-// rollback. The caller makes l durable before acknowledging it.
+// bind records l for client k if allowed, returning what it changed so
+// that unbind can put it back. The caller makes l durable before
+// acknowledging it.
 //
 // A client holds one address: when it binds a new one, its previous lease
 // ends now, and moved is that ended lease, to store with l.
-func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time) (prev *entry, moved []Lease, ok bool) {
+func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time) (u *bindUndo, moved []Lease, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.allowed(p, k, h, l.IP, now) {
 		return nil, nil, false
 	}
 	ip := u32(l.IP)
-	if old, had := t.byKey[k]; had && old != ip {
+	u = &bindUndo{key: k, ip: ip, prev: t.byIP[ip]}
+	u.prevKey, u.hadKey = t.byKey[k]
+	if old := u.prevKey; u.hadKey && old != ip {
 		if e := t.byIP[old]; e != nil && e.key == k && now.Before(e.lease.Expiry) {
 			ended := e.lease
 			ended.Expiry = now
-			t.byIP[old] = &entry{lease: ended, key: k}
+			u.old, u.oldEntry, u.ended = old, e, &entry{lease: ended, key: k}
+			t.byIP[old] = u.ended
 			moved = append(moved, ended)
 		}
 	}
-	prev = t.byIP[ip]
-	t.byIP[ip] = &entry{lease: l, key: k}
+	u.bound = &entry{lease: l, key: k}
+	t.byIP[ip] = u.bound
 	t.byKey[k] = ip
-	t.deleteOffer(ip)
+	u.takeOffer(t, ip)
 	if o, ok := t.offerKey[k]; ok {
-		t.deleteOffer(o) // the client is bound: its other offers are moot
+		u.takeOffer(t, o) // the client is bound: its other offers are moot
 	}
-	return prev, moved, true
+	return u, moved, true
 }
 
-// unbind undoes bind when the lease could not be made durable.
-func (t *leaseTable) unbind(l Lease, prev *entry) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ip := u32(l.IP)
-	if e := t.byIP[ip]; e == nil || e.lease != l {
+// bindUndo is what one bind changed: the entries it replaced, the client's
+// byKey, and the offers it dropped with their cap accounting.
+type bindUndo struct {
+	key             clientKey
+	ip              uint32
+	bound, prev     *entry // at ip: bind's entry, and what was there (nil: none)
+	prevKey         uint32
+	hadKey          bool
+	old             uint32 // the client's previous address, when bind ended its lease
+	ended, oldEntry *entry // at old: the ended lease, and the active one it replaced
+	offers          []takenOffer
+}
+
+type takenOffer struct {
+	ip      uint32
+	hold    offerHold
+	indexed bool // offerKey[hold.key] pointed at ip
+}
+
+// takeOffer deletes the offer on ip, if any, remembering it. Caller holds
+// t.mu.
+func (u *bindUndo) takeOffer(t *leaseTable, ip uint32) {
+	o, ok := t.offers[ip]
+	if !ok {
 		return
 	}
-	if prev == nil {
-		delete(t.byIP, ip)
-	} else {
-		t.byIP[ip] = prev
+	cur, indexed := t.offerKey[o.key]
+	u.offers = append(u.offers, takenOffer{ip: ip, hold: o, indexed: indexed && cur == ip})
+	t.deleteOffer(ip)
+}
+
+// unbind undoes bind when the lease could not be made durable, so that the
+// client's retry finds the table as it left it. Handlers run concurrently
+// while the commit waits for the disk: what another request changed since
+// the bind is left alone (an offer made meanwhile on a dropped offer's
+// address wins, and that hold is not restored). A restored hold counts
+// against its pool's cap again even if other offers reached the cap
+// meanwhile: at most two holds over it, until they expire.
+func (t *leaseTable) unbind(u *bindUndo) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byIP[u.ip] == u.bound {
+		if u.prev == nil {
+			delete(t.byIP, u.ip)
+		} else {
+			t.byIP[u.ip] = u.prev
+		}
+	}
+	if cur, ok := t.byKey[u.key]; ok && cur == u.ip {
+		if u.hadKey {
+			t.byKey[u.key] = u.prevKey
+		} else {
+			delete(t.byKey, u.key)
+		}
+	}
+	if u.ended != nil && t.byIP[u.old] == u.ended {
+		t.byIP[u.old] = u.oldEntry
+	}
+	for _, o := range u.offers {
+		if _, taken := t.offers[o.ip]; taken {
+			continue
+		}
+		t.offers[o.ip] = o.hold
+		if o.hold.pool != nil {
+			t.caps.held[o.hold.pool]++
+		}
+		if _, has := t.offerKey[o.hold.key]; o.indexed && !has {
+			t.offerKey[o.hold.key] = o.ip
+		}
 	}
 }
 
@@ -216,8 +277,8 @@ func (t *leaseTable) owned(k clientKey, ip netip.Addr) (Lease, bool) {
 }
 
 // end ends client k's lease on ip at now (RELEASE, RFC 2131 §4.3.4) or
-// quarantines the address until quarantine (DECLINE). It returns the record
-// to store.
+// quarantines the address until quarantine (DECLINE, §4.3.3). It returns
+// the record to store.
 func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -226,15 +287,14 @@ func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine t
 	}
 	n := u32(ip)
 	e := t.byIP[n]
-	o, offered := t.offers[n]
-	if (e == nil || e.key != k) && (!offered || o.key != k) {
+	if e == nil || e.key != k {
+		// Only the client's own lease: a client declines after the ACK
+		// (§4.4.1). Quarantining a mere offer would let DISCOVER+DECLINE
+		// from random MACs take the range past offer_hold_percent.
 		return Lease{}, false
 	}
 	t.deleteOffer(n)
 	if quarantine.IsZero() {
-		if e == nil || e.key != k {
-			return Lease{}, false
-		}
 		l := e.lease
 		l.Expiry = now
 		t.byIP[n] = &entry{lease: l, key: k}
@@ -246,6 +306,17 @@ func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine t
 		delete(t.byKey, k)
 	}
 	return l, true
+}
+
+// heldFor reports whether an offer made to client k holds ip at now.
+func (t *leaseTable) heldFor(k clientKey, ip netip.Addr, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !ip.Is4() {
+		return false
+	}
+	o, ok := t.offers[u32(ip)]
+	return ok && o.key == k && now.Before(o.until)
 }
 
 // dropOffer forgets an offer made to k (the client chose another server).
