@@ -48,6 +48,13 @@
 // long as a loop was seen within the last window. See loop.go for what
 // counts as a fetch of the loader.
 //
+// # API
+//
+// Handlers serves GET /api/machines (summaries, most recently seen first;
+// ?q= searches MAC, IP and host name; ?offset= and ?limit= page) and GET
+// /api/machines/{mac} (summary and timeline, oldest first; {mac} may be an
+// IP).
+//
 // The recorder lives in memory only: a restart starts an empty timeline,
 // and a config reload that changes the timeline section takes effect only
 // with a new Recorder.
