@@ -53,7 +53,8 @@
 // Handlers serves GET /api/machines (summaries, most recently seen first;
 // ?q= searches MAC, IP and host name; ?offset= and ?limit= page) and GET
 // /api/machines/{mac} (summary and timeline, oldest first; {mac} may be an
-// IP).
+// IP). Client and PrintList/PrintMachine are the other end, for `bootsrv
+// machines`.
 //
 // The recorder lives in memory only: a restart starts an empty timeline,
 // and a config reload that changes the timeline section takes effect only
