@@ -36,7 +36,21 @@
 // and the last Config.EventsPerMachine events of each, in a ring that grows
 // to that size as events come. Everything is under one mutex held for a
 // map lookup, a list move and a copy into the ring; the resolver, the
-// clock and logging run outside it.
+// clock and logging run outside it. Measured on a shared 2-core AMD EPYC
+// (go test -bench . -benchmem):
+//
+//	Record, known machine               ~125 ns, 0 allocs
+//	Record, IP-only, resolved, loops on ~190 ns, 0 allocs
+//	Record, 64 goroutines, 500 machines ~490 ns, 0 allocs (lock contention)
+//	Record, a new machine evicting one  ~290 ns, 1 alloc (its MAC string)
+//
+// An event is kept in 88 bytes (see entry) plus the strings it brings
+// that its machine has not brought before: the strings describing the
+// machine (architecture, classes, host name, rule) are shared between its
+// events. Full to the defaults, 10,000 machines × 64 events of a realistic
+// mix take about 70 MiB of heap (7.3 KB a machine, 113 bytes an event;
+// TestMemoryFull, BenchmarkMemoryFull). The memory grows linearly with
+// both bounds; a machine seen once costs under 1 KB.
 //
 // # Boot loops
 //
