@@ -3,6 +3,7 @@ package timeline
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -39,7 +40,7 @@ func (r *Recorder) Handlers() map[string]http.Handler {
 
 func (r *Recorder) serveList(w http.ResponseWriter, req *http.Request) {
 	qv := req.URL.Query()
-	offset, err := intParam(qv.Get("offset"), 0, 0, int(^uint(0)>>1))
+	offset, err := intParam(qv.Get("offset"), 0, 0, math.MaxInt)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "offset: "+err.Error())
 		return
