@@ -1,0 +1,62 @@
+package event
+
+import (
+	"encoding"
+	"testing"
+)
+
+// TestNamesRoundTrip: every name, and a value without one, reads back as
+// the value that wrote it; unknown text is an error.
+func TestNamesRoundTrip(t *testing.T) {
+	type textValue interface {
+		encoding.TextMarshaler
+		encoding.TextUnmarshaler
+	}
+	tests := map[string]struct {
+		values []uint8
+		newV   func(uint8) textValue
+		want   []string
+	}{
+		"service": {[]uint8{0, 1, 2, 3, 4, 5, 9}, func(v uint8) textValue { s := Service(v); return &s },
+			[]string{"", "dhcp", "tftp", "http", "ftp", "script", "service9"}},
+		"kind": {[]uint8{1, 2, 3, 4, 5, 6, 7, 8}, func(v uint8) textValue { k := Kind(v); return &k },
+			[]string{"dhcp_in", "dhcp_out", "transfer", "upload", "login", "render", "refusal", "boot_loop"}},
+		"result": {[]uint8{0, 1, 2}, func(v uint8) textValue { r := Result(v); return &r },
+			[]string{"", "ok", "error"}},
+		"msgtype": {[]uint8{1, 2, 3, 4, 5, 6, 7, 8, 13}, func(v uint8) textValue { m := MsgType(v); return &m },
+			[]string{"discover", "offer", "request", "decline", "ack", "nak", "release", "inform", "type13"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			for i, v := range tc.values {
+				b, err := tc.newV(v).MarshalText()
+				if err != nil || string(b) != tc.want[i] {
+					t.Errorf("%d: MarshalText = %q, %v; want %q", v, b, err, tc.want[i])
+				}
+				back := tc.newV(0)
+				if err := back.UnmarshalText(b); err != nil {
+					t.Errorf("%d: UnmarshalText(%q): %v", v, b, err)
+				}
+				if again, _ := back.MarshalText(); string(again) != string(b) {
+					t.Errorf("%d: round trip gave %q", v, again)
+				}
+			}
+			for _, bad := range []string{"nope", tc.want[len(tc.want)-1] + "x", "type1", "service300"} {
+				if err := tc.newV(0).UnmarshalText([]byte(bad)); err == nil {
+					t.Errorf("UnmarshalText(%q) accepted", bad)
+				}
+			}
+		})
+	}
+}
+
+// TestSinks: the adapters do what they say.
+func TestSinks(t *testing.T) {
+	var got []Event
+	var s Sink = SinkFunc(func(e Event) { got = append(got, e) })
+	s.Record(Event{File: "a"})
+	Discard{}.Record(Event{File: "b"})
+	if len(got) != 1 || got[0].File != "a" {
+		t.Fatalf("got %+v", got)
+	}
+}
