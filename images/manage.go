@@ -17,7 +17,7 @@ func (s *Store) Mkdir(name string) error {
 		return err
 	}
 	if err := s.root.Mkdir(n, 0o755); err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	return nil
 }
@@ -35,7 +35,7 @@ func (s *Store) removeEntry(op, name string, dir bool) error {
 	}
 	fi, err := s.root.Lstat(n)
 	if err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	switch {
 	case dir && !fi.IsDir():
@@ -44,7 +44,7 @@ func (s *Store) removeEntry(op, name string, dir bool) error {
 		return fmt.Errorf("%s %s: %w", op, n, ErrIsDir)
 	}
 	if err := s.root.Remove(n); err != nil {
-		return fmt.Errorf("%s %s: %w", op, n, mapErr(err))
+		return fmt.Errorf("%s %s: %w", op, n, s.mapErr(err))
 	}
 	return nil
 }
@@ -64,7 +64,7 @@ func (s *Store) Rename(from, to string, overwrite bool) error {
 	}
 	fi, err := s.root.Lstat(f)
 	if err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	if fi.IsDir() || overwrite {
 		if !overwrite || fi.IsDir() {
@@ -73,15 +73,15 @@ func (s *Store) Rename(from, to string, overwrite bool) error {
 			}
 		}
 		if err := s.root.Rename(f, t); err != nil {
-			return fmt.Errorf("rename %s: %w", f, mapErr(err))
+			return fmt.Errorf("rename %s: %w", f, s.mapErr(err))
 		}
 		return nil
 	}
 	if err := s.root.Link(f, t); err != nil {
-		return fmt.Errorf("rename %s: %w", f, mapErr(err))
+		return fmt.Errorf("rename %s: %w", f, s.mapErr(err))
 	}
 	if err := s.root.Remove(f); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("rename %s: %w", f, mapErr(err))
+		return fmt.Errorf("rename %s: %w", f, s.mapErr(err))
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func (s *Store) StatPartial(name, owner string) (fs.FileInfo, error) {
 	}
 	fi, err := s.root.Lstat(PartialName(n, owner))
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, s.mapErr(err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("partial %s: %w", n, ErrNotFound)
@@ -67,7 +67,7 @@ func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) 
 	temp := PartialName(n, owner)
 	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("partial %s: %w", n, mapErr(err))
+		return nil, fmt.Errorf("partial %s: %w", n, s.mapErr(err))
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
@@ -88,7 +88,7 @@ func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) 
 	}
 	if err != nil {
 		f.Close()
-		return nil, mapErr(err)
+		return nil, s.mapErr(err)
 	}
 	return &Partial{store: s, name: n, temp: temp, f: f}, nil
 }
@@ -110,21 +110,21 @@ func (p *Partial) Commit(overwrite bool) error {
 	p.done = true
 	if err := p.f.Sync(); err != nil {
 		p.f.Close()
-		return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 	}
 	if err := p.f.Close(); err != nil {
-		return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 	}
 	if overwrite {
 		if err := p.store.root.Rename(p.temp, p.name); err != nil {
-			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+			return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 		}
 	} else {
 		if err := p.store.root.Link(p.temp, p.name); err != nil {
-			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+			return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 		}
 		if err := p.store.root.Remove(p.temp); err != nil {
-			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+			return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 		}
 	}
 	p.moved = true
@@ -138,7 +138,7 @@ func (p *Partial) Close() error {
 		return nil
 	}
 	p.done = true
-	return mapErr(p.f.Close())
+	return p.store.mapErr(p.f.Close())
 }
 
 // Discard removes the partial data.
@@ -147,8 +147,8 @@ func (p *Partial) Discard() error {
 		return nil
 	}
 	if p.done {
-		return mapErr(p.store.root.Remove(p.temp))
+		return p.store.mapErr(p.store.root.Remove(p.temp))
 	}
 	p.done = true
-	return errors.Join(p.f.Close(), mapErr(p.store.root.Remove(p.temp)))
+	return errors.Join(p.f.Close(), p.store.mapErr(p.store.root.Remove(p.temp)))
 }

@@ -16,6 +16,9 @@ import (
 type Store struct {
 	dir  string
 	root *os.Root
+	// escape is the error os.Root gives for a path that leaves it (see
+	// escapes), learned at Open; nil if this os gives an errno instead.
+	escape error
 }
 
 // Open opens the store rooted at dir, which must exist.
@@ -24,7 +27,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
-	return &Store{dir: dir, root: root}, nil
+	return &Store{dir: dir, root: root, escape: escapeError(root)}, nil
 }
 
 // Close releases the root directory handle.
@@ -46,12 +49,12 @@ func (s *Store) Open(name string) (*os.File, fs.FileInfo, error) {
 	// no effect on regular files.
 	f, err := s.root.OpenFile(n, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, mapErr(err)
+		return nil, nil, s.mapErr(err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, mapErr(err)
+		return nil, nil, s.mapErr(err)
 	}
 	switch {
 	case fi.IsDir():
@@ -72,7 +75,7 @@ func (s *Store) Stat(name string) (fs.FileInfo, error) {
 	}
 	fi, err := s.root.Stat(n)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, s.mapErr(err)
 	}
 	return fi, nil
 }
@@ -87,7 +90,7 @@ func (s *Store) List(dir string) ([]fs.FileInfo, error) {
 	}
 	d, err := s.root.Open(n)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, s.mapErr(err)
 	}
 	defer d.Close()
 	entries, err := d.ReadDir(-1)
@@ -95,7 +98,7 @@ func (s *Store) List(dir string) ([]fs.FileInfo, error) {
 		if errors.Is(err, syscall.ENOTDIR) {
 			return nil, fmt.Errorf("list %s: %w", n, ErrNotDir)
 		}
-		return nil, mapErr(err)
+		return nil, s.mapErr(err)
 	}
 	out := make([]fs.FileInfo, 0, len(entries))
 	for _, e := range entries {
@@ -133,14 +136,14 @@ func (s *Store) MkdirAll(name string) error {
 		return err
 	}
 	if err := s.root.MkdirAll(n, 0o755); err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	return nil
 }
 
 // mapErr turns file-system errors into the store's sentinel errors, keeping
 // the original error in the chain for logs.
-func mapErr(err error) error {
+func (s *Store) mapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -156,20 +159,40 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrTooLarge, err)
 	case errors.Is(err, syscall.EROFS), errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: %w", ErrReadOnly, err)
-	case escapes(err):
+	case s.escapes(err):
 		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	return err
 }
 
 // escapes reports whether err is os.Root refusing a path that leaves the
-// root (through ".." or a symbolic link) or loops. os does not export that
-// error, so it is recognised by its text; ELOOP is what the kernel returns
-// for the same refusal when openat2 RESOLVE_BENEATH is used.
-func escapes(err error) bool {
+// root (through ".." or a symbolic link) or loops. The kernel says ELOOP
+// for a loop, and EXDEV where a root is implemented with openat2
+// RESOLVE_BENEATH; Go's own check returns an error value the os package
+// does not export (Go 1.26 has no errors.Is target for it). Matching its
+// text would break silently if the wording changed, so the value itself is
+// learned once per store by asking the root for ".." (escapeError), and
+// recognised by identity.
+func (s *Store) escapes(err error) bool {
 	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) {
 		return true
 	}
+	return s.escape != nil && errors.Is(err, s.escape)
+}
+
+// escapeError returns the error root gives for a name that leaves it, with
+// its *fs.PathError wrapper removed. ".." is refused by os.Root before any
+// system call, so the probe touches nothing. When the refusal is an errno
+// (a future os.Root on openat2), escapes already knows it: nil.
+func escapeError(root *os.Root) error {
+	_, err := root.Lstat("..")
 	var pe *fs.PathError
-	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes")
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	var errno syscall.Errno
+	if errors.As(pe.Err, &errno) {
+		return nil
+	}
+	return pe.Err
 }

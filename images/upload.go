@@ -42,7 +42,7 @@ func (s *Store) Create(name string, maxSize int64) (*Upload, error) {
 	temp := path.Join(path.Dir(n), TempPrefix+"up-"+hex.EncodeToString(rnd[:]))
 	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", n, mapErr(err))
+		return nil, fmt.Errorf("create %s: %w", n, s.mapErr(err))
 	}
 	return &Upload{store: s, name: n, temp: temp, f: f, max: maxSize}, nil
 }
@@ -65,7 +65,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 	n, err := u.f.Write(p)
 	u.written += int64(n)
 	if err != nil {
-		return n, mapErr(err)
+		return n, u.store.mapErr(err)
 	}
 	return n, nil
 }
@@ -82,7 +82,7 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 	undo()
 	u.written += n
 	if err != nil {
-		return n, mapErr(err)
+		return n, u.store.mapErr(err)
 	}
 	if u.max > 0 && u.written > u.max {
 		return n, fmt.Errorf("upload %s: over %d bytes: %w", u.name, u.max, ErrTooLarge)
@@ -123,13 +123,13 @@ func (u *Upload) Commit() error {
 	defer u.store.root.Remove(u.temp)
 	if err := u.f.Sync(); err != nil {
 		u.f.Close()
-		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
 	}
 	if err := u.f.Close(); err != nil {
-		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
 	}
 	if err := u.store.root.Link(u.temp, u.name); err != nil {
-		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
 	}
 	return u.store.syncDir(path.Dir(u.name))
 }
@@ -150,11 +150,11 @@ func (u *Upload) Abort() error {
 func (s *Store) syncDir(dir string) error {
 	d, err := s.root.Open(dir)
 	if err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, mapErr(err))
+		return fmt.Errorf("sync %s: %w", dir, s.mapErr(err))
 	}
 	return nil
 }
