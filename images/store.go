@@ -18,16 +18,75 @@ type Store struct {
 	root *os.Root
 	// escape is the error os.Root gives for a path that leaves it (see
 	// escapes), learned at Open; nil if this os gives an errno instead.
-	escape error
+	escape  error
+	uploads string // Options.Uploads, cleaned; "" for none
+	// readAll: reads reach inside uploads (Options.UploadsReadable, or a
+	// Trusted view).
+	readAll bool
 }
 
-// Open opens the store rooted at dir, which must exist.
-func Open(dir string) (*Store, error) {
+// Options configure a Store. The zero value has no upload area.
+type Options struct {
+	// Uploads is the store folder where clients upload (TFTP writes,
+	// anonymous FTP). Empty: none. It may not be the store root.
+	Uploads string
+	// UploadsReadable lets readers see inside Uploads. Default false: the
+	// upload area is write-only. Open and Stat of a name inside it, and
+	// List of it or below, answer ErrWriteOnly, which wraps ErrNotFound so
+	// that TFTP (1), HTTP (404) and FTP (550) answer as for a missing file
+	// and do not reveal which uploads exist. Only a Trusted view reads
+	// there. The folder itself stays visible, so that clients can change
+	// into it to upload.
+	UploadsReadable bool
+}
+
+// Open opens the store rooted at dir, which must exist, with at most one
+// Options (none: the zero Options). The options are variadic so that the
+// many callers that need no upload area, tests above all, keep Open(dir).
+func Open(dir string, opts ...Options) (*Store, error) {
+	var o Options
+	switch len(opts) {
+	case 0:
+	case 1:
+		o = opts[0]
+	default:
+		return nil, errors.New("open image store: more than one Options")
+	}
+	s := &Store{dir: dir, readAll: o.UploadsReadable}
+	if o.Uploads != "" {
+		up, err := Clean(o.Uploads)
+		if err != nil {
+			return nil, fmt.Errorf("open image store: uploads folder: %w", err)
+		}
+		if up == "." {
+			return nil, errors.New("open image store: the uploads folder is the store root")
+		}
+		s.uploads = up
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
-	return &Store{dir: dir, root: root, escape: escapeError(root)}, nil
+	s.root, s.escape = root, escapeError(root)
+	return s, nil
+}
+
+// Trusted returns a view of the store whose reads also reach inside the
+// upload area, for a client trusted to collect uploads (an FTP user with
+// write permission). It shares the root with s: close only s.
+func (s *Store) Trusted() *Store {
+	t := *s
+	t.readAll = true
+	return &t
+}
+
+// hidden reports whether the cleaned name n is inside the upload area and
+// this view may not read there; folder too when n may be the folder itself.
+func (s *Store) hidden(n string, folder bool) bool {
+	if s.readAll || s.uploads == "" {
+		return false
+	}
+	return (folder && n == s.uploads) || strings.HasPrefix(n, s.uploads+"/")
 }
 
 // Close releases the root directory handle.
@@ -40,10 +99,15 @@ func (s *Store) Dir() string { return s.dir }
 // Open opens the regular file name for reading and returns it with its
 // FileInfo. Directories give ErrIsDir; devices, FIFOs and sockets give
 // ErrNotFound, so a FIFO in the store cannot block a server goroutine.
+// Names inside a write-only upload area give ErrWriteOnly. This is the
+// read path of every protocol (TFTP, HTTP, FTP downloads).
 func (s *Store) Open(name string) (*os.File, fs.FileInfo, error) {
 	n, err := Clean(name)
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.hidden(n, false) {
+		return nil, nil, fmt.Errorf("open %s: %w", n, ErrWriteOnly)
 	}
 	// O_NONBLOCK keeps open(2) of a FIFO from waiting for a writer; it has
 	// no effect on regular files.
@@ -68,10 +132,14 @@ func (s *Store) Open(name string) (*os.File, fs.FileInfo, error) {
 }
 
 // Stat describes name, following symbolic links that stay inside the store.
+// Names inside a write-only upload area give ErrWriteOnly.
 func (s *Store) Stat(name string) (fs.FileInfo, error) {
 	n, err := Clean(name)
 	if err != nil {
 		return nil, err
+	}
+	if s.hidden(n, false) {
+		return nil, fmt.Errorf("stat %s: %w", n, ErrWriteOnly)
 	}
 	fi, err := s.root.Stat(n)
 	if err != nil {
@@ -82,11 +150,15 @@ func (s *Store) Stat(name string) (fs.FileInfo, error) {
 
 // List returns the entries of directory dir sorted by name. Temporary
 // upload files are left out, and so are symbolic links that leave the store
-// or dangle; links inside the store are described by their targets.
+// or dangle; links inside the store are described by their targets. A
+// write-only upload area, and any folder in it, gives ErrWriteOnly.
 func (s *Store) List(dir string) ([]fs.FileInfo, error) {
 	n, err := Clean(dir)
 	if err != nil {
 		return nil, err
+	}
+	if s.hidden(n, true) {
+		return nil, fmt.Errorf("list %s: %w", n, ErrWriteOnly)
 	}
 	d, err := s.root.Open(n)
 	if err != nil {
