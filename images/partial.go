@@ -102,7 +102,9 @@ func (p *Partial) File() *os.File { return p.f }
 
 // Commit makes the upload visible under its final name: fsync, then link(2)
 // (ErrExists if the name is taken) or, with overwrite, rename(2) over it.
-// The partial name is gone afterwards.
+// The partial name is gone afterwards. Once the final name is in place
+// Commit returns nil: a failure to remove the partial name or to sync the
+// directory after that is logged, not reported (see Store.linked).
 func (p *Partial) Commit(overwrite bool) error {
 	if p.done {
 		return os.ErrClosed
@@ -124,11 +126,13 @@ func (p *Partial) Commit(overwrite bool) error {
 			return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 		}
 		if err := p.store.root.Remove(p.temp); err != nil {
-			return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
+			// Committed all the same; the partial name stays, hidden.
+			p.store.log.Warn().Err(err).Str("file", p.name).Msg("committed upload left its partial file behind")
 		}
 	}
 	p.moved = true
-	return p.store.syncDir(path.Dir(p.name))
+	p.store.linked(p.name)
+	return nil
 }
 
 // Close keeps the partial data for a later resume. It does nothing after

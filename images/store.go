@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/rs/zerolog"
 )
 
 // Store is a directory tree served to clients. It is safe for concurrent
@@ -23,6 +25,10 @@ type Store struct {
 	// readAll: reads reach inside uploads (Options.UploadsReadable, or a
 	// Trusted view).
 	readAll bool
+	log     zerolog.Logger
+	// syncDir makes a directory entry change durable (fsyncDir); tests
+	// replace it to make it fail.
+	syncDir func(dir string) error
 }
 
 // Options configure a Store. The zero value has no upload area.
@@ -38,6 +44,10 @@ type Options struct {
 	// there. The folder itself stays visible, so that clients can change
 	// into it to upload.
 	UploadsReadable bool
+	// Log gets what the store cannot report to its caller: a directory
+	// fsync that failed after an upload was already linked into place.
+	// Zero value: discarded.
+	Log zerolog.Logger
 }
 
 // Open opens the store rooted at dir, which must exist, with at most one
@@ -52,7 +62,8 @@ func Open(dir string, opts ...Options) (*Store, error) {
 	default:
 		return nil, errors.New("open image store: more than one Options")
 	}
-	s := &Store{dir: dir, readAll: o.UploadsReadable}
+	s := &Store{dir: dir, readAll: o.UploadsReadable, log: o.Log}
+	s.syncDir = s.fsyncDir
 	if o.Uploads != "" {
 		up, err := Clean(o.Uploads)
 		if err != nil {

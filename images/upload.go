@@ -115,6 +115,8 @@ func (u *Upload) limit(r io.Reader) (io.Reader, func()) {
 // Commit flushes the data to disk and links it into place under its final
 // name. link(2) never replaces an existing file, so an upload that lost a
 // race for its name fails with ErrExists and leaves the winner intact.
+// Once the link is made the upload is committed and Commit returns nil,
+// even if the directory fsync that follows fails (see linked).
 func (u *Upload) Commit() error {
 	if u.done {
 		return os.ErrClosed
@@ -131,7 +133,8 @@ func (u *Upload) Commit() error {
 	if err := u.store.root.Link(u.temp, u.name); err != nil {
 		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
 	}
-	return u.store.syncDir(path.Dir(u.name))
+	u.store.linked(u.name)
+	return nil
 }
 
 // Abort discards the upload. It is safe to call after Commit, where it does
@@ -146,8 +149,21 @@ func (u *Upload) Abort() error {
 	return errors.Join(cerr, rerr)
 }
 
-// syncDir makes a directory entry change durable.
-func (s *Store) syncDir(dir string) error {
+// linked finishes a commit whose link(2) succeeded: the file is in place
+// and readable, so the commit has happened and a failure here must not be
+// reported as a failed upload (the client would retry into ErrExists).
+// The directory fsync only makes the new entry survive a power cut; if it
+// fails, the store logs it instead.
+func (s *Store) linked(name string) {
+	dir := path.Dir(name)
+	if err := s.syncDir(dir); err != nil {
+		s.log.Error().Err(err).Str("file", name).
+			Msg("upload committed, but its directory could not be synced: it may not survive a crash")
+	}
+}
+
+// fsyncDir makes a directory entry change durable.
+func (s *Store) fsyncDir(dir string) error {
 	d, err := s.root.Open(dir)
 	if err != nil {
 		return s.mapErr(err)
