@@ -161,3 +161,30 @@ func assertNoTempFiles(t *testing.T, dir string) {
 		t.Fatalf("temporary files left: %v", m)
 	}
 }
+
+// TestRMDWithLeftovers: files that interrupted uploads left never block
+// RMD; an upload still being written does (550).
+func TestRMDWithLeftovers(t *testing.T) {
+	ts := newTestServer(t, writerConfig(), map[string]string{"up/old/": "", "up/busy/": ""})
+	for _, name := range []string{".bootsrv-up-0123", ".bootsrv-part-4567"} {
+		if err := os.WriteFile(filepath.Join(ts.dir, "up/old", name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(ts.dir, "up/old/x"))
+	os.Remove(filepath.Join(ts.dir, "up/busy/x"))
+	c := ts.dial(t)
+	c.login("netops", "secret")
+	c.cmd(250, "RMD up/old")
+
+	writer := ts.dial(t)
+	writer.login("netops", "secret")
+	d := writer.pasv()
+	writer.cmd(150, "STOR up/busy/f")
+	d.Write([]byte("in flight"))
+	c.cmd(550, "RMD up/busy")
+	d.Close()
+	writer.expect(226)
+	c.cmd(250, "DELE up/busy/f")
+	c.cmd(250, "RMD up/busy")
+}

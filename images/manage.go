@@ -22,9 +22,29 @@ func (s *Store) Mkdir(name string) error {
 	return nil
 }
 
-// RemoveDir deletes the empty directory name. A directory that still has
-// entries (including hidden partial uploads) is not removed.
-func (s *Store) RemoveDir(name string) error { return s.removeEntry("rmdir", name, true) }
+// RemoveDir deletes the directory name if it is empty but for what
+// interrupted uploads left there: hidden temporary and partial files that
+// nothing is writing, which it removes first. Any other entry, or an
+// upload being written there, gives ErrNotEmpty and removes nothing.
+func (s *Store) RemoveDir(name string) error {
+	n, err := cleanEntry(name)
+	if err != nil {
+		return err
+	}
+	if fi, err := s.root.Lstat(n); err != nil {
+		return s.mapErr(err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("rmdir %s: %w", n, ErrNotDir)
+	}
+	// Held from the listing to rmdir, so that no upload starts in the
+	// directory between the two.
+	s.writing.mu.Lock()
+	defer s.writing.mu.Unlock()
+	if err := s.clearForRmdir(n); err != nil {
+		return err
+	}
+	return s.removeEntry("rmdir", n, true)
+}
 
 // removeEntry deletes name after checking it is a directory exactly when
 // dir is set, so neither call can remove the other kind of entry.

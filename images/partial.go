@@ -28,6 +28,15 @@ type Partial struct {
 	f     *os.File
 	done  bool
 	moved bool // committed: the partial name no longer exists
+	freed bool // no longer counted in store.writing
+}
+
+// release stops counting the partial as being written, once.
+func (p *Partial) release() {
+	if !p.freed {
+		p.freed = true
+		p.store.writing.done(p.temp)
+	}
 }
 
 // PartialName is the hidden store path holding owner's partial upload of
@@ -49,7 +58,7 @@ func (s *Store) StatPartial(name, owner string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, s.mapErr(err)
 	}
-	if !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() || s.expired(fi.ModTime()) {
 		return nil, fmt.Errorf("partial %s: %w", n, ErrNotFound)
 	}
 	return renamed{fi, path.Base(n)}, nil
@@ -58,15 +67,18 @@ func (s *Store) StatPartial(name, owner string) (fs.FileInfo, error) {
 // OpenPartial opens owner's partial upload of name for writing, creating it
 // when missing. offset >= 0 keeps that many bytes and writes from there
 // (0 starts over; more than the partial holds gives ErrBadOffset); offset <
-// 0 appends after what is there. The directory of name must exist.
+// 0 appends after what is there. A partial past Options.PartialTTL counts
+// as empty. The directory of name must exist.
 func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) {
 	n, err := cleanEntry(name)
 	if err != nil {
 		return nil, err
 	}
 	temp := PartialName(n, owner)
+	s.writing.add(temp)
 	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
+		s.writing.done(temp)
 		return nil, fmt.Errorf("partial %s: %w", n, s.mapErr(err))
 	}
 	fi, err := f.Stat()
@@ -74,11 +86,15 @@ func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) 
 		err = fmt.Errorf("partial %s: %w", n, ErrInvalidName)
 	}
 	if err == nil {
+		size := fi.Size()
+		if s.expired(fi.ModTime()) {
+			size = 0
+		}
 		switch {
 		case offset < 0:
-			offset = fi.Size()
-		case offset > fi.Size():
-			err = fmt.Errorf("partial %s: %d > %d: %w", n, offset, fi.Size(), ErrBadOffset)
+			offset = size
+		case offset > size:
+			err = fmt.Errorf("partial %s: %d > %d: %w", n, offset, size, ErrBadOffset)
 		}
 	}
 	if err == nil {
@@ -88,6 +104,7 @@ func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) 
 	}
 	if err != nil {
 		f.Close()
+		s.writing.done(temp)
 		return nil, s.mapErr(err)
 	}
 	return &Partial{store: s, name: n, temp: temp, f: f}, nil
@@ -110,6 +127,7 @@ func (p *Partial) Commit(overwrite bool) error {
 		return os.ErrClosed
 	}
 	p.done = true
+	defer p.release()
 	if err := p.f.Sync(); err != nil {
 		p.f.Close()
 		return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
@@ -142,6 +160,7 @@ func (p *Partial) Close() error {
 		return nil
 	}
 	p.done = true
+	defer p.release()
 	return p.store.mapErr(p.f.Close())
 }
 
@@ -150,6 +169,7 @@ func (p *Partial) Discard() error {
 	if p.moved {
 		return nil
 	}
+	defer p.release()
 	if p.done {
 		return p.store.mapErr(p.store.root.Remove(p.temp))
 	}

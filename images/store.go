@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -28,7 +29,9 @@ type Store struct {
 	log     zerolog.Logger
 	// syncDir makes a directory entry change durable (fsyncDir); tests
 	// replace it to make it fail.
-	syncDir func(dir string) error
+	syncDir    func(dir string) error
+	partialTTL time.Duration
+	writing    *writing // shared by Trusted views
 }
 
 // Options configure a Store. The zero value has no upload area.
@@ -48,6 +51,11 @@ type Options struct {
 	// fsync that failed after an upload was already linked into place.
 	// Zero value: discarded.
 	Log zerolog.Logger
+	// PartialTTL is how long a resumable partial upload (OpenPartial) is
+	// kept after its last write. After that StatPartial no longer shows it,
+	// OpenPartial starts it over and Sweep removes it. Zero or less:
+	// DefaultPartialTTL (24h).
+	PartialTTL time.Duration
 }
 
 // Open opens the store rooted at dir, which must exist, with at most one
@@ -62,7 +70,11 @@ func Open(dir string, opts ...Options) (*Store, error) {
 	default:
 		return nil, errors.New("open image store: more than one Options")
 	}
-	s := &Store{dir: dir, readAll: o.UploadsReadable, log: o.Log}
+	s := &Store{dir: dir, readAll: o.UploadsReadable, log: o.Log,
+		partialTTL: o.PartialTTL, writing: newWriting()}
+	if s.partialTTL <= 0 {
+		s.partialTTL = DefaultPartialTTL
+	}
 	s.syncDir = s.fsyncDir
 	if o.Uploads != "" {
 		up, err := Clean(o.Uploads)
@@ -232,6 +244,8 @@ func (s *Store) mapErr(err error) error {
 		return nil
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, syscall.ENOTEMPTY): // before ErrExist, which it matches
+		return fmt.Errorf("%w: %w", ErrNotEmpty, err)
 	case errors.Is(err, fs.ErrExist):
 		return fmt.Errorf("%w: %w", ErrExists, err)
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):

@@ -39,9 +39,11 @@ func (s *Store) Create(name string, maxSize int64) (*Upload, error) {
 	}
 	var rnd [12]byte
 	rand.Read(rnd[:])
-	temp := path.Join(path.Dir(n), TempPrefix+"up-"+hex.EncodeToString(rnd[:]))
+	temp := path.Join(path.Dir(n), tempUpload+hex.EncodeToString(rnd[:]))
+	s.writing.add(temp) // before the file exists: Sweep must never see it unclaimed
 	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
+		s.writing.done(temp)
 		return nil, fmt.Errorf("create %s: %w", n, s.mapErr(err))
 	}
 	return &Upload{store: s, name: n, temp: temp, f: f, max: maxSize}, nil
@@ -122,7 +124,10 @@ func (u *Upload) Commit() error {
 		return os.ErrClosed
 	}
 	u.done = true
-	defer u.store.root.Remove(u.temp)
+	defer func() {
+		u.store.root.Remove(u.temp)
+		u.store.writing.done(u.temp)
+	}()
 	if err := u.f.Sync(); err != nil {
 		u.f.Close()
 		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
@@ -146,6 +151,7 @@ func (u *Upload) Abort() error {
 	u.done = true
 	cerr := u.f.Close()
 	rerr := u.store.root.Remove(u.temp)
+	u.store.writing.done(u.temp)
 	return errors.Join(cerr, rerr)
 }
 
