@@ -26,7 +26,9 @@
 // reach the library, one at a time over an in-memory pipe, after login; its
 // replies are copied back whole and error replies are replaced with the
 // code and short text from replyFor (errors.go), e.g. 452 for a full disk.
-// Session caps answer 421 before the library sees the connection. A
+// Session caps answer 421 before the library sees the connection, and a
+// failed accept (out of file descriptors, say) is counted and retried with
+// a backoff, never the end of the service. A
 // STAT during a transfer is answered (211) while the transfer runs; the
 // transfer's final reply is matched to the transfer. On shutdown, a
 // transfer counts as in flight until its final reply has been written, so

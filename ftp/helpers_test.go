@@ -36,6 +36,13 @@ var testHash = func() string {
 
 func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServer {
 	t.Helper()
+	return newTestServerOn(t, cfg, files, nil)
+}
+
+// newTestServerOn is newTestServer with the listener passed through wrap
+// (when not nil) before Serve gets it.
+func newTestServerOn(t *testing.T, cfg Config, files map[string]string, wrap func(net.Listener) net.Listener) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		p := filepath.Join(dir, name)
@@ -74,7 +81,11 @@ func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServe
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	served := ln
+	if wrap != nil {
+		served = wrap(ln)
+	}
+	go func() { done <- srv.Serve(ctx, served) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -97,11 +108,18 @@ func (ts *testServer) dial(t *testing.T) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
+	cl := wrapClient(t, c)
 	cl.expect(220)
 	return cl
+}
+
+// wrapClient makes a client of a connection dialled by the test, closed
+// at cleanup; it reads nothing yet.
+func wrapClient(t *testing.T, c net.Conn) *client {
+	t.Helper()
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
 }
 
 // read returns the next reply's code and full text.
