@@ -39,9 +39,9 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	for _, e := range errs {
 		ch <- e
 	}
-	ts := newTestServerOn(t, Config{}, map[string]string{"a": "a"}, func(ln net.Listener) net.Listener {
+	ts := newTestServerWith(t, Config{}, map[string]string{"a": "a"}, testOptions{wrap: func(ln net.Listener) net.Listener {
 		return &failingListener{Listener: ln, errs: ch}
-	})
+	}})
 	c := ts.dial(t) // served once the errors are used up
 	c.login("anonymous", "x")
 	if got := c.retr("a"); string(got) != "a" {

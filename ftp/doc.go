@@ -43,7 +43,10 @@
 // to TFTP, and SIZE shows its owner how much arrived so REST+STOR or APPE
 // can resume. Anonymous uploads, when anonymous.upload is set, go only
 // into the upload folder, which anonymous users cannot list or read, never
-// resume and never overwrite; interrupted ones are deleted.
+// resume and never overwrite; interrupted ones are deleted. The store
+// keeps the upload folder write-only for every reader (images.Options) but
+// named users with write permission, whose driver reads through the
+// store's Trusted view: they collect the backups devices upload.
 //
 // Defaults that differ from RFC 959: the default TYPE is I (binary), since
 // devices fetching firmware often send no TYPE; MODE and STRU accept only S

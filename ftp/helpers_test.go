@@ -36,12 +36,17 @@ var testHash = func() string {
 
 func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServer {
 	t.Helper()
-	return newTestServerOn(t, cfg, files, nil)
+	return newTestServerWith(t, cfg, files, testOptions{})
 }
 
-// newTestServerOn is newTestServer with the listener passed through wrap
-// (when not nil) before Serve gets it.
-func newTestServerOn(t *testing.T, cfg Config, files map[string]string, wrap func(net.Listener) net.Listener) *testServer {
+// testOptions vary newTestServerWith.
+type testOptions struct {
+	store images.Options                  // the store's options
+	wrap  func(net.Listener) net.Listener // if not nil, Serve gets wrap(listener)
+}
+
+// newTestServerWith is newTestServer with options.
+func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o testOptions) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
@@ -59,7 +64,7 @@ func newTestServerOn(t *testing.T, cfg Config, files map[string]string, wrap fun
 			t.Fatal(err)
 		}
 	}
-	store, err := images.Open(dir)
+	store, err := images.Open(dir, o.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +87,8 @@ func newTestServerOn(t *testing.T, cfg Config, files map[string]string, wrap fun
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	served := ln
-	if wrap != nil {
-		served = wrap(ln)
+	if o.wrap != nil {
+		served = o.wrap(ln)
 	}
 	go func() { done <- srv.Serve(ctx, served) }()
 	t.Cleanup(func() {

@@ -35,7 +35,7 @@ func (d *fsDriver) openDownload(p string) (ftpserver.FileTransfer, error) {
 	if d.uploadOnly(p) {
 		return nil, d.fail("retr", p, errUploadOnly)
 	}
-	f, fi, err := d.srv.store.Open(p)
+	f, fi, err := d.store.Open(p)
 	if err != nil {
 		return nil, d.fail("retr", p, err)
 	}
@@ -133,7 +133,7 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	}
 	// APPE onto a complete file is refused even with allow_overwrite: the
 	// partial holds only the new bytes and would replace the file.
-	if _, err := d.srv.store.Stat(p); err == nil && (!d.srv.cfg.AllowOverwrite || appendMode) {
+	if _, err := d.store.Stat(p); err == nil && (!d.srv.cfg.AllowOverwrite || appendMode) {
 		return nil, d.fail("stor", p, images.ErrExists)
 	}
 	key := images.PartialName(p, d.acct.name)
@@ -143,7 +143,7 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	if appendMode {
 		offset = -1 // APPE continues after what the partial holds
 	}
-	part, err := d.srv.store.OpenPartial(p, d.acct.name, offset)
+	part, err := d.store.OpenPartial(p, d.acct.name, offset)
 	if err != nil {
 		d.srv.unlockUpload(key)
 		return nil, d.fail("stor", p, err)
@@ -164,7 +164,7 @@ func (d *fsDriver) openAnonUpload(p string, appendMode bool, offset int64) (ftps
 	case appendMode || offset > 0:
 		return nil, d.fail("stor", p, errNoResume)
 	}
-	u, err := d.srv.store.Create(p, d.srv.cfg.MaxUploadSize)
+	u, err := d.store.Create(p, d.srv.cfg.MaxUploadSize)
 	if err != nil {
 		return nil, d.fail("stor", p, err)
 	}
