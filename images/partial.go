@@ -29,6 +29,10 @@ type Partial struct {
 	done  bool
 	moved bool // committed: the partial name no longer exists
 	freed bool // no longer counted in store.writing
+	// synced describes the file when Sync last flushed it; writes go
+	// through File, so Commit compares size and mtime to tell whether
+	// anything was written since.
+	synced fs.FileInfo
 }
 
 // release stops counting the partial as being written, once.
@@ -128,9 +132,9 @@ func (p *Partial) Commit(overwrite bool) error {
 	}
 	p.done = true
 	defer p.release()
-	if err := p.f.Sync(); err != nil {
+	if err := p.sync(); err != nil {
 		p.f.Close()
-		return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
+		return fmt.Errorf("commit %s: %w", p.name, err)
 	}
 	if err := p.f.Close(); err != nil {
 		return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
@@ -150,6 +154,29 @@ func (p *Partial) Commit(overwrite bool) error {
 	}
 	p.moved = true
 	p.store.linked(p.name)
+	return nil
+}
+
+// Sync flushes the partial data to disk, so that a caller can overlap the
+// flush with something else it must wait for before it commits. Commit
+// right after Sync, with nothing written in between, does not flush again.
+func (p *Partial) Sync() error {
+	if p.done {
+		return os.ErrClosed
+	}
+	return p.sync()
+}
+
+func (p *Partial) sync() error {
+	if p.synced != nil {
+		if fi, err := p.f.Stat(); err == nil && fi.Size() == p.synced.Size() && fi.ModTime().Equal(p.synced.ModTime()) {
+			return nil
+		}
+	}
+	if err := p.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", p.name, p.store.mapErr(err))
+	}
+	p.synced, _ = p.f.Stat() // nil on error: the next sync flushes
 	return nil
 }
 

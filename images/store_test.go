@@ -257,3 +257,35 @@ func TestEscapesByIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncThenCommit: Sync flushes ahead of Commit, and a write after it
+// is still flushed and committed.
+func TestSyncThenCommit(t *testing.T) {
+	s, dir := newTestStore(t, map[string]string{"up/.keep": ""})
+	u, err := s.Create("up/a", 0)
+	must(t, err)
+	u.Write([]byte("one "))
+	must(t, u.Sync())
+	if !u.synced {
+		t.Fatal("Upload not marked synced")
+	}
+	u.Write([]byte("two"))
+	if u.synced {
+		t.Fatal("a write after Sync left the upload marked synced")
+	}
+	must(t, u.Commit())
+	if err := u.Sync(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Sync after Commit = %v, want os.ErrClosed", err)
+	}
+	p, err := s.OpenPartial("up/b", "alice", 0)
+	must(t, err)
+	p.File().Write([]byte("one "))
+	must(t, p.Sync())
+	p.File().Write([]byte("two"))
+	must(t, p.Commit(false))
+	for name, want := range map[string]string{"up/a": "one two", "up/b": "one two"} {
+		if data, _ := os.ReadFile(filepath.Join(dir, name)); string(data) != want {
+			t.Errorf("%s = %q, want %q", name, data, want)
+		}
+	}
+}

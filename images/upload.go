@@ -21,6 +21,7 @@ type Upload struct {
 	max     int64
 	written int64
 	done    bool
+	synced  bool // flushed, and nothing written since
 }
 
 // Create starts an upload to name. It fails with ErrExists when name is
@@ -66,6 +67,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 	}
 	n, err := u.f.Write(p)
 	u.written += int64(n)
+	u.synced = u.synced && n == 0
 	if err != nil {
 		return n, u.store.mapErr(err)
 	}
@@ -83,6 +85,7 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 	n, err := u.f.ReadFrom(src)
 	undo()
 	u.written += n
+	u.synced = u.synced && n == 0
 	if err != nil {
 		return n, u.store.mapErr(err)
 	}
@@ -128,9 +131,9 @@ func (u *Upload) Commit() error {
 		u.store.root.Remove(u.temp)
 		u.store.writing.done(u.temp)
 	}()
-	if err := u.f.Sync(); err != nil {
+	if err := u.sync(); err != nil {
 		u.f.Close()
-		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
+		return fmt.Errorf("commit %s: %w", u.name, err)
 	}
 	if err := u.f.Close(); err != nil {
 		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
@@ -139,6 +142,27 @@ func (u *Upload) Commit() error {
 		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
 	}
 	u.store.linked(u.name)
+	return nil
+}
+
+// Sync flushes what was written so far to disk, so that a caller can
+// overlap the flush with something else it must wait for before it
+// commits. Commit right after Sync does not flush again.
+func (u *Upload) Sync() error {
+	if u.done {
+		return os.ErrClosed
+	}
+	return u.sync()
+}
+
+func (u *Upload) sync() error {
+	if u.synced {
+		return nil
+	}
+	if err := u.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", u.name, u.store.mapErr(err))
+	}
+	u.synced = true
 	return nil
 }
 
