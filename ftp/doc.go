@@ -38,10 +38,15 @@
 // per-name hidden partial file (images.PartialName). An upload is committed
 // (fsync, link(2) into place, never over an existing file unless
 // allow_overwrite) only when the data connection ended with a clean EOF,
-// the library reported no error or ABOR, and the control connection is
-// still open; otherwise the partial stays, invisible to everyone else and
-// to TFTP, and SIZE shows its owner how much arrived so REST+STOR or APPE
-// can resume. Anonymous uploads, when anonymous.upload is set, go only
+// the library reported no error or ABOR, and the client did not hang up
+// its control connection with it: a killed client's kernel closes both at
+// once, and the data EOF alone looks like the end of the file. After the
+// EOF the data is fsynced, then the control socket itself is asked (poll
+// for POLLRDHUP) within a grace of two round trips, 20ms to 250ms from the
+// EOF, which the fsync overlaps (commit.go). A data connection that is
+// reset or times out ends no file (RFC 959 §3.4.1). Otherwise the partial
+// stays, invisible to everyone else and to TFTP, and SIZE shows its owner
+// how much arrived so REST+STOR or APPE can resume, for ftp.partial_ttl. Anonymous uploads, when anonymous.upload is set, go only
 // into the upload folder, which anonymous users cannot list or read, never
 // resume and never overwrite; interrupted ones are deleted. The store
 // keeps the upload folder write-only for every reader (images.Options) but

@@ -177,8 +177,9 @@ func (d *fsDriver) openAnonUpload(p string, appendMode bool, offset int64) (ftps
 // visible under its name) only when the transfer completed: the data
 // connection ended with EOF (RFC 959 §3.4.1, stream mode: EOF is end of
 // file), the library reported no error and no ABOR (TransferError), and
-// the control connection is still open. Otherwise a named user's partial
-// stays for a resume and an anonymous one is deleted.
+// the client did not hang up its control connection with it (complete,
+// in commit.go). Otherwise a named user's partial stays for a resume and
+// an anonymous one is deleted.
 type upload struct {
 	d       *fsDriver
 	name    string
@@ -188,6 +189,7 @@ type upload struct {
 	start   int64
 	written int64
 	began   time.Time
+	eof     time.Time // when the data connection ended cleanly
 	failed  error
 }
 
@@ -242,6 +244,9 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 		if err == nil && u.check(0) != nil {
 			err = images.ErrTooLarge
 		}
+		if err == nil && n < chunk {
+			u.eof = time.Now()
+		}
 		if err != nil || n < chunk {
 			return total, storeErr(err)
 		}
@@ -291,35 +296,44 @@ func (u *upload) TransferError(err error) {
 
 func (u *upload) Close() error {
 	n := u.written
-	defer u.d.srv.unlockUpload(u.key)
 	err := u.failed
-	if err == nil && u.d.sess.closed.Load() {
-		err = errNotComplete
+	if err == nil {
+		eof := u.eof
+		if eof.IsZero() {
+			eof = time.Now() // nothing came through ReadFrom
+		}
+		err = u.complete(eof)
 	}
 	var cerr error
 	switch {
-	case err != nil && u.part != nil && !errors.Is(err, images.ErrTooLarge):
-		cerr = u.part.Close() // kept for resume
-	case err != nil && u.part != nil:
-		cerr = u.part.Discard()
-	case err != nil:
-		cerr = u.anon.Abort()
-	case u.part != nil:
+	case err == nil && u.part != nil:
 		cerr = u.part.Commit(u.d.srv.cfg.AllowOverwrite)
-	default:
+	case err == nil:
 		cerr = u.anon.Commit()
+	case u.anon != nil:
+		cerr = u.anon.Abort() // no resume for anonymous users
+	case resumable(err):
+		cerr = u.part.Close()
+	default:
+		cerr = u.part.Discard()
 	}
 	result := "ok"
 	switch {
+	case errors.Is(err, errNotComplete):
+		result = "interrupted"
 	case err != nil:
 		result = "error"
 	case cerr != nil:
 		result, err = "error", cerr
 		u.d.fail("commit", u.name, cerr)
 	}
-	u.d.finish("upload", u.name, n, u.began, result, err)
-	if err == nil {
-		return nil
+	if err != nil && u.failed == nil {
+		// The library reports Close's error as the transfer's reply.
+		u.d.sess.setOverride(replyFor(err))
 	}
-	return cerr
+	// Unlocked before finish ends the transfer's flight, so that a client
+	// resuming after it finds the name free.
+	u.d.srv.unlockUpload(u.key)
+	u.d.finish("upload", u.name, n, u.began, result, err)
+	return err
 }
