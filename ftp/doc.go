@@ -4,7 +4,7 @@
 //
 // Library choice: the protocol engine is github.com/fclairamb/ftpserverlib
 // v0.32.3 (passive/active data connections, listings in LIST/NLST/MLSD
-// formats, REST, TYPE A conversion, ABOR, the reply grammar). Its driver
+// formats, REST, ABOR, the reply grammar). Its driver
 // here (fsDriver) is an afero.Fs over images.Store plus the library's
 // GetHandle, ReadDir and RemoveDir extensions, so every name goes through
 // images.Clean/Join and os.Root, and transfers get the *os.File itself:
@@ -52,6 +52,12 @@
 // keeps the upload folder write-only for every reader (images.Options) but
 // named users with write permission, whose driver reads through the
 // store's Trusted view: they collect the backups devices upload.
+//
+// TYPE A line ends are converted by the driver's transfer handles
+// (ascii.go), not by the library, whose converter hid the data
+// connection's deadlines: ASCII transfers time out after data_timeout
+// without progress, like binary ones. The front end refuses SIZE and REST
+// in TYPE A, as the library did.
 //
 // Defaults that differ from RFC 959: the default TYPE is I (binary), since
 // devices fetching firmware often send no TYPE; MODE and STRU accept only S

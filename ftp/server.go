@@ -351,6 +351,7 @@ func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
 		DisableSite:              true,
 		DisableActiveMode:        c.DisableActive,
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
+		DisableASCIIConversion:   true, // the driver converts TYPE A (ascii.go)
 		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,
 		PasvConnectionsCheck:     ftpserver.IPMatchRequired,
 	}
