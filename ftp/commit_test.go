@@ -3,6 +3,7 @@ package ftp
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/images"
 )
@@ -126,6 +128,38 @@ func TestCompleteUploadCommitted(t *testing.T) {
 	c.expect(200)
 	if got, _ := os.ReadFile(filepath.Join(ts.dir, "up/a")); string(got) != "complete" {
 		t.Fatalf("committed %q", got)
+	}
+	for _, typ := range []string{"I", "A"} {
+		c.cmd(200, "TYPE %s", typ)
+		if code := c.stor("STOR", "up/empty"+typ, nil); code != 226 {
+			t.Fatalf("TYPE %s: empty STOR = %d", typ, code)
+		}
+		if fi, err := os.Stat(filepath.Join(ts.dir, "up/empty"+typ)); err != nil || fi.Size() != 0 {
+			t.Fatalf("TYPE %s: empty upload: %v, %v", typ, fi, err)
+		}
+	}
+}
+
+// TestCloseWithoutEOFNotCommitted: a handle closed without its data
+// connection ever ending cleanly is not committed, whatever it was given.
+func TestCloseWithoutEOFNotCommitted(t *testing.T) {
+	ts := newTestServer(t, writerConfig(), map[string]string{"up/": ""})
+	sess := &session{srv: ts.srv, log: zerolog.Nop()}
+	d := &fsDriver{sess: sess, srv: ts.srv, acct: &account{name: "netops", root: ".", write: true},
+		store: ts.srv.store.Trusted()}
+	h, err := d.GetHandle("/up/x", os.O_WRONLY|os.O_CREATE, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Write([]byte("data"))
+	if err := h.Close(); !errors.Is(err, errNotComplete) {
+		t.Fatalf("Close = %v, want errNotComplete", err)
+	}
+	if _, err := os.Stat(filepath.Join(ts.dir, "up/x")); !os.IsNotExist(err) {
+		t.Fatalf("committed without an EOF: %v", err)
+	}
+	if fi, err := ts.srv.store.Trusted().StatPartial("up/x", "netops"); err != nil || fi.Size() != 4 {
+		t.Fatalf("partial kept for resume: %v, %v", fi, err)
 	}
 }
 

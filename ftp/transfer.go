@@ -379,12 +379,15 @@ func (u *upload) TransferError(err error) {
 func (u *upload) Close() error {
 	n := u.written
 	err := u.failed
-	if err == nil {
-		eof := u.eof
-		if eof.IsZero() {
-			eof = time.Now() // nothing came through ReadFrom
-		}
-		err = u.complete(eof)
+	switch {
+	case err != nil:
+	case u.eof.IsZero():
+		// Closed without the data connection ever ending cleanly
+		// (every transfer goes through ReadFrom, even an empty one):
+		// nothing says the file is complete.
+		err = errNotComplete
+	default:
+		err = u.complete(u.eof)
 	}
 	var cerr error
 	switch {
