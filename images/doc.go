@@ -20,4 +20,10 @@
 // FTP refuse it alike, as a missing name (ErrWriteOnly wraps
 // ErrNotFound). Only a Trusted view, given to FTP users with write
 // permission who collect the backups, reads there.
+//
+// A crash or a killed client leaves hidden files behind. The store knows
+// which hidden files its own uploads are writing (they register the name
+// before creating the file), so Sweep can remove the others: temporary
+// files, and partial uploads past Options.PartialTTL. RemoveDir removes
+// them before rmdir, so they never keep a folder from being deleted.
 package images
