@@ -45,13 +45,16 @@ var commands = map[string]command{
 	"LIST": {fn: (*session).cmdLIST, data: true},
 	"NLST": {fn: (*session).cmdLIST, data: true},
 	"STAT": {fn: (*session).cmdLIST},
+	"TYPE": {fn: (*session).cmdTYPE},
+	"SIZE": {fn: (*session).cmdSIZE},
+	"REST": {fn: (*session).cmdREST},
 	"RETR": {data: true},
 	"STOR": {data: true},
 	"APPE": {data: true},
 	"MLSD": {data: true},
 	"PWD":  {}, "XPWD": {}, "CWD": {}, "XCWD": {}, "CDUP": {}, "XCUP": {},
-	"TYPE": {}, "PASV": {}, "EPSV": {}, "MLST": {}, "SIZE": {}, "MDTM": {},
-	"REST": {}, "ABOR": {}, "DELE": {}, "MKD": {}, "XMKD": {}, "RMD": {},
+	"PASV": {}, "EPSV": {}, "MLST": {}, "MDTM": {},
+	"ABOR": {}, "DELE": {}, "MKD": {}, "XMKD": {}, "RMD": {},
 	"XRMD": {}, "RNFR": {}, "RNTO": {},
 }
 
@@ -343,5 +346,42 @@ func recursiveFlag(arg string) bool {
 			return true
 		}
 	}
+	return false
+}
+
+// cmdTYPE notes whether TYPE A is in effect, for the driver, which
+// converts ASCII transfers itself (ascii.go), and forwards. The argument is
+// read as the library reads it; it answers 504 to any other type and
+// keeps the current one.
+func (s *session) cmdTYPE(_ context.Context, verb, arg string) bool {
+	switch strings.ReplaceAll(strings.ToUpper(arg), " ", "") {
+	case "A", "AN", "L7":
+		s.ascii.Store(true)
+	case "I", "L8":
+		s.ascii.Store(false)
+	}
+	s.forward(verb, arg, false)
+	return false
+}
+
+// cmdSIZE refuses SIZE in TYPE A: the size on the wire is not the size on
+// disk, and computing it means reading the whole file (RFC 3659 §4).
+func (s *session) cmdSIZE(_ context.Context, verb, arg string) bool {
+	if s.ascii.Load() {
+		s.reply(550, "SIZE not allowed in ASCII mode.")
+		return false
+	}
+	s.forward(verb, arg, false)
+	return false
+}
+
+// cmdREST refuses REST in TYPE A, where a byte offset on the wire is not
+// one on disk (RFC 3659 §5).
+func (s *session) cmdREST(_ context.Context, verb, arg string) bool {
+	if s.ascii.Load() {
+		s.reply(501, "Resuming transfers not allowed in ASCII mode.")
+		return false
+	}
+	s.forward(verb, arg, false)
 	return false
 }

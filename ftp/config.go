@@ -45,6 +45,12 @@ type Config struct {
 	AllowOverwrite bool `yaml:"allow_overwrite"`
 	// MaxUploadSize caps one uploaded file in bytes. Zero: no cap.
 	MaxUploadSize int64 `yaml:"max_upload_size"`
+	// PartialTTL is how long a named user's interrupted upload is kept,
+	// hidden, for that user to resume (REST+STOR, APPE) after its last
+	// write; then it no longer counts and the store's sweep removes it.
+	// Anonymous uploads are never kept. Default 24h; zero means the
+	// default.
+	PartialTTL time.Duration `yaml:"partial_ttl"`
 
 	// UploadDir is the store folder for uploads, filled by cmd/bootsrv from
 	// images.uploads. Default "incoming". Anonymous uploads, when enabled,
@@ -132,6 +138,7 @@ const (
 	DefaultLoginFailureDelay = time.Second
 	DefaultDataTimeout       = 30 * time.Second
 	DefaultDrainTimeout      = 30 * time.Second
+	DefaultPartialTTL        = images.DefaultPartialTTL
 )
 
 // DefaultPassivePorts is the passive range used when none is configured.
@@ -154,6 +161,7 @@ func (c Config) WithDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	setDur(&c.PartialTTL, DefaultPartialTTL)
 	users := make([]User, len(c.Users))
 	for i, u := range c.Users {
 		if u.Root == "" {
@@ -214,6 +222,9 @@ func (c Config) Validate() error {
 	}
 	if c.TLS.Require && c.TLS.Cert == "" {
 		return keyError{"tls.require", errors.New("needs cert and key")}
+	}
+	if c.PartialTTL < 0 {
+		return keyError{"partial_ttl", errors.New("must not be negative")}
 	}
 	return c.Limits.validate()
 }

@@ -4,7 +4,7 @@
 //
 // Library choice: the protocol engine is github.com/fclairamb/ftpserverlib
 // v0.32.3 (passive/active data connections, listings in LIST/NLST/MLSD
-// formats, REST, TYPE A conversion, ABOR, the reply grammar). Its driver
+// formats, REST, ABOR, the reply grammar). Its driver
 // here (fsDriver) is an afero.Fs over images.Store plus the library's
 // GetHandle, ReadDir and RemoveDir extensions, so every name goes through
 // images.Clean/Join and os.Root, and transfers get the *os.File itself:
@@ -26,7 +26,9 @@
 // reach the library, one at a time over an in-memory pipe, after login; its
 // replies are copied back whole and error replies are replaced with the
 // code and short text from replyFor (errors.go), e.g. 452 for a full disk.
-// Session caps answer 421 before the library sees the connection. A
+// Session caps answer 421 before the library sees the connection, and a
+// failed accept (out of file descriptors, say) is counted and retried with
+// a backoff, never the end of the service. A
 // STAT during a transfer is answered (211) while the transfer runs; the
 // transfer's final reply is matched to the transfer. On shutdown, a
 // transfer counts as in flight until its final reply has been written, so
@@ -36,12 +38,26 @@
 // per-name hidden partial file (images.PartialName). An upload is committed
 // (fsync, link(2) into place, never over an existing file unless
 // allow_overwrite) only when the data connection ended with a clean EOF,
-// the library reported no error or ABOR, and the control connection is
-// still open; otherwise the partial stays, invisible to everyone else and
-// to TFTP, and SIZE shows its owner how much arrived so REST+STOR or APPE
-// can resume. Anonymous uploads, when anonymous.upload is set, go only
+// the library reported no error or ABOR, and the client did not hang up
+// its control connection with it: a killed client's kernel closes both at
+// once, and the data EOF alone looks like the end of the file. After the
+// EOF the data is fsynced, then the control socket itself is asked (poll
+// for POLLRDHUP) within a grace of two round trips, 20ms to 250ms from the
+// EOF, which the fsync overlaps (commit.go). A data connection that is
+// reset or times out ends no file (RFC 959 §3.4.1). Otherwise the partial
+// stays, invisible to everyone else and to TFTP, and SIZE shows its owner
+// how much arrived so REST+STOR or APPE can resume, for ftp.partial_ttl. Anonymous uploads, when anonymous.upload is set, go only
 // into the upload folder, which anonymous users cannot list or read, never
-// resume and never overwrite; interrupted ones are deleted.
+// resume and never overwrite; interrupted ones are deleted. The store
+// keeps the upload folder write-only for every reader (images.Options) but
+// named users with write permission, whose driver reads through the
+// store's Trusted view: they collect the backups devices upload.
+//
+// TYPE A line ends are converted by the driver's transfer handles
+// (ascii.go), not by the library, whose converter hid the data
+// connection's deadlines: ASCII transfers time out after data_timeout
+// without progress, like binary ones. The front end refuses SIZE and REST
+// in TYPE A, as the library did.
 //
 // Defaults that differ from RFC 959: the default TYPE is I (binary), since
 // devices fetching firmware often send no TYPE; MODE and STRU accept only S

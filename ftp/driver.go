@@ -20,6 +20,10 @@ type fsDriver struct {
 	sess *session
 	srv  *Server
 	acct *account
+	// store is the server's store, or for a named user with write
+	// permission its Trusted view: they collect what devices upload, so
+	// they read the upload area that is write-only for everyone else.
+	store *images.Store
 }
 
 var (
@@ -70,11 +74,11 @@ func (d *fsDriver) Stat(name string) (fs.FileInfo, error) {
 	if d.uploadOnly(p) && p != d.acct.upload {
 		return nil, d.fail("stat", p, errUploadOnly)
 	}
-	fi, err := d.srv.store.Stat(p)
+	fi, err := d.store.Stat(p)
 	if err != nil && d.acct.write && !d.acct.anon {
 		// The owner of a partial upload sees its size, so that SIZE
 		// drives resume (curl -C -, lftp reput); nobody else does.
-		if pfi, perr := d.srv.store.StatPartial(p, d.acct.name); perr == nil {
+		if pfi, perr := d.store.StatPartial(p, d.acct.name); perr == nil {
 			return pfi, nil
 		}
 	}
@@ -92,7 +96,7 @@ func (d *fsDriver) ReadDir(name string) ([]fs.FileInfo, error) {
 	if d.uploadOnly(p) {
 		return nil, d.fail("list", p, errUploadOnly)
 	}
-	list, err := d.srv.store.List(p)
+	list, err := d.store.List(p)
 	if err != nil {
 		return nil, d.fail("list", p, err)
 	}
@@ -107,7 +111,7 @@ func (d *fsDriver) Mkdir(name string, _ os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if err := d.srv.store.Mkdir(p); err != nil {
+	if err := d.store.Mkdir(p); err != nil {
 		return d.fail("mkdir", p, err)
 	}
 	d.sess.log.Info().Str("dir", p).Msg("ftp mkdir")
@@ -124,7 +128,7 @@ func (d *fsDriver) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.srv.store.Remove(p); err != nil {
+	if err := d.store.Remove(p); err != nil {
 		return d.fail("delete", p, err)
 	}
 	d.sess.log.Info().Str("file", p).Msg("ftp delete")
@@ -139,7 +143,7 @@ func (d *fsDriver) RemoveDir(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.srv.store.RemoveDir(p); err != nil {
+	if err := d.store.RemoveDir(p); err != nil {
 		return d.fail("rmdir", p, err)
 	}
 	d.sess.log.Info().Str("dir", p).Msg("ftp rmdir")
@@ -160,7 +164,7 @@ func (d *fsDriver) Rename(from, to string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.srv.store.Rename(pf, pt, d.srv.cfg.AllowOverwrite); err != nil {
+	if err := d.store.Rename(pf, pt, d.srv.cfg.AllowOverwrite); err != nil {
 		return d.fail("rename", pf, err)
 	}
 	d.sess.log.Info().Str("from", pf).Str("to", pt).Msg("ftp rename")

@@ -36,6 +36,8 @@ func replyFor(err error) reply {
 		return reply{550, "Is a directory."}
 	case errors.Is(err, images.ErrNotDir):
 		return reply{550, "Not a directory."}
+	case errors.Is(err, images.ErrNotEmpty):
+		return reply{550, "Directory not empty."}
 	case errors.Is(err, images.ErrNoSpace):
 		return reply{452, "Insufficient storage space."}
 	case errors.Is(err, images.ErrTooLarge):
@@ -65,6 +67,8 @@ func reasonFor(err error) string {
 		return "not_found"
 	case errors.Is(err, images.ErrExists), errors.Is(err, errBusy):
 		return "exists"
+	case errors.Is(err, images.ErrNotEmpty):
+		return "not_empty"
 	case errors.Is(err, images.ErrBadOffset):
 		return "bad_offset"
 	}

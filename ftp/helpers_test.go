@@ -36,6 +36,18 @@ var testHash = func() string {
 
 func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServer {
 	t.Helper()
+	return newTestServerWith(t, cfg, files, testOptions{})
+}
+
+// testOptions vary newTestServerWith.
+type testOptions struct {
+	store images.Options                  // the store's options
+	wrap  func(net.Listener) net.Listener // if not nil, Serve gets wrap(listener)
+}
+
+// newTestServerWith is newTestServer with options.
+func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o testOptions) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		p := filepath.Join(dir, name)
@@ -52,7 +64,7 @@ func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServe
 			t.Fatal(err)
 		}
 	}
-	store, err := images.Open(dir)
+	store, err := images.Open(dir, o.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +86,11 @@ func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServe
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	served := ln
+	if o.wrap != nil {
+		served = o.wrap(ln)
+	}
+	go func() { done <- srv.Serve(ctx, served) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -97,11 +113,18 @@ func (ts *testServer) dial(t *testing.T) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	cl := &client{t: t, conn: c, r: bufio.NewReader(c)}
+	cl := wrapClient(t, c)
 	cl.expect(220)
 	return cl
+}
+
+// wrapClient makes a client of a connection dialled by the test, closed
+// at cleanup; it reads nothing yet.
+func wrapClient(t *testing.T, c net.Conn) *client {
+	t.Helper()
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
 }
 
 // read returns the next reply's code and full text.

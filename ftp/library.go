@@ -36,7 +36,11 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, _, _ string) (ftpserve
 	if sess == nil || sess.acct == nil {
 		return nil, errors.New("not authenticated")
 	}
-	return &fsDriver{sess: sess, srv: d.srv, acct: sess.acct}, nil
+	store := d.srv.store
+	if sess.acct.write && !sess.acct.anon {
+		store = store.Trusted()
+	}
+	return &fsDriver{sess: sess, srv: d.srv, acct: sess.acct, store: store}, nil
 }
 
 func (d *mainDriver) GetTLSConfig() (*tls.Config, error) {

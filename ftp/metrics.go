@@ -12,6 +12,8 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	refusals  *prometheus.CounterVec // reason
 	inFlight  prometheus.Gauge
+	// acceptErrors counts failed accepts of control connections.
+	acceptErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,8 +42,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bootsrv_ftp_transfers_in_flight", Help: "FTP file transfers running now.",
 		}),
+		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bootsrv_ftp_accept_errors_total",
+			Help: "Failed accepts of FTP control connections (e.g. out of file descriptors); accepting resumes after a backoff.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.sessions, m.logins, m.transfers, m.bytes, m.duration, m.refusals, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.sessions, m.logins, m.transfers, m.bytes, m.duration,
+		m.refusals, m.inFlight, m.acceptErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/listener"
 )
 
 // Server is an FTP server over an image store. Create it with New.
@@ -46,6 +47,7 @@ type Server struct {
 	uploading map[string]bool     // partial names being written
 	nextID    atomic.Uint64
 	flight    flight
+	acceptLog sampler
 }
 
 // New checks cfg (after WithDefaults) and returns a server for store.
@@ -115,6 +117,13 @@ func canBindPrivileged() bool {
 // Serve accepts control connections on ln until ctx is cancelled. Then it
 // stops accepting, lets transfers in flight finish for up to
 // Config.DrainTimeout, closes the remaining sessions and returns nil.
+//
+// An accept error never ends Serve: running out of file descriptors
+// (EMFILE, ENFILE), buffers or an aborted handshake is waited out with
+// listener.Retry's backoff (5ms doubling to 1s), any other error is
+// retried after a second; each is counted in
+// bootsrv_ftp_accept_errors_total and logged at most once a second. Only
+// a closed listener returns early, with an error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	libLn := newChanListener(ln.Addr())
 	lib := ftpserver.NewFtpServer(&mainDriver{srv: s, settings: s.settings(libLn)})
@@ -125,6 +134,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	libErr := make(chan error, 1)
 	go func() { libErr <- lib.Serve() }()
 
+	ln = listener.Retry(ln, s.acceptError)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup
@@ -132,14 +142,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for {
 		c, aerr := ln.Accept()
 		if aerr != nil {
-			if ctx.Err() == nil {
-				var ne net.Error
-				if errors.As(aerr, &ne) && ne.Timeout() {
-					continue
-				}
-				err = fmt.Errorf("ftp accept: %w", aerr)
+			if ctx.Err() != nil {
+				break
 			}
-			break
+			if errors.Is(aerr, net.ErrClosed) {
+				err = fmt.Errorf("ftp accept: %w", aerr)
+				break
+			}
+			s.acceptError(aerr)
+			if !wait(ctx, time.Second) {
+				break
+			}
+			continue
 		}
 		if sess := s.admit(ctx, c, libLn); sess != nil {
 			wg.Add(1)
@@ -155,6 +169,49 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	<-libErr
 	wg.Wait()
 	return err
+}
+
+// acceptError counts a failed accept and logs it, sampled: a descriptor
+// shortage fails every accept, and one line a second tells as much.
+func (s *Server) acceptError(err error) {
+	s.m.acceptErrors.Inc()
+	if ok, dropped := s.acceptLog.allow(time.Now()); ok {
+		s.log.Warn().Err(err).Int("not_logged", dropped).Msg("ftp accept failed; retrying")
+	}
+}
+
+// wait sleeps for d unless ctx ends first; it reports whether ctx is
+// still alive.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sampler lets one event a second through and counts the others.
+type sampler struct {
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+// allow reports whether an event at now may be logged, and how many were
+// not logged since the last one that was.
+func (s *sampler) allow(now time.Time) (bool, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.last) < time.Second {
+		s.dropped++
+		return false, 0
+	}
+	d := s.dropped
+	s.last, s.dropped = now, 0
+	return true, d
 }
 
 // drain waits up to DrainTimeout for transfers in flight, then closes
@@ -294,6 +351,7 @@ func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
 		DisableSite:              true,
 		DisableActiveMode:        c.DisableActive,
 		DefaultTransferType:      ftpserver.TransferTypeBinary,
+		DisableASCIIConversion:   true, // the driver converts TYPE A (ascii.go)
 		ActiveConnectionsCheck:   ftpserver.IPMatchRequired,
 		PasvConnectionsCheck:     ftpserver.IPMatchRequired,
 	}

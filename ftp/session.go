@@ -61,6 +61,7 @@ type session struct {
 	override        *reply
 
 	closed    atomic.Bool // control connection gone
+	ascii     atomic.Bool // TYPE A is in effect (the driver converts)
 	bytesDown atomic.Int64
 	bytesUp   atomic.Int64
 	reason    atomic.Value // string: why the session ended

@@ -35,13 +35,14 @@ func (d *fsDriver) openDownload(p string) (ftpserver.FileTransfer, error) {
 	if d.uploadOnly(p) {
 		return nil, d.fail("retr", p, errUploadOnly)
 	}
-	f, fi, err := d.srv.store.Open(p)
+	f, fi, err := d.store.Open(p)
 	if err != nil {
 		return nil, d.fail("retr", p, err)
 	}
 	d.srv.flight.add()
 	d.srv.m.inFlight.Inc()
-	return &download{File: f, d: d, name: p, size: fi.Size(), began: time.Now(), start: -1}, nil
+	return &download{File: f, d: d, name: p, size: fi.Size(), began: time.Now(), start: -1,
+		ascii: d.sess.ascii.Load()}, nil
 }
 
 // download hands the library the *os.File itself (embedded), and its
@@ -54,6 +55,7 @@ type download struct {
 	size   int64
 	start  int64 // offset of the first byte sent (after REST); -1 until known
 	began  time.Time
+	ascii  bool // TYPE A: LF goes out as CRLF (ascii.go)
 	failed error
 }
 
@@ -63,7 +65,7 @@ func (h *download) markStart() {
 	}
 }
 
-// Read serves TYPE A transfers, which the library converts line by line.
+// Read is not used by the library, which copies with WriteTo.
 func (h *download) Read(p []byte) (int, error) {
 	h.markStart()
 	return h.File.Read(p)
@@ -74,6 +76,9 @@ func (h *download) Read(p []byte) (int, error) {
 // deadline is refreshed between chunks so a stalled client times out.
 func (h *download) WriteTo(w io.Writer) (int64, error) {
 	h.markStart()
+	if h.ascii {
+		return h.writeASCII(w)
+	}
 	dl, _ := w.(interface{ SetWriteDeadline(time.Time) error })
 	var total int64
 	for {
@@ -88,8 +93,46 @@ func (h *download) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// TransferError is called by the library when the data connection failed.
-func (h *download) TransferError(err error) { h.failed = err }
+// asciiChunk is how much of the file a TYPE A transfer converts at a time.
+const asciiChunk = 32 << 10
+
+// writeASCII sends the rest of the file converted to CRLF line ends, with
+// the write deadline refreshed before each write, as for binary.
+func (h *download) writeASCII(w io.Writer) (int64, error) {
+	dl, _ := w.(interface{ SetWriteDeadline(time.Time) error })
+	in := make([]byte, asciiChunk)
+	out := make([]byte, 0, 2*asciiChunk)
+	var cr bool
+	var total int64
+	for {
+		n, rerr := h.File.Read(in)
+		if n > 0 {
+			out = toCRLF(out[:0], in[:n], &cr)
+			if dl != nil {
+				dl.SetWriteDeadline(time.Now().Add(h.d.srv.cfg.Limits.DataTimeout))
+			}
+			m, werr := w.Write(out)
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return total, nil
+		case rerr != nil:
+			return total, rerr
+		}
+	}
+}
+
+// TransferError is called by the library when the data connection failed
+// (a reset, or data_timeout with no progress): 426 (RFC 959 §4.2), with
+// no detail such as addresses in the text.
+func (h *download) TransferError(err error) {
+	h.failed = err
+	h.d.sess.setOverride(reply{426, "Connection closed; transfer aborted."})
+}
 
 func (h *download) Close() error {
 	h.markStart()
@@ -133,7 +176,7 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	}
 	// APPE onto a complete file is refused even with allow_overwrite: the
 	// partial holds only the new bytes and would replace the file.
-	if _, err := d.srv.store.Stat(p); err == nil && (!d.srv.cfg.AllowOverwrite || appendMode) {
+	if _, err := d.store.Stat(p); err == nil && (!d.srv.cfg.AllowOverwrite || appendMode) {
 		return nil, d.fail("stor", p, images.ErrExists)
 	}
 	key := images.PartialName(p, d.acct.name)
@@ -143,7 +186,7 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	if appendMode {
 		offset = -1 // APPE continues after what the partial holds
 	}
-	part, err := d.srv.store.OpenPartial(p, d.acct.name, offset)
+	part, err := d.store.OpenPartial(p, d.acct.name, offset)
 	if err != nil {
 		d.srv.unlockUpload(key)
 		return nil, d.fail("stor", p, err)
@@ -151,7 +194,8 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	start, _ := part.File().Seek(0, io.SeekCurrent)
 	d.srv.flight.add()
 	d.srv.m.inFlight.Inc()
-	return &upload{d: d, name: p, key: key, part: part, start: start, began: time.Now()}, nil
+	return &upload{d: d, name: p, key: key, part: part, start: start, began: time.Now(),
+		ascii: d.sess.ascii.Load()}, nil
 }
 
 // openAnonUpload allows new files directly in the upload folder only: no
@@ -164,21 +208,22 @@ func (d *fsDriver) openAnonUpload(p string, appendMode bool, offset int64) (ftps
 	case appendMode || offset > 0:
 		return nil, d.fail("stor", p, errNoResume)
 	}
-	u, err := d.srv.store.Create(p, d.srv.cfg.MaxUploadSize)
+	u, err := d.store.Create(p, d.srv.cfg.MaxUploadSize)
 	if err != nil {
 		return nil, d.fail("stor", p, err)
 	}
 	d.srv.flight.add()
 	d.srv.m.inFlight.Inc()
-	return &upload{d: d, name: p, anon: u, began: time.Now()}, nil
+	return &upload{d: d, name: p, anon: u, began: time.Now(), ascii: d.sess.ascii.Load()}, nil
 }
 
 // upload receives STOR/APPE data into a hidden file. It is committed (made
 // visible under its name) only when the transfer completed: the data
 // connection ended with EOF (RFC 959 §3.4.1, stream mode: EOF is end of
 // file), the library reported no error and no ABOR (TransferError), and
-// the control connection is still open. Otherwise a named user's partial
-// stays for a resume and an anonymous one is deleted.
+// the client did not hang up its control connection with it (complete,
+// in commit.go). Otherwise a named user's partial stays for a resume and
+// an anonymous one is deleted.
 type upload struct {
 	d       *fsDriver
 	name    string
@@ -188,6 +233,8 @@ type upload struct {
 	start   int64
 	written int64
 	began   time.Time
+	eof     time.Time // when the data connection ended cleanly
+	ascii   bool      // TYPE A: CRLF is stored as LF (ascii.go)
 	failed  error
 }
 
@@ -224,8 +271,12 @@ func (u *upload) check(more int64) error {
 
 // ReadFrom receives from the data connection. Both a named user's partial
 // file and an anonymous upload take it with ReadFrom, which splices from
-// the socket into the file.
+// the socket into the file. The read deadline is refreshed between chunks
+// so a stalled client times out.
 func (u *upload) ReadFrom(r io.Reader) (int64, error) {
+	if u.ascii {
+		return u.readASCII(r)
+	}
 	var dst io.ReaderFrom = u.anon
 	if u.part != nil {
 		dst = u.part.File()
@@ -242,8 +293,44 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 		if err == nil && u.check(0) != nil {
 			err = images.ErrTooLarge
 		}
+		if err == nil && n < chunk {
+			u.eof = time.Now()
+		}
 		if err != nil || n < chunk {
 			return total, storeErr(err)
+		}
+	}
+}
+
+// readASCII receives a TYPE A upload, storing CRLF line ends as LF, with
+// the read deadline refreshed before each read, as for binary.
+func (u *upload) readASCII(r io.Reader) (int64, error) {
+	dl, _ := r.(interface{ SetReadDeadline(time.Time) error })
+	in := make([]byte, asciiChunk)
+	out := make([]byte, 0, asciiChunk+1)
+	var cr bool
+	var total int64
+	for {
+		if dl != nil {
+			dl.SetReadDeadline(time.Now().Add(u.d.srv.cfg.Limits.DataTimeout))
+		}
+		n, rerr := r.Read(in)
+		total += int64(n)
+		out = fromCRLF(out[:0], in[:n], &cr)
+		if rerr == io.EOF && cr {
+			out = append(out, '\r') // a last CR that no LF followed
+		}
+		if len(out) > 0 {
+			if _, err := u.Write(out); err != nil {
+				return total, err
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			u.eof = time.Now()
+			return total, nil
+		case rerr != nil:
+			return total, rerr
 		}
 	}
 }
@@ -291,35 +378,47 @@ func (u *upload) TransferError(err error) {
 
 func (u *upload) Close() error {
 	n := u.written
-	defer u.d.srv.unlockUpload(u.key)
 	err := u.failed
-	if err == nil && u.d.sess.closed.Load() {
+	switch {
+	case err != nil:
+	case u.eof.IsZero():
+		// Closed without the data connection ever ending cleanly
+		// (every transfer goes through ReadFrom, even an empty one):
+		// nothing says the file is complete.
 		err = errNotComplete
+	default:
+		err = u.complete(u.eof)
 	}
 	var cerr error
 	switch {
-	case err != nil && u.part != nil && !errors.Is(err, images.ErrTooLarge):
-		cerr = u.part.Close() // kept for resume
-	case err != nil && u.part != nil:
-		cerr = u.part.Discard()
-	case err != nil:
-		cerr = u.anon.Abort()
-	case u.part != nil:
+	case err == nil && u.part != nil:
 		cerr = u.part.Commit(u.d.srv.cfg.AllowOverwrite)
-	default:
+	case err == nil:
 		cerr = u.anon.Commit()
+	case u.anon != nil:
+		cerr = u.anon.Abort() // no resume for anonymous users
+	case resumable(err):
+		cerr = u.part.Close()
+	default:
+		cerr = u.part.Discard()
 	}
 	result := "ok"
 	switch {
+	case errors.Is(err, errNotComplete):
+		result = "interrupted"
 	case err != nil:
 		result = "error"
 	case cerr != nil:
 		result, err = "error", cerr
 		u.d.fail("commit", u.name, cerr)
 	}
-	u.d.finish("upload", u.name, n, u.began, result, err)
-	if err == nil {
-		return nil
+	if err != nil && u.failed == nil {
+		// The library reports Close's error as the transfer's reply.
+		u.d.sess.setOverride(replyFor(err))
 	}
-	return cerr
+	// Unlocked before finish ends the transfer's flight, so that a client
+	// resuming after it finds the name free.
+	u.d.srv.unlockUpload(u.key)
+	u.d.finish("upload", u.name, n, u.began, result, err)
+	return err
 }

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/bootsrv/bootsrv/images"
 )
 
 func writerConfig() Config {
@@ -159,5 +161,63 @@ func assertNoTempFiles(t *testing.T, dir string) {
 	m, _ := filepath.Glob(filepath.Join(dir, ".bootsrv-up-*"))
 	if len(m) != 0 {
 		t.Fatalf("temporary files left: %v", m)
+	}
+}
+
+// TestRMDWithLeftovers: files that interrupted uploads left never block
+// RMD; an upload still being written does (550).
+func TestRMDWithLeftovers(t *testing.T) {
+	ts := newTestServer(t, writerConfig(), map[string]string{"up/old/": "", "up/busy/": ""})
+	for _, name := range []string{".bootsrv-up-0123", ".bootsrv-part-4567"} {
+		if err := os.WriteFile(filepath.Join(ts.dir, "up/old", name), []byte("left"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(ts.dir, "up/old/x"))
+	os.Remove(filepath.Join(ts.dir, "up/busy/x"))
+	c := ts.dial(t)
+	c.login("netops", "secret")
+	c.cmd(250, "RMD up/old")
+
+	writer := ts.dial(t)
+	writer.login("netops", "secret")
+	d := writer.pasv()
+	writer.cmd(150, "STOR up/busy/f")
+	d.Write([]byte("in flight"))
+	c.cmd(550, "RMD up/busy")
+	d.Close()
+	writer.expect(226)
+	c.cmd(250, "DELE up/busy/f")
+	c.cmd(250, "RMD up/busy")
+}
+
+// TestUploadAreaReaders: the upload area is write-only for anonymous users
+// and users without write (550, as for a missing file), readable by users
+// with write, who collect the backups; uploads_readable opens it to
+// readers, but anonymous FTP keeps its upload-only folder.
+func TestUploadAreaReaders(t *testing.T) {
+	cfg := writerConfig()
+	cfg.Users[2].Root = "/"
+	cfg.Anonymous.Upload = true
+	cfg.UploadDir = "incoming"
+	files := map[string]string{"incoming/sw1-confg": "snmp-server community s3cret"}
+	for _, readable := range []bool{false, true} {
+		ts := newTestServerWith(t, cfg, files, testOptions{store: images.Options{Uploads: "incoming", UploadsReadable: readable}})
+		for user, mayRead := range map[string]bool{"netops": true, "reader": readable, "anonymous": false} {
+			c := ts.dial(t)
+			c.login(user, "secret")
+			if !mayRead {
+				c.cmd(550, "RETR incoming/sw1-confg")
+				c.cmd(550, "SIZE incoming/sw1-confg")
+				d := c.pasv()
+				c.cmd(550, "LIST incoming")
+				d.Close()
+				continue
+			}
+			if got := c.retr("incoming/sw1-confg"); string(got) != files["incoming/sw1-confg"] {
+				t.Errorf("readable=%v %s: RETR = %q", readable, user, got)
+			}
+			c.cmd(213, "SIZE incoming/sw1-confg")
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package images
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Callers wrap them with context and test them with
 // errors.Is; each protocol maps them to its own error codes in one place.
@@ -22,4 +25,11 @@ var (
 	ErrNoSpace = errors.New("no space left on device")
 	// ErrTooLarge: an upload went past its size limit.
 	ErrTooLarge = errors.New("file too large")
+	// ErrNotEmpty: a directory still holds entries, or an upload is being
+	// written into it, and cannot be removed.
+	ErrNotEmpty = errors.New("directory not empty")
+	// ErrWriteOnly: a read inside the upload area, which is write-only for
+	// this reader (Options.UploadsReadable). It wraps ErrNotFound, so every
+	// protocol answers as for a missing name and existence is not revealed.
+	ErrWriteOnly = fmt.Errorf("upload area is write-only: %w", ErrNotFound)
 )

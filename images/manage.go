@@ -17,14 +17,34 @@ func (s *Store) Mkdir(name string) error {
 		return err
 	}
 	if err := s.root.Mkdir(n, 0o755); err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	return nil
 }
 
-// RemoveDir deletes the empty directory name. A directory that still has
-// entries (including hidden partial uploads) is not removed.
-func (s *Store) RemoveDir(name string) error { return s.removeEntry("rmdir", name, true) }
+// RemoveDir deletes the directory name if it is empty but for what
+// interrupted uploads left there: hidden temporary and partial files that
+// nothing is writing, which it removes first. Any other entry, or an
+// upload being written there, gives ErrNotEmpty and removes nothing.
+func (s *Store) RemoveDir(name string) error {
+	n, err := cleanEntry(name)
+	if err != nil {
+		return err
+	}
+	if fi, err := s.root.Lstat(n); err != nil {
+		return s.mapErr(err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("rmdir %s: %w", n, ErrNotDir)
+	}
+	// Held from the listing to rmdir, so that no upload starts in the
+	// directory between the two.
+	s.writing.mu.Lock()
+	defer s.writing.mu.Unlock()
+	if err := s.clearForRmdir(n); err != nil {
+		return err
+	}
+	return s.removeEntry("rmdir", n, true)
+}
 
 // removeEntry deletes name after checking it is a directory exactly when
 // dir is set, so neither call can remove the other kind of entry.
@@ -35,7 +55,7 @@ func (s *Store) removeEntry(op, name string, dir bool) error {
 	}
 	fi, err := s.root.Lstat(n)
 	if err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	switch {
 	case dir && !fi.IsDir():
@@ -44,7 +64,7 @@ func (s *Store) removeEntry(op, name string, dir bool) error {
 		return fmt.Errorf("%s %s: %w", op, n, ErrIsDir)
 	}
 	if err := s.root.Remove(n); err != nil {
-		return fmt.Errorf("%s %s: %w", op, n, mapErr(err))
+		return fmt.Errorf("%s %s: %w", op, n, s.mapErr(err))
 	}
 	return nil
 }
@@ -64,7 +84,7 @@ func (s *Store) Rename(from, to string, overwrite bool) error {
 	}
 	fi, err := s.root.Lstat(f)
 	if err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	if fi.IsDir() || overwrite {
 		if !overwrite || fi.IsDir() {
@@ -73,15 +93,15 @@ func (s *Store) Rename(from, to string, overwrite bool) error {
 			}
 		}
 		if err := s.root.Rename(f, t); err != nil {
-			return fmt.Errorf("rename %s: %w", f, mapErr(err))
+			return fmt.Errorf("rename %s: %w", f, s.mapErr(err))
 		}
 		return nil
 	}
 	if err := s.root.Link(f, t); err != nil {
-		return fmt.Errorf("rename %s: %w", f, mapErr(err))
+		return fmt.Errorf("rename %s: %w", f, s.mapErr(err))
 	}
 	if err := s.root.Remove(f); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("rename %s: %w", f, mapErr(err))
+		return fmt.Errorf("rename %s: %w", f, s.mapErr(err))
 	}
 	return nil
 }

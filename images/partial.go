@@ -28,6 +28,19 @@ type Partial struct {
 	f     *os.File
 	done  bool
 	moved bool // committed: the partial name no longer exists
+	freed bool // no longer counted in store.writing
+	// synced describes the file when Sync last flushed it; writes go
+	// through File, so Commit compares size and mtime to tell whether
+	// anything was written since.
+	synced fs.FileInfo
+}
+
+// release stops counting the partial as being written, once.
+func (p *Partial) release() {
+	if !p.freed {
+		p.freed = true
+		p.store.writing.done(p.temp)
+	}
 }
 
 // PartialName is the hidden store path holding owner's partial upload of
@@ -47,9 +60,9 @@ func (s *Store) StatPartial(name, owner string) (fs.FileInfo, error) {
 	}
 	fi, err := s.root.Lstat(PartialName(n, owner))
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, s.mapErr(err)
 	}
-	if !fi.Mode().IsRegular() {
+	if !fi.Mode().IsRegular() || s.expired(fi.ModTime()) {
 		return nil, fmt.Errorf("partial %s: %w", n, ErrNotFound)
 	}
 	return renamed{fi, path.Base(n)}, nil
@@ -58,27 +71,34 @@ func (s *Store) StatPartial(name, owner string) (fs.FileInfo, error) {
 // OpenPartial opens owner's partial upload of name for writing, creating it
 // when missing. offset >= 0 keeps that many bytes and writes from there
 // (0 starts over; more than the partial holds gives ErrBadOffset); offset <
-// 0 appends after what is there. The directory of name must exist.
+// 0 appends after what is there. A partial past Options.PartialTTL counts
+// as empty. The directory of name must exist.
 func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) {
 	n, err := cleanEntry(name)
 	if err != nil {
 		return nil, err
 	}
 	temp := PartialName(n, owner)
+	s.writing.add(temp)
 	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("partial %s: %w", n, mapErr(err))
+		s.writing.done(temp)
+		return nil, fmt.Errorf("partial %s: %w", n, s.mapErr(err))
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("partial %s: %w", n, ErrInvalidName)
 	}
 	if err == nil {
+		size := fi.Size()
+		if s.expired(fi.ModTime()) {
+			size = 0
+		}
 		switch {
 		case offset < 0:
-			offset = fi.Size()
-		case offset > fi.Size():
-			err = fmt.Errorf("partial %s: %d > %d: %w", n, offset, fi.Size(), ErrBadOffset)
+			offset = size
+		case offset > size:
+			err = fmt.Errorf("partial %s: %d > %d: %w", n, offset, size, ErrBadOffset)
 		}
 	}
 	if err == nil {
@@ -88,7 +108,8 @@ func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) 
 	}
 	if err != nil {
 		f.Close()
-		return nil, mapErr(err)
+		s.writing.done(temp)
+		return nil, s.mapErr(err)
 	}
 	return &Partial{store: s, name: n, temp: temp, f: f}, nil
 }
@@ -102,33 +123,61 @@ func (p *Partial) File() *os.File { return p.f }
 
 // Commit makes the upload visible under its final name: fsync, then link(2)
 // (ErrExists if the name is taken) or, with overwrite, rename(2) over it.
-// The partial name is gone afterwards.
+// The partial name is gone afterwards. Once the final name is in place
+// Commit returns nil: a failure to remove the partial name or to sync the
+// directory after that is logged, not reported (see Store.linked).
 func (p *Partial) Commit(overwrite bool) error {
 	if p.done {
 		return os.ErrClosed
 	}
 	p.done = true
-	if err := p.f.Sync(); err != nil {
+	defer p.release()
+	if err := p.sync(); err != nil {
 		p.f.Close()
-		return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", p.name, err)
 	}
 	if err := p.f.Close(); err != nil {
-		return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 	}
 	if overwrite {
 		if err := p.store.root.Rename(p.temp, p.name); err != nil {
-			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+			return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 		}
 	} else {
 		if err := p.store.root.Link(p.temp, p.name); err != nil {
-			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+			return fmt.Errorf("commit %s: %w", p.name, p.store.mapErr(err))
 		}
 		if err := p.store.root.Remove(p.temp); err != nil {
-			return fmt.Errorf("commit %s: %w", p.name, mapErr(err))
+			// Committed all the same; the partial name stays, hidden.
+			p.store.log.Warn().Err(err).Str("file", p.name).Msg("committed upload left its partial file behind")
 		}
 	}
 	p.moved = true
-	return p.store.syncDir(path.Dir(p.name))
+	p.store.linked(p.name)
+	return nil
+}
+
+// Sync flushes the partial data to disk, so that a caller can overlap the
+// flush with something else it must wait for before it commits. Commit
+// right after Sync, with nothing written in between, does not flush again.
+func (p *Partial) Sync() error {
+	if p.done {
+		return os.ErrClosed
+	}
+	return p.sync()
+}
+
+func (p *Partial) sync() error {
+	if p.synced != nil {
+		if fi, err := p.f.Stat(); err == nil && fi.Size() == p.synced.Size() && fi.ModTime().Equal(p.synced.ModTime()) {
+			return nil
+		}
+	}
+	if err := p.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", p.name, p.store.mapErr(err))
+	}
+	p.synced, _ = p.f.Stat() // nil on error: the next sync flushes
+	return nil
 }
 
 // Close keeps the partial data for a later resume. It does nothing after
@@ -138,7 +187,8 @@ func (p *Partial) Close() error {
 		return nil
 	}
 	p.done = true
-	return mapErr(p.f.Close())
+	defer p.release()
+	return p.store.mapErr(p.f.Close())
 }
 
 // Discard removes the partial data.
@@ -146,9 +196,10 @@ func (p *Partial) Discard() error {
 	if p.moved {
 		return nil
 	}
+	defer p.release()
 	if p.done {
-		return mapErr(p.store.root.Remove(p.temp))
+		return p.store.mapErr(p.store.root.Remove(p.temp))
 	}
 	p.done = true
-	return errors.Join(p.f.Close(), mapErr(p.store.root.Remove(p.temp)))
+	return errors.Join(p.f.Close(), p.store.mapErr(p.store.root.Remove(p.temp)))
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 func TestPartialResumeAndCommit(t *testing.T) {
@@ -113,5 +115,52 @@ func TestManage(t *testing.T) {
 	}
 	if err := s.Remove("/"); !errors.Is(err, ErrInvalidName) {
 		t.Errorf("Remove(/) = %v", err)
+	}
+}
+
+// TestCommitAfterLink: once the final name is linked the upload is
+// committed, so a failing directory fsync after it is logged, not
+// returned: a client told "failed" would retry into ErrExists.
+func TestCommitAfterLink(t *testing.T) {
+	tests := map[string]func(s *Store) (commit func() error){
+		"upload": func(s *Store) func() error {
+			u, err := s.Create("up/f", 0)
+			must(t, err)
+			u.Write([]byte("data"))
+			return u.Commit
+		},
+		"partial": func(s *Store) func() error {
+			p, err := s.OpenPartial("up/f", "alice", 0)
+			must(t, err)
+			p.File().Write([]byte("data"))
+			return func() error { return p.Commit(false) }
+		},
+		"partial overwrite": func(s *Store) func() error {
+			p, err := s.OpenPartial("up/f", "alice", 0)
+			must(t, err)
+			p.File().Write([]byte("data"))
+			return func() error { return p.Commit(true) }
+		},
+	}
+	for name, start := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			must(t, os.Mkdir(filepath.Join(dir, "up"), 0o755))
+			var logs strings.Builder
+			s, err := Open(dir, Options{Log: zerolog.New(&logs)})
+			must(t, err)
+			defer s.Close()
+			s.syncDir = func(string) error { return errors.New("EIO from the disk") }
+			if err := start(s)(); err != nil {
+				t.Fatalf("Commit = %v after the link was made, want nil", err)
+			}
+			if data, err := os.ReadFile(filepath.Join(dir, "up/f")); err != nil || string(data) != "data" {
+				t.Fatalf("committed file: %q, %v", data, err)
+			}
+			if !strings.Contains(logs.String(), "EIO from the disk") {
+				t.Errorf("the directory sync failure is not logged: %q", logs.String())
+			}
+			assertNoTemp(t, filepath.Join(dir, "up"))
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -221,5 +222,70 @@ func TestUploadReadFrom(t *testing.T) {
 				t.Errorf("caller's LimitedReader N = %d, want %d", lr.N, tc.restN)
 			}
 		})
+	}
+}
+
+// TestEscapesByIdentity: os.Root's refusal of a path that leaves the root
+// is recognised by the error value os returns, never by its wording.
+func TestEscapesByIdentity(t *testing.T) {
+	s, dir := newTestStore(t, map[string]string{"in": "in"})
+	must(t, os.Symlink("../../../../../../etc/passwd", filepath.Join(dir, "out")))
+	if s.escape == nil {
+		t.Fatal("no escape error learned at Open")
+	}
+	var errno syscall.Errno
+	if errors.As(s.escape, &errno) {
+		t.Fatalf("escape error %v is an errno", s.escape)
+	}
+	_, err := s.root.Open("out")
+	if !errors.Is(err, s.escape) {
+		t.Fatalf("symlink escape %v is not the learned error %v", err, s.escape)
+	}
+	tests := map[string]struct {
+		err     error
+		invalid bool
+	}{
+		"symlink escape": {err, true},
+		"loop":           {&fs.PathError{Op: "openat", Path: "x", Err: syscall.ELOOP}, true},
+		"look-alike text": {&fs.PathError{Op: "openat", Path: "x",
+			Err: errors.New(s.escape.Error())}, false},
+		"other error": {&fs.PathError{Op: "openat", Path: "x", Err: syscall.EIO}, false},
+	}
+	for name, tc := range tests {
+		if got := errors.Is(s.mapErr(tc.err), ErrInvalidName); got != tc.invalid {
+			t.Errorf("%s: mapErr(%v) is ErrInvalidName = %v, want %v", name, tc.err, got, tc.invalid)
+		}
+	}
+}
+
+// TestSyncThenCommit: Sync flushes ahead of Commit, and a write after it
+// is still flushed and committed.
+func TestSyncThenCommit(t *testing.T) {
+	s, dir := newTestStore(t, map[string]string{"up/.keep": ""})
+	u, err := s.Create("up/a", 0)
+	must(t, err)
+	u.Write([]byte("one "))
+	must(t, u.Sync())
+	if !u.synced {
+		t.Fatal("Upload not marked synced")
+	}
+	u.Write([]byte("two"))
+	if u.synced {
+		t.Fatal("a write after Sync left the upload marked synced")
+	}
+	must(t, u.Commit())
+	if err := u.Sync(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Sync after Commit = %v, want os.ErrClosed", err)
+	}
+	p, err := s.OpenPartial("up/b", "alice", 0)
+	must(t, err)
+	p.File().Write([]byte("one "))
+	must(t, p.Sync())
+	p.File().Write([]byte("two"))
+	must(t, p.Commit(false))
+	for name, want := range map[string]string{"up/a": "one two", "up/b": "one two"} {
+		if data, _ := os.ReadFile(filepath.Join(dir, name)); string(data) != want {
+			t.Errorf("%s = %q, want %q", name, data, want)
+		}
 	}
 }

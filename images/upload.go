@@ -21,6 +21,7 @@ type Upload struct {
 	max     int64
 	written int64
 	done    bool
+	synced  bool // flushed, and nothing written since
 }
 
 // Create starts an upload to name. It fails with ErrExists when name is
@@ -39,10 +40,12 @@ func (s *Store) Create(name string, maxSize int64) (*Upload, error) {
 	}
 	var rnd [12]byte
 	rand.Read(rnd[:])
-	temp := path.Join(path.Dir(n), TempPrefix+"up-"+hex.EncodeToString(rnd[:]))
+	temp := path.Join(path.Dir(n), tempUpload+hex.EncodeToString(rnd[:]))
+	s.writing.add(temp) // before the file exists: Sweep must never see it unclaimed
 	f, err := s.root.OpenFile(temp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", n, mapErr(err))
+		s.writing.done(temp)
+		return nil, fmt.Errorf("create %s: %w", n, s.mapErr(err))
 	}
 	return &Upload{store: s, name: n, temp: temp, f: f, max: maxSize}, nil
 }
@@ -64,8 +67,9 @@ func (u *Upload) Write(p []byte) (int, error) {
 	}
 	n, err := u.f.Write(p)
 	u.written += int64(n)
+	u.synced = u.synced && n == 0
 	if err != nil {
-		return n, mapErr(err)
+		return n, u.store.mapErr(err)
 	}
 	return n, nil
 }
@@ -81,8 +85,9 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 	n, err := u.f.ReadFrom(src)
 	undo()
 	u.written += n
+	u.synced = u.synced && n == 0
 	if err != nil {
-		return n, mapErr(err)
+		return n, u.store.mapErr(err)
 	}
 	if u.max > 0 && u.written > u.max {
 		return n, fmt.Errorf("upload %s: over %d bytes: %w", u.name, u.max, ErrTooLarge)
@@ -115,23 +120,50 @@ func (u *Upload) limit(r io.Reader) (io.Reader, func()) {
 // Commit flushes the data to disk and links it into place under its final
 // name. link(2) never replaces an existing file, so an upload that lost a
 // race for its name fails with ErrExists and leaves the winner intact.
+// Once the link is made the upload is committed and Commit returns nil,
+// even if the directory fsync that follows fails (see linked).
 func (u *Upload) Commit() error {
 	if u.done {
 		return os.ErrClosed
 	}
 	u.done = true
-	defer u.store.root.Remove(u.temp)
-	if err := u.f.Sync(); err != nil {
+	defer func() {
+		u.store.root.Remove(u.temp)
+		u.store.writing.done(u.temp)
+	}()
+	if err := u.sync(); err != nil {
 		u.f.Close()
-		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", u.name, err)
 	}
 	if err := u.f.Close(); err != nil {
-		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
 	}
 	if err := u.store.root.Link(u.temp, u.name); err != nil {
-		return fmt.Errorf("commit %s: %w", u.name, mapErr(err))
+		return fmt.Errorf("commit %s: %w", u.name, u.store.mapErr(err))
 	}
-	return u.store.syncDir(path.Dir(u.name))
+	u.store.linked(u.name)
+	return nil
+}
+
+// Sync flushes what was written so far to disk, so that a caller can
+// overlap the flush with something else it must wait for before it
+// commits. Commit right after Sync does not flush again.
+func (u *Upload) Sync() error {
+	if u.done {
+		return os.ErrClosed
+	}
+	return u.sync()
+}
+
+func (u *Upload) sync() error {
+	if u.synced {
+		return nil
+	}
+	if err := u.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", u.name, u.store.mapErr(err))
+	}
+	u.synced = true
+	return nil
 }
 
 // Abort discards the upload. It is safe to call after Commit, where it does
@@ -143,18 +175,32 @@ func (u *Upload) Abort() error {
 	u.done = true
 	cerr := u.f.Close()
 	rerr := u.store.root.Remove(u.temp)
+	u.store.writing.done(u.temp)
 	return errors.Join(cerr, rerr)
 }
 
-// syncDir makes a directory entry change durable.
-func (s *Store) syncDir(dir string) error {
+// linked finishes a commit whose link(2) succeeded: the file is in place
+// and readable, so the commit has happened and a failure here must not be
+// reported as a failed upload (the client would retry into ErrExists).
+// The directory fsync only makes the new entry survive a power cut; if it
+// fails, the store logs it instead.
+func (s *Store) linked(name string) {
+	dir := path.Dir(name)
+	if err := s.syncDir(dir); err != nil {
+		s.log.Error().Err(err).Str("file", name).
+			Msg("upload committed, but its directory could not be synced: it may not survive a crash")
+	}
+}
+
+// fsyncDir makes a directory entry change durable.
+func (s *Store) fsyncDir(dir string) error {
 	d, err := s.root.Open(dir)
 	if err != nil {
-		return mapErr(err)
+		return s.mapErr(err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, mapErr(err))
+		return fmt.Errorf("sync %s: %w", dir, s.mapErr(err))
 	}
 	return nil
 }

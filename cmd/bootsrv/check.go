@@ -29,7 +29,11 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", cfg.source)
-	fmt.Fprintf(stdout, "  images  %s (uploads into %s)\n", cfg.Images.Root, cfg.Images.Uploads)
+	access := "write-only but for ftp users with write"
+	if cfg.Images.UploadsReadable {
+		access = "readable by every protocol"
+	}
+	fmt.Fprintf(stdout, "  images  %s (uploads into %s, %s)\n", cfg.Images.Root, cfg.Images.Uploads, access)
 	if err := cfg.checkRoot(); err != nil {
 		fmt.Fprintf(stdout, "  warning: %v\n", err)
 	}

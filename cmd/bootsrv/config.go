@@ -36,6 +36,12 @@ type Config struct {
 		Root string `yaml:"root"`
 		// Uploads is the folder inside Root where uploads land. Default incoming.
 		Uploads string `yaml:"uploads"`
+		// UploadsReadable serves what was uploaded into Uploads back to
+		// readers: TFTP, HTTP /images/ and FTP users without write.
+		// Default false: the folder is write-only for them (answered as
+		// not found); FTP users with write read it, and anonymous FTP
+		// never does.
+		UploadsReadable bool `yaml:"uploads_readable"`
 	} `yaml:"images"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error. Default info.
@@ -203,6 +209,17 @@ func (c *Config) fillDefaults() {
 	c.FTP.DrainTimeout = c.ShutdownTimeout
 	c.FTP.Config = c.FTP.Config.WithDefaults()
 	c.DHCP = c.DHCP.WithDefaults()
+}
+
+// storeOptions are the image store's options from the images section and
+// ftp.partial_ttl.
+func (c *Config) storeOptions(log zerolog.Logger) images.Options {
+	return images.Options{
+		Uploads:         c.Images.Uploads,
+		UploadsReadable: c.Images.UploadsReadable,
+		PartialTTL:      c.FTP.PartialTTL,
+		Log:             log.With().Str("service", "images").Logger(),
+	}
 }
 
 // checkRoot reports a missing image store. It is not part of validate

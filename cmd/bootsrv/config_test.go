@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -72,6 +73,14 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 			body: "images:\n  root: ROOT\ndhcp:\n  mode: proxy\n  interface: eth9\n  pxe_port: 67\n  boot: {bios: undionly.kpxe}\n",
 			want: []string{":6:", "dhcp.pxe_port"},
 		},
+		"negative partial_ttl": {
+			body: "images:\n  root: ROOT\nftp:\n  partial_ttl: -1h\n",
+			want: []string{":4:", "ftp.partial_ttl", "negative"},
+		},
+		"uploads_readable not a bool": {
+			body: "images:\n  root: ROOT\n  uploads_readable: sometimes\n",
+			want: []string{":3:", "uploads_readable"},
+		},
 		"dhcp proxy without boot": {
 			body: "images:\n  root: ROOT\ndhcp:\n  mode: proxy\n  interface: eth9\n",
 			want: []string{"dhcp.boot", "nothing to tell"},
@@ -125,6 +134,10 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 	if !cfg.DHCP.Enabled() || len(cfg.FTP.Users) != 1 {
 		t.Errorf("example config lost sections: dhcp enabled=%v users=%d", cfg.DHCP.Enabled(), len(cfg.FTP.Users))
+	}
+	if cfg.Images.UploadsReadable || cfg.FTP.PartialTTL != 24*time.Hour {
+		t.Errorf("example config: uploads_readable %v, partial_ttl %v; want the defaults false, 24h",
+			cfg.Images.UploadsReadable, cfg.FTP.PartialTTL)
 	}
 }
 

@@ -43,12 +43,13 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	if err := cfg.checkRoot(); err != nil {
 		return err
 	}
-	store, err := images.Open(cfg.Images.Root)
+	store, err := images.Open(cfg.Images.Root, cfg.storeOptions(log))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	reg := newRegistry()
+	defer startSweeper(ctx, store, cfg.FTP.PartialTTL, log, reg)()
 
 	clients := &dhcpClients{}
 	scr, err := newScripts(cfg, clients, log, reg)
