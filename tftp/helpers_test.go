@@ -274,7 +274,10 @@ func rawGet(t testing.TB, r *rawConn, req []byte, blksize int) (data, first []by
 			buf.Write(p[4:])
 			want++
 		}
-		r.send(r.last, ack(blk))
+		// Cumulative, as TFTP ACKs are: after a lost block, a later one
+		// is answered with the last block held in order, never its own
+		// number, which would tell a windowed sender the gap was filled.
+		r.send(r.last, ack(want-1))
 		if blk == want-1 && len(p)-4 < blksize {
 			return buf.Bytes(), first
 		}
