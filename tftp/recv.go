@@ -18,6 +18,10 @@ type receiver struct {
 	bytes int64 // data bytes of distinct blocks received
 	last  uint64
 	ack   [4]byte
+
+	// Out-of-order blocks since the last in-order one (see strayACK).
+	strayed   bool
+	lastStray uint16
 }
 
 // run receives blocks until the last one (shorter than blksize), commits
@@ -35,7 +39,6 @@ func (r *receiver) run() error {
 	t.arm()
 	expect := uint64(1)
 	inWindow, retries := 0, 0
-	gapAcked := uint64(0) // the expect value a gap was last reported for
 	for {
 		p, err := t.recv()
 		if errors.Is(err, errPeerTimeout) {
@@ -51,6 +54,7 @@ func (r *receiver) run() error {
 			if err := t.send(reply); err != nil {
 				return err
 			}
+			inWindow = 0 // the peer resends its window from expect
 			t.arm()
 			continue
 		}
@@ -61,19 +65,14 @@ func (r *receiver) run() error {
 			return errIllegal
 		}
 		if blk := binary.BigEndian.Uint16(p[2:]); blk != uint16(expect) {
-			ahead := blk-uint16(expect) < 0x8000
-			switch {
-			case !ahead && expect > 1:
-				// A repeat of a block we have: our ACK was lost.
+			if r.strayACK(blk) {
 				t.send(putACK(r.ack[:], uint16(expect-1)))
-			case ahead && gapAcked != expect:
-				// Blocks were lost inside a window: ask for the rest once.
-				gapAcked = expect
-				t.send(putACK(r.ack[:], uint16(expect-1)))
+				inWindow = 0 // the peer restarts its window from expect
 				t.arm()
 			}
 			continue
 		}
+		r.strayed = false
 		data := p[4:]
 		if err := r.sink.write(data); err != nil {
 			return err
@@ -94,6 +93,21 @@ func (r *receiver) run() error {
 		}
 		t.arm()
 	}
+}
+
+// strayACK says whether an out-of-order block calls for an ACK of the last
+// block received in order (RFC 7440 section 4). One ACK answers a whole
+// round of them: a gap (blocks after a lost one, which the sender resends
+// from the ACKed block on), or a window resent because the peer missed our
+// ACK (its blocks, all duplicates, come in ascending order). A stray that
+// does not follow the previous one starts a new round and gets its own
+// ACK, so a lock-step peer (RFC 1350) that resends its block after each
+// lost ACK gets one ACK each time. ACKing every duplicate instead would
+// make a resent window of n blocks cost n ACKs.
+func (r *receiver) strayACK(blk uint16) bool {
+	round := !r.strayed || blk != r.lastStray+1
+	r.strayed, r.lastStray = true, blk
+	return round
 }
 
 // ackLast acknowledges the last block.
