@@ -30,7 +30,7 @@ const (
 	reasonDiskFull      = "disk_full"
 	reasonIOError       = "io_error"
 	reasonMalformed     = "malformed" // undecodable requests, unknown modes, stray packets to the server port
-	reasonResources     = "resources" // no socket for the transfer
+	reasonResources     = "resources" // no socket for the transfer (EMFILE, ENOBUFS, ...)
 )
 
 var reasons = []string{reasonNotFound, reasonInvalidName, reasonAccess, reasonBusy,

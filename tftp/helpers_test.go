@@ -24,6 +24,7 @@ import (
 // testServer is a Server on 127.0.0.1:0 over a temporary store.
 type testServer struct {
 	*Server
+	conn   *net.UDPConn // the listening socket
 	addr   string
 	dir    string // store root on disk
 	reg    *prometheus.Registry
@@ -88,6 +89,7 @@ func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]by
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.conn = conn.(*net.UDPConn)
 	ts.addr = conn.LocalAddr().String()
 	// Ask for IP_PKTINFO now: packets queued before Serve turns it on
 	// carry no local address and interface, and pin/tftp then caps their

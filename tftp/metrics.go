@@ -26,6 +26,8 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	inFlight  prometheus.Gauge
 	refusals  *prometheus.CounterVec
+
+	readErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,8 +53,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "bootsrv_tftp_refusals_total",
 			Help: "TFTP requests refused or transfers stopped by the server, by reason.",
 		}, []string{"reason"}),
+		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bootsrv_tftp_read_errors_total",
+			Help: "Errors reading the TFTP listening socket (ENOBUFS, ENOMEM, ICMP errors, ...); the listener retries after a short backoff.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.duration, m.inFlight, m.refusals} {
+	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.duration, m.inFlight, m.refusals,
+		m.readErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,180 @@
+package tftp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestListenerTransientError: a read error on the listening socket other
+// than its closing is counted and retried; Serve goes on. The error is a
+// real one: with IP_RECVERR on, an ICMP port unreachable for one of the
+// listener's replies makes the next read fail with ECONNREFUSED.
+func TestListenerTransientError(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a raw socket")
+	}
+	ts := newTestServer(t, fastConfig(), map[string][]byte{"f": []byte("hello")})
+	rc, err := ts.conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_RECVERR, 1) })
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	// A malformed RRQ from a port nobody listens on: the server's ERROR 4
+	// reply comes back as ICMP port unreachable.
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	raw, err := net.ListenPacket("ip4:udp", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	srvPort := ts.conn.LocalAddr().(*net.UDPAddr).Port
+	payload := []byte("\x00\x01f\x00")
+	udp := binary.BigEndian.AppendUint16(nil, uint16(closed))
+	udp = binary.BigEndian.AppendUint16(udp, uint16(srvPort))
+	udp = binary.BigEndian.AppendUint16(udp, uint16(8+len(payload)))
+	udp = append(udp, 0, 0) // no checksum (IPv4)
+	udp = append(udp, payload...)
+	for range 3 {
+		if _, err := raw.WriteTo(udp, &net.IPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "read errors counted", func() bool { return ts.metric(t, "bootsrv_tftp_read_errors_total") >= 1 })
+	if got, _, err := get(ts.addr, "f", "octet", 0, false); err != nil || string(got) != "hello" {
+		t.Fatalf("after a read error: %q %v", got, err)
+	}
+	select {
+	case err := <-ts.done:
+		ts.done <- err
+		t.Fatalf("Serve returned: %v", err)
+	default:
+	}
+	if !strings.Contains(ts.logs.String(), "connection refused") {
+		t.Error("read error not logged")
+	}
+}
+
+// TestNoTransferSocket: when a transfer's socket cannot be opened (out of
+// file descriptors here), the request gets "server busy" from the
+// listening socket, is counted, and is logged at most once a second.
+func TestNoTransferSocket(t *testing.T) {
+	ts := newTestServer(t, fastConfig(), map[string][]byte{"f": []byte("hello")})
+	r := newRaw(t, ts.addr)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	hog := exhaustFDs(t, lim)
+	start := time.Now()
+	const n = 20
+	for i := range n {
+		r.send(r.srv, request(1, "f", "octet"))
+		if code, msg, ok := errPacket(r.read(2 * time.Second)); !ok || code != 0 || msg != "server busy" {
+			releaseFDs(t, hog, lim)
+			t.Fatalf("request %d with no descriptors left: %d %q ok=%v", i, code, msg, ok)
+		}
+	}
+	elapsed := time.Since(start)
+	releaseFDs(t, hog, lim)
+	if got := ts.metric(t, "bootsrv_tftp_refusals_total", "reason", reasonResources); got != n {
+		t.Fatalf("refusals{resources} = %v, want %d", got, n)
+	}
+	lines := strings.Count(ts.logs.String(), `"reason":"resources"`)
+	if limit := 1 + int(elapsed/time.Second); lines < 1 || lines > limit {
+		t.Fatalf("%d log lines for %d refusals in %s, want 1..%d", lines, n, elapsed, limit)
+	}
+	if got, _, err := get(ts.addr, "f", "octet", 0, false); err != nil || string(got) != "hello" {
+		t.Fatalf("after descriptors came back: %q %v", got, err)
+	}
+}
+
+// exhaustFDs lowers the soft descriptor limit to just above what is open
+// and fills what is left, so the next socket(2) fails with EMFILE.
+func exhaustFDs(t *testing.T, lim syscall.Rlimit) []*os.File {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	highest := 0
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			highest = max(highest, n)
+		}
+	}
+	low := lim
+	low.Cur = uint64(highest + 8)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("cannot lower RLIMIT_NOFILE: %v", err)
+	}
+	var hog []*os.File
+	for {
+		f, err := os.Open(os.DevNull)
+		if errors.Is(err, syscall.EMFILE) {
+			return hog
+		}
+		if err != nil {
+			releaseFDs(t, hog, lim)
+			t.Fatal(err)
+		}
+		hog = append(hog, f)
+	}
+}
+
+func releaseFDs(t *testing.T, hog []*os.File, lim syscall.Rlimit) {
+	t.Helper()
+	for _, f := range hog {
+		f.Close()
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLogSampler(t *testing.T) {
+	l := logSampler{every: time.Second}
+	t0 := time.Now()
+	steps := []struct {
+		at         time.Duration
+		ok         bool
+		suppressed int
+	}{
+		{0, true, 0},
+		{100 * time.Millisecond, false, 0},
+		{900 * time.Millisecond, false, 0},
+		{time.Second, true, 2},
+		{1500 * time.Millisecond, false, 0},
+		{5 * time.Second, true, 1},
+	}
+	for _, s := range steps {
+		ok, n := l.allow(t0.Add(s.at))
+		if ok != s.ok || n != s.suppressed {
+			t.Fatalf("at %s: allow = %v, %d; want %v, %d", s.at, ok, n, s.ok, s.suppressed)
+		}
+	}
+}
+
+func TestReadBackoff(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: time.Millisecond, 2: 2 * time.Millisecond, 5: 16 * time.Millisecond,
+		11: time.Second, 1000: time.Second} {
+		if got := readBackoff(n); got != want {
+			t.Errorf("readBackoff(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
