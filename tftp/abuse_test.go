@@ -12,6 +12,103 @@ import (
 	"time"
 )
 
+// packets returns what is queued on r's socket: after a transfer has been
+// counted as ended, everything it sent is there already.
+func (r *rawConn) packets() [][]byte {
+	r.t.Helper()
+	var out [][]byte
+	for {
+		p := r.read(50 * time.Millisecond)
+		if p == nil {
+			return out
+		}
+		out = append(out, p)
+	}
+}
+
+// TestUnverifiedRetransmissions: a peer that never answers receives the
+// first packet 1 + unverified_retries times, whatever timeout it asked
+// for, and the transfer ends after the server's own timeout: what one
+// forged request can send its victim.
+func TestUnverifiedRetransmissions(t *testing.T) {
+	tests := map[string]struct {
+		retries int
+		opts    []string
+		want    int
+	}{
+		"none, plain":               {retries: -1, want: 1},
+		"default, plain":            {retries: 0, want: 2},
+		"3, plain":                  {retries: 3, want: 4},
+		"default, OACK timeout=255": {retries: 0, opts: []string{"timeout", "255", "blksize", "1468"}, want: 2},
+		"3, OACK timeout=255":       {retries: 3, opts: []string{"timeout", "255", "tsize", "0"}, want: 4},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := fastConfig()
+			cfg.Timeout = 50 * time.Millisecond
+			cfg.Retries = 5
+			cfg.UnverifiedRetries = tc.retries
+			ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(5000)})
+			r := newRaw(t, ts.addr)
+			r.send(r.srv, request(1, "f", "octet", tc.opts...))
+			// 50ms x 4 waits against 255s asked: the deadline of
+			// eventually (5s) is the bound.
+			eventually(t, "unverified transfer abandoned", func() bool {
+				return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", resultUnverifiedTimeout) == 1 &&
+					ts.metric(t, "bootsrv_tftp_transfers_in_flight") == 0
+			})
+			got := r.packets()
+			if len(got) != tc.want {
+				t.Fatalf("peer received %d datagrams, want %d", len(got), tc.want)
+			}
+			for _, p := range got {
+				if tc.opts != nil && (opcode(p) != 6 || oackOptions(p)["timeout"] != "255") {
+					t.Fatalf("got %q, want an OACK acknowledging timeout 255", p)
+				}
+				if tc.opts == nil && (opcode(p) != 3 || binary.BigEndian.Uint16(p[2:]) != 1) {
+					t.Fatalf("got %q, want DATA 1", p)
+				}
+			}
+		})
+	}
+}
+
+// TestTimeoutOptionHonoured: once the client has answered, its timeout
+// option is the ceiling of the retransmission timer: the waits for a lost
+// block grow to the client's 1s, past the configured 200ms, before the
+// transfer gives up.
+func TestTimeoutOptionHonoured(t *testing.T) {
+	cfg := Config{Timeout: 200 * time.Millisecond, MinTimeout: 200 * time.Millisecond, Retries: 1, DrainTimeout: 5 * time.Second}
+	ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(2000)})
+	r := newRaw(t, ts.addr)
+	r.send(r.srv, request(1, "f", "octet", "timeout", "1"))
+	if p := r.read(2 * time.Second); opcode(p) != 6 || oackOptions(p)["timeout"] != "1" {
+		t.Fatalf("want OACK timeout 1, got %q", p)
+	}
+	r.send(r.last, ack(0))
+	var at []time.Time // DATA 1, never acknowledged, and its retransmissions
+	for {
+		p := r.read(1500 * time.Millisecond) // longer than any wait
+		if p == nil {
+			break
+		}
+		if opcode(p) != 3 || binary.BigEndian.Uint16(p[2:]) != 1 {
+			t.Fatalf("got %q, want DATA 1", p)
+		}
+		at = append(at, time.Now())
+	}
+	eventually(t, "transfer timed out", func() bool {
+		return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", resultTimeout) == 1
+	})
+	if len(at) < 3 {
+		t.Fatalf("DATA 1 sent %d times, want retransmissions", len(at))
+	}
+	// A lower bound only: a slow machine stretches waits, never shortens them.
+	if d := at[len(at)-1].Sub(at[len(at)-2]); d < 800*time.Millisecond {
+		t.Fatalf("longest wait %s: the client's 1s timeout was not the ceiling", d)
+	}
+}
+
 // TestListenerTransientError: a read error on the listening socket other
 // than its closing is counted and retried; Serve goes on. The error is a
 // real one: with IP_RECVERR on, an ICMP port unreachable for one of the

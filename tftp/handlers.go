@@ -106,11 +106,9 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 	rc.dally()
 }
 
-// setParams applies what was negotiated; a timeout option (RFC 2349)
-// replaces the configured timeout as the longest wait (see rtoTimer).
+// setParams applies what was negotiated. A timeout option (RFC 2349)
+// replaces the configured timeout as the longest wait only once the peer
+// has answered (see transfer.verify).
 func (t *transfer) setParams(p params) {
 	t.params = p
-	if p.timeout > 0 {
-		t.timer.ceiling(p.timeout)
-	}
 }

@@ -13,11 +13,15 @@ const (
 	resultPeerAbort = "peer_abort" // the peer sent ERROR (also UEFI's tsize probe)
 	resultShutdown  = "shutdown"   // stopped by the drain deadline
 	resultError     = "error"      // a server-side failure (disk, size cap, ...)
+	// The peer never answered (ACK, or DATA on uploads): a forged
+	// source address, or a client that cannot hear the server.
+	resultUnverifiedTimeout = "unverified_timeout"
 )
 
 var (
 	directions = []string{dirRead, dirWrite}
-	results    = []string{resultOK, resultTimeout, resultPeerAbort, resultShutdown, resultError}
+	results    = []string{resultOK, resultTimeout, resultPeerAbort, resultShutdown, resultError,
+		resultUnverifiedTimeout}
 )
 
 type metrics struct {

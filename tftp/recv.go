@@ -44,7 +44,7 @@ func (r *receiver) run() error {
 		if errors.Is(err, errPeerTimeout) {
 			// RFC 7440 section 4: on timeout, acknowledge the last block
 			// received in order; before block 1, repeat the first reply.
-			if retries++; retries > t.s.cfg.Retries {
+			if retries++; retries > t.retries() {
 				return err
 			}
 			if expect > 1 {
@@ -64,6 +64,7 @@ func (r *receiver) run() error {
 		if binary.BigEndian.Uint16(p) != opDATA || len(p)-4 > t.blksize {
 			return errIllegal
 		}
+		t.verify() // DATA at our port: the peer heard our reply
 		if blk := binary.BigEndian.Uint16(p[2:]); blk != uint16(expect) {
 			if r.strayACK(blk) {
 				t.send(putACK(r.ack[:], uint16(expect-1)))

@@ -67,7 +67,7 @@ func (s *sender) run() error {
 			if !t.timer.expired() {
 				continue
 			}
-			if retries++; retries > t.s.cfg.Retries {
+			if retries++; retries > t.retries() {
 				return err
 			}
 			continue
@@ -75,6 +75,7 @@ func (s *sender) run() error {
 		if err != nil {
 			return err
 		}
+		t.verify()
 		if fresh && !resent {
 			t.timer.sample(time.Since(sentAt))
 		}
@@ -193,7 +194,8 @@ func (s *sender) waitACK(base, top uint64) (uint64, error) {
 
 // handshake sends the OACK and waits for its ACK of block 0 (RFC 2347).
 // A client that does not like the OACK answers ERROR 8, which ends the
-// transfer as a peer abort (UEFI firmware does that to learn a size).
+// transfer as a peer abort (UEFI firmware does that to learn a size). The
+// ACK of block 0 is the peer's first answer.
 func (s *sender) handshake() error {
 	t := s.t
 	oack := packOACK(t.oack)
@@ -208,7 +210,7 @@ func (s *sender) handshake() error {
 		t.arm()
 		for {
 			p, err := t.recv()
-			if errors.Is(err, errPeerTimeout) && retries < t.s.cfg.Retries {
+			if errors.Is(err, errPeerTimeout) && retries < t.retries() {
 				t.timer.expired() // not sampled yet: always the full timeout
 				break
 			}
@@ -219,6 +221,7 @@ func (s *sender) handshake() error {
 				return errIllegal
 			}
 			if binary.BigEndian.Uint16(p[2:]) == 0 {
+				t.verify()
 				if retries == 0 {
 					t.timer.sample(time.Since(sentAt))
 				}

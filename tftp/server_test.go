@@ -20,24 +20,30 @@ import (
 func TestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.MaxBlockSize != 65464 || d.Timeout != 2*time.Second || d.Retries != 5 || d.MaxTransfers != 2000 ||
-		d.AllowWrite || d.UploadDir != "incoming" || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 {
+		d.AllowWrite || d.UploadDir != "incoming" || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 ||
+		d.UnverifiedRetries != 1 {
 		t.Fatalf("defaults %+v", d)
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
+	if err := (Config{UnverifiedRetries: -1}).Validate(); err != nil {
+		t.Fatalf("no unverified retries: %v", err)
+	}
 	tests := map[string]struct {
 		cfg Config
 		key string
 	}{
-		"blksize 512":     {Config{MaxBlockSize: 512}, "max_block_size"},
-		"blksize huge":    {Config{MaxBlockSize: 65465}, "max_block_size"},
-		"timeout tiny":    {Config{Timeout: time.Millisecond}, "timeout"},
-		"retries":         {Config{Retries: -1}, "retries"},
-		"transfers":       {Config{MaxTransfers: -5}, "max_transfers"},
-		"upload size":     {Config{MaxUploadSize: -2}, "max_upload_size"},
-		"anticipate":      {Config{Anticipate: 61}, "anticipate"},
-		"upload dir dots": {Config{UploadDir: "../up"}, ""},
+		"blksize 512":                     {Config{MaxBlockSize: 512}, "max_block_size"},
+		"blksize huge":                    {Config{MaxBlockSize: 65465}, "max_block_size"},
+		"timeout tiny":                    {Config{Timeout: time.Millisecond}, "timeout"},
+		"retries":                         {Config{Retries: -1}, "retries"},
+		"transfers":                       {Config{MaxTransfers: -5}, "max_transfers"},
+		"upload size":                     {Config{MaxUploadSize: -2}, "max_upload_size"},
+		"anticipate":                      {Config{Anticipate: 61}, "anticipate"},
+		"unverified retries below -1":     {Config{UnverifiedRetries: -2}, "unverified_retries"},
+		"unverified retries over retries": {Config{Retries: 2, UnverifiedRetries: 3}, "unverified_retries"},
+		"upload dir dots":                 {Config{UploadDir: "../up"}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -194,7 +200,7 @@ func TestDuplicateRRQ(t *testing.T) {
 			if !bytes.Equal(got.Bytes(), data) {
 				t.Fatal("content differs")
 			}
-			wantOther := resultTimeout
+			wantOther := resultUnverifiedTimeout // the client never answered it
 			if answerStranger {
 				wantOther = resultPeerAbort
 			}
