@@ -55,7 +55,8 @@ func TestUnverifiedRetransmissions(t *testing.T) {
 			// eventually (5s) is the bound.
 			eventually(t, "unverified transfer abandoned", func() bool {
 				return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", resultUnverifiedTimeout) == 1 &&
-					ts.metric(t, "bootsrv_tftp_transfers_in_flight") == 0
+					ts.metric(t, "bootsrv_tftp_transfers_in_flight") == 0 &&
+					ts.metric(t, "bootsrv_tftp_transfers_unverified") == 0
 			})
 			got := r.packets()
 			if len(got) != tc.want {
@@ -106,6 +107,113 @@ func TestTimeoutOptionHonoured(t *testing.T) {
 	// A lower bound only: a slow machine stretches waits, never shortens them.
 	if d := at[len(at)-1].Sub(at[len(at)-2]); d < 800*time.Millisecond {
 		t.Fatalf("longest wait %s: the client's 1s timeout was not the ceiling", d)
+	}
+}
+
+// TestPerIPCaps: per client address, unverified transfers and all
+// transfers are capped; other addresses are served meanwhile.
+func TestPerIPCaps(t *testing.T) {
+	tests := map[string]struct {
+		cfg    func(*Config)
+		ackA   bool // the first two clients of A answer (become verified)
+		reason string
+	}{
+		"unverified": {cfg: func(c *Config) { c.MaxUnverifiedPerIP = 2 }, reason: reasonUnverified},
+		"transfers":  {cfg: func(c *Config) { c.MaxTransfersPerIP = 2 }, ackA: true, reason: reasonIPLimit},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := fastConfig()
+			cfg.Timeout = 5 * time.Second // nobody times out during the test
+			cfg.DrainTimeout = 50 * time.Millisecond
+			tc.cfg(&cfg)
+			ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(5000)})
+			for i := range 2 {
+				a := newRaw(t, ts.addr)
+				a.send(a.srv, request(1, "f", "octet"))
+				if p := a.read(2 * time.Second); opcode(p) != 3 {
+					t.Fatalf("client %d of A got %q", i, p)
+				}
+				if tc.ackA {
+					a.send(a.last, ack(1))
+					if p := a.read(2 * time.Second); opcode(p) != 3 {
+						t.Fatalf("client %d of A got %q after ACK 1", i, p)
+					}
+				}
+			}
+			a3 := newRaw(t, ts.addr)
+			a3.send(a3.srv, request(1, "f", "octet"))
+			if code, msg, ok := errPacket(a3.read(2 * time.Second)); !ok || code != 0 || msg != "server busy" {
+				t.Fatalf("third client of A got %d %q ok=%v, want server busy", code, msg, ok)
+			}
+			if got := ts.metric(t, "bootsrv_tftp_refusals_total", "reason", tc.reason); got != 1 {
+				t.Fatalf("refusals{%s} = %v", tc.reason, got)
+			}
+			b := newRawFrom(t, ts.addr, "127.0.0.2")
+			b.send(b.srv, request(1, "f", "octet"))
+			if p := b.read(2 * time.Second); opcode(p) != 3 {
+				t.Fatalf("another address got %q, want DATA 1", p)
+			}
+		})
+	}
+}
+
+// TestUnverifiedCapFreedByAnswer: a transfer leaves the unverified count
+// of its address when its peer answers, so the same host can then start
+// more (a firmware's size probe followed by its real request).
+func TestUnverifiedCapFreedByAnswer(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Timeout = 5 * time.Second
+	cfg.DrainTimeout = 50 * time.Millisecond // stop the waiting transfers at cleanup
+	cfg.MaxUnverifiedPerIP = 1
+	ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(5000)})
+	a := newRaw(t, ts.addr)
+	a.send(a.srv, request(1, "f", "octet"))
+	if p := a.read(2 * time.Second); opcode(p) != 3 {
+		t.Fatalf("got %q", p)
+	}
+	a.send(a.last, ack(1))
+	if p := a.read(2 * time.Second); opcode(p) != 3 {
+		t.Fatalf("got %q", p)
+	}
+	eventually(t, "verified", func() bool { return ts.metric(t, "bootsrv_tftp_transfers_unverified") == 0 })
+	b := newRaw(t, ts.addr)
+	b.send(b.srv, request(1, "f", "octet"))
+	if p := b.read(2 * time.Second); opcode(p) != 3 {
+		t.Fatalf("second request after the first was answered: %q, want DATA 1", p)
+	}
+}
+
+// TestEviction: with every slot taken, a new request evicts the oldest
+// unverified transfer; verified transfers keep theirs (TestBusy).
+func TestEviction(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Timeout = 5 * time.Second
+	cfg.DrainTimeout = 50 * time.Millisecond // stop the waiting transfers at cleanup
+	cfg.MaxTransfers = 2
+	data := randBytes(20_000)
+	ts := newTestServer(t, cfg, map[string][]byte{"f": data})
+	var forged []*rawConn
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		r := newRawFrom(t, ts.addr, ip)
+		r.send(r.srv, request(1, "f", "octet"))
+		if p := r.read(2 * time.Second); opcode(p) != 3 {
+			t.Fatalf("%s got %q", ip, p)
+		}
+		forged = append(forged, r)
+	}
+	got, _, err := get(ts.addr, "f", "octet", 1468, false)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("real client with every slot unverified: %d bytes, %v", len(got), err)
+	}
+	eventually(t, "oldest evicted", func() bool {
+		return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", resultEvicted) == 1
+	})
+	// The newer one was left alone: it still answers its peer.
+	r := forged[1]
+	r.send(r.last, ack(1))
+	if p := r.read(2 * time.Second); opcode(p) != 3 || binary.BigEndian.Uint16(p[2:]) != 2 {
+		t.Fatalf("newer unverified transfer got %q, want DATA 2", p)
 	}
 }
 

@@ -38,6 +38,19 @@ type Config struct {
 	// ERROR "server busy". Default (zero) 2000: boot storms of hundreds of
 	// machines are normal and each transfer costs one socket.
 	MaxTransfers int `yaml:"max_transfers"`
+	// MaxTransfersPerIP caps the concurrent transfers of one client
+	// address, so one host (or one spoofed address) cannot take every slot
+	// of MaxTransfers; beyond it the client gets ERROR "server busy".
+	// Default (zero) 32; -1 means no cap (many clients behind one NAT).
+	MaxTransfersPerIP int `yaml:"max_transfers_per_ip"`
+	// MaxUnverifiedPerIP caps, per client address, the transfers whose
+	// peer has not answered yet (no ACK of the OACK or of block 1, no DATA
+	// of an upload). Request source addresses are not verified, so this is
+	// what bounds the packets a forged request can aim at one victim.
+	// Beyond it the request gets ERROR "server busy". Default (zero) 4: a
+	// firmware that probes tsize before its real request and a client that
+	// resends its request (busybox) need two or three; -1 means no cap.
+	MaxUnverifiedPerIP int `yaml:"max_unverified_per_ip"`
 	// UnverifiedRetries is how many times the first packet of a transfer
 	// (DATA 1, the OACK, or an upload's ACK 0) is retransmitted to a peer
 	// that has never answered, each after Timeout; a client's timeout
@@ -77,6 +90,8 @@ const (
 	DefaultMinTimeout        = 50 * time.Millisecond
 	DefaultRetries           = 5
 	DefaultMaxTransfers      = 2000
+	DefaultMaxPerIP          = 32
+	DefaultMaxUnverified     = 4
 	DefaultUnverifiedRetries = 1
 	DefaultMaxUploadSize     = 256 << 20
 	DefaultMaxWindowSize     = 64
@@ -102,6 +117,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxTransfers == 0 {
 		c.MaxTransfers = DefaultMaxTransfers
+	}
+	if c.MaxTransfersPerIP == 0 {
+		c.MaxTransfersPerIP = DefaultMaxPerIP
+	}
+	if c.MaxUnverifiedPerIP == 0 {
+		c.MaxUnverifiedPerIP = DefaultMaxUnverified
 	}
 	if c.UnverifiedRetries == 0 {
 		c.UnverifiedRetries = DefaultUnverifiedRetries
@@ -136,6 +157,10 @@ func (c Config) Validate() error {
 		return keyError{"retries", fmt.Errorf("must be between 1 and 100, got %d", c.Retries)}
 	case c.MaxTransfers < 1:
 		return keyError{"max_transfers", fmt.Errorf("must be at least 1, got %d", c.MaxTransfers)}
+	case c.MaxTransfersPerIP < -1:
+		return keyError{"max_transfers_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxTransfersPerIP)}
+	case c.MaxUnverifiedPerIP < -1:
+		return keyError{"max_unverified_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxUnverifiedPerIP)}
 	case c.UnverifiedRetries < -1 || c.UnverifiedRetries > c.Retries:
 		return keyError{"unverified_retries", fmt.Errorf("must be between 1 and retries (%d), or -1 for none, got %d", c.Retries, c.UnverifiedRetries)}
 	case c.MaxUploadSize < -1:

@@ -174,11 +174,18 @@ type rawConn struct {
 
 func newRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
+	return newRawFrom(t, addr, "127.0.0.1")
+}
+
+// newRawFrom is newRaw from another loopback address (127.0.0.0/8 is all
+// local), for a client that counts as another host.
+func newRawFrom(t testing.TB, addr, ip string) *rawConn {
+	t.Helper()
 	srv, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}

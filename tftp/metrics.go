@@ -16,12 +16,13 @@ const (
 	// The peer never answered (ACK, or DATA on uploads): a forged
 	// source address, or a client that cannot hear the server.
 	resultUnverifiedTimeout = "unverified_timeout"
+	resultEvicted           = "evicted" // unverified, its slot taken by a newer request
 )
 
 var (
 	directions = []string{dirRead, dirWrite}
 	results    = []string{resultOK, resultTimeout, resultPeerAbort, resultShutdown, resultError,
-		resultUnverifiedTimeout}
+		resultUnverifiedTimeout, resultEvicted}
 )
 
 type metrics struct {
@@ -31,6 +32,7 @@ type metrics struct {
 	inFlight  prometheus.Gauge
 	refusals  *prometheus.CounterVec
 
+	unverified prometheus.Gauge
 	readErrors prometheus.Counter
 }
 
@@ -57,13 +59,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "bootsrv_tftp_refusals_total",
 			Help: "TFTP requests refused or transfers stopped by the server, by reason.",
 		}, []string{"reason"}),
+		unverified: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bootsrv_tftp_transfers_unverified",
+			Help: "TFTP transfers in flight whose peer has not answered yet (no ACK, or no DATA on uploads); part of bootsrv_tftp_transfers_in_flight.",
+		}),
 		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bootsrv_tftp_read_errors_total",
 			Help: "Errors reading the TFTP listening socket (ENOBUFS, ENOMEM, ICMP errors, ...); the listener retries after a short backoff.",
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.duration, m.inFlight, m.refusals,
-		m.readErrors} {
+		m.unverified, m.readErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

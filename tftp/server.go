@@ -24,7 +24,7 @@ type Server struct {
 	log   zerolog.Logger
 	m     *metrics
 
-	slots   chan struct{} // one token per running transfer, cap MaxTransfers
+	adm     *admission
 	stop    chan struct{} // closed at the drain deadline: transfers abort
 	stopped sync.Once
 	serving atomic.Bool
@@ -66,7 +66,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		store:      store,
 		log:        log,
 		m:          m,
-		slots:      make(chan struct{}, cfg.MaxTransfers),
+		adm:        newAdmission(cfg, m),
 		stop:       make(chan struct{}),
 		conns:      map[*net.UDPConn]struct{}{},
 		refusedLog: logSampler{every: time.Second},
@@ -182,12 +182,13 @@ func (s *Server) dispatch(conn *net.UDPConn, p []byte, from netip.AddrPort, dst 
 		}
 		return
 	}
-	if !s.acquire() {
-		s.refuseFromListener(conn, req, from, errBusy, &s.refusedLog)
+	sl, r := s.adm.admit(from.Addr())
+	if r != nil {
+		s.refuseFromListener(conn, req, from, r, &s.refusedLog)
 		return
 	}
 	s.running.Add(1)
-	go s.serveRequest(conn, req, from, dst, ifindex)
+	go s.serveRequest(conn, sl, req, from, dst, ifindex)
 }
 
 // refuseFromListener answers a request that gets no transfer with an
@@ -216,20 +217,20 @@ func direction(op uint16) string {
 // serveRequest runs one transfer on its own socket. Without a socket
 // (EMFILE, ENOBUFS, ...) the request is refused with "server busy" from the
 // listening socket, best effort.
-func (s *Server) serveRequest(lconn *net.UDPConn, req requestPacket, from netip.AddrPort, dst netip.Addr, ifindex int) {
+func (s *Server) serveRequest(lconn *net.UDPConn, sl *slot, req requestPacket, from netip.AddrPort, dst netip.Addr, ifindex int) {
 	defer s.running.Done()
-	defer s.release()
-	t, err := s.newTransfer(direction(req.op), req, from, dst)
+	t, err := s.newTransfer(direction(req.op), sl, req, from, dst)
 	if err != nil {
+		s.adm.leave(sl)
 		s.refuseFromListener(lconn, req, from, &refusal{code: errBusy.code, msg: errBusy.msg, reason: reasonResources,
 			cause: fmt.Errorf("transfer socket: %w", err)}, &s.socketLog)
 		return
 	}
-	s.track(t.conn, true)
-	defer func() {
-		s.track(t.conn, false)
-		t.conn.Close()
-	}()
+	defer t.close()
+	if !s.adm.attach(sl, t.conn) {
+		t.finish(0, errEvicted, nil)
+		return
+	}
 	lim := limits{maxBlock: s.blockLimit(ifindex, from.Addr().Is6()), maxWindow: s.cfg.MaxWindowSize, maxUpload: s.cfg.MaxUploadSize}
 	if req.mode != modeOctet && req.mode != modeNetascii {
 		t.refuse(errBadMode)
@@ -280,7 +281,7 @@ func (s *Server) drain() {
 		s.running.Wait()
 		close(finished)
 	}()
-	s.log.Info().Int("in_flight", len(s.slots)).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
+	s.log.Info().Int("in_flight", s.adm.inFlight()).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
 	deadline := time.NewTimer(s.cfg.DrainTimeout)
 	defer deadline.Stop()
 	select {
@@ -288,7 +289,7 @@ func (s *Server) drain() {
 		return
 	case <-deadline.C:
 	}
-	s.log.Warn().Int("in_flight", len(s.slots)).Msg("tftp drain deadline passed, stopping transfers")
+	s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp drain deadline passed, stopping transfers")
 	s.stopped.Do(func() { close(s.stop) })
 	s.mu.Lock()
 	for c := range s.conns {
@@ -300,22 +301,6 @@ func (s *Server) drain() {
 	select {
 	case <-finished:
 	case <-grace.C:
-		s.log.Warn().Int("in_flight", len(s.slots)).Msg("tftp transfers still busy after the drain deadline, leaving them")
+		s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp transfers still busy after the drain deadline, leaving them")
 	}
-}
-
-// acquire takes a transfer slot without waiting.
-func (s *Server) acquire() bool {
-	select {
-	case s.slots <- struct{}{}:
-		s.m.inFlight.Inc()
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *Server) release() {
-	<-s.slots
-	s.m.inFlight.Dec()
 }

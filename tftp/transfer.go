@@ -27,6 +27,7 @@ type transfer struct {
 	log   zerolog.Logger
 
 	params
+	slot     *slot     // its place in the admission counts
 	verified bool      // the peer has answered from its address (see verify)
 	timer    rtoTimer  // how long to wait for the peer before retransmitting
 	sent     int       // datagrams sent, retransmissions included
@@ -55,8 +56,8 @@ func (timeoutError) Timeout() bool { return true }
 
 // newTransfer opens the transfer's socket on local (the address the request
 // arrived on; unspecified lets the kernel choose) at an ephemeral port.
-func (s *Server) newTransfer(dir string, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
-	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(),
+func (s *Server) newTransfer(dir string, sl *slot, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
+	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(), slot: sl,
 		params: params{blksize: defaultBlockSize, window: 1}, timer: newRTOTimer(s.cfg.Timeout, s.cfg.MinTimeout)}
 	t.log = s.log.With().Str("direction", dir).Str("peer", peer.String()).Str("file", req.file).Logger()
 	laddr := &net.UDPAddr{}
@@ -70,10 +71,18 @@ func (s *Server) newTransfer(dir string, req requestPacket, peer netip.AddrPort,
 	}
 	c, err := net.ListenUDP(network, laddr)
 	if err != nil {
-		return t, err
+		return nil, err
 	}
 	t.conn = c
+	s.track(c, true)
 	return t, nil
+}
+
+// close releases what the transfer holds: socket and slot.
+func (t *transfer) close() {
+	t.s.track(t.conn, false)
+	t.conn.Close()
+	t.s.adm.leave(t.slot)
 }
 
 // verify records that the peer has answered from its address: it hears
@@ -86,6 +95,7 @@ func (t *transfer) verify() {
 		return
 	}
 	t.verified = true
+	t.s.adm.verified(t.slot)
 	if t.timeout > 0 {
 		t.timer.ceiling(t.timeout)
 	}
@@ -122,26 +132,24 @@ func (t *transfer) arm() { t.deadline = time.Now().Add(t.timer.rto) }
 // ERROR 5 and are otherwise ignored (RFC 1350 section 4), so a stray or
 // spoofed packet neither ends the transfer nor extends its wait. It
 // returns errPeerTimeout at the deadline, errShutdown once the drain
-// deadline has passed, and a *peerError for an ERROR from the peer.
+// deadline has passed, errEvicted when an unverified transfer lost its
+// slot, and a *peerError for an ERROR from the peer.
 func (t *transfer) recv() ([]byte, error) {
 	if err := t.conn.SetReadDeadline(t.deadline); err != nil {
 		return nil, err
 	}
 	for {
-		// After setting the deadline: drain wakes transfers by moving it
-		// to the past after closing stop, so one of the two is seen.
-		select {
-		case <-t.s.stop:
-			return nil, errShutdown
-		default:
+		// After setting the deadline: drain and eviction wake transfers
+		// by moving it to the past after closing stop or setting evicted,
+		// so one of the two is seen.
+		if err := t.stopped(); err != nil {
+			return nil, err
 		}
 		n, from, err := t.conn.ReadFromUDPAddrPort(t.rbuf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				select {
-				case <-t.s.stop:
-					return nil, errShutdown
-				default:
+				if err := t.stopped(); err != nil {
+					return nil, err
 				}
 				return nil, errPeerTimeout
 			}
@@ -165,6 +173,19 @@ func (t *transfer) recv() ([]byte, error) {
 		}
 		return p, nil
 	}
+}
+
+// stopped says whether the transfer must end now, not by its peer.
+func (t *transfer) stopped() error {
+	select {
+	case <-t.s.stop:
+		return errShutdown
+	default:
+	}
+	if t.slot.evicted.Load() {
+		return errEvicted
+	}
+	return nil
 }
 
 // refuse counts and logs a request turned down before any data moved, and
@@ -199,7 +220,7 @@ func (t *transfer) finish(n int64, err, ioErr error) {
 	ev := t.log.Info()
 	switch result {
 	case resultOK, resultPeerAbort:
-	case resultUnverifiedTimeout:
+	case resultUnverifiedTimeout, resultEvicted:
 		// Forged requests end this way, one line each: kept out of the
 		// default log, counted in the metrics.
 		ev = t.log.Debug()
@@ -223,7 +244,7 @@ func (t *transfer) abort(err error) {
 	var pe *peerError
 	var r *refusal
 	switch {
-	case errors.As(err, &pe), errors.Is(err, errPeerTimeout):
+	case errors.As(err, &pe), errors.Is(err, errPeerTimeout), errors.Is(err, errEvicted):
 	case errors.Is(err, errShutdown):
 		t.sendError(codeUndefined, errShutdown.Error())
 	case errors.As(err, &r):
