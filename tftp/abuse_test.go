@@ -26,6 +26,50 @@ func (r *rawConn) packets() [][]byte {
 	}
 }
 
+// TestNoBufferBeforeACK: a request holds no window or read-ahead buffer
+// until its peer answers: block 1 alone without options, nothing behind an
+// OACK; the full buffer comes with the first ACK.
+func TestNoBufferBeforeACK(t *testing.T) {
+	tests := map[string]struct {
+		opts   []string
+		before float64 // buffer bytes held before the first ACK
+	}{
+		"no options: block 1 only": {before: 4 + 512},
+		"blksize, windowsize: nothing behind the OACK": {
+			opts: []string{"blksize", "65464", "windowsize", "64", "tsize", "0"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ts := newTestServer(t, fastConfig(), map[string][]byte{"f": randBytes(300_000)})
+			r := newRaw(t, ts.addr)
+			r.send(r.srv, request(1, "f", "octet", tc.opts...))
+			first := r.read(2 * time.Second)
+			if got := ts.metric(t, "bootsrv_tftp_buffer_bytes"); got != tc.before {
+				t.Fatalf("buffer bytes before the first ACK = %v, want %v", got, tc.before)
+			}
+			blksize, window, acked := 512, 1, uint16(1)
+			if opcode(first) == 6 {
+				o := oackOptions(first)
+				blksize, _ = strconv.Atoi(o["blksize"])
+				window, _ = strconv.Atoi(o["windowsize"])
+				acked = 0
+			}
+			r.send(r.last, ack(acked))
+			if p := r.read(2 * time.Second); opcode(p) != 3 {
+				t.Fatalf("after the ACK: %q, want DATA", p)
+			}
+			full := float64(4 + (window+max(1, readAhead/blksize))*blksize)
+			if got := ts.metric(t, "bootsrv_tftp_buffer_bytes"); got != full {
+				t.Fatalf("buffer bytes after the first ACK = %v, want %v", got, full)
+			}
+			eventually(t, "buffer released", func() bool {
+				return ts.metric(t, "bootsrv_tftp_transfers_in_flight") == 0 &&
+					ts.metric(t, "bootsrv_tftp_buffer_bytes") == 0
+			})
+		})
+	}
+}
+
 // TestUnverifiedRetransmissions: a peer that never answers receives the
 // first packet 1 + unverified_retries times, whatever timeout it asked
 // for, and the transfer ends after the server's own timeout: what one

@@ -33,6 +33,7 @@ type metrics struct {
 	refusals  *prometheus.CounterVec
 
 	unverified prometheus.Gauge
+	buffers    prometheus.Gauge
 	readErrors prometheus.Counter
 }
 
@@ -63,13 +64,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "bootsrv_tftp_transfers_unverified",
 			Help: "TFTP transfers in flight whose peer has not answered yet (no ACK, or no DATA on uploads); part of bootsrv_tftp_transfers_in_flight.",
 		}),
+		buffers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bootsrv_tftp_buffer_bytes",
+			Help: "Bytes of data buffers held by TFTP transfers in flight: read-ahead and window on downloads, block and write buffers on uploads.",
+		}),
 		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bootsrv_tftp_read_errors_total",
 			Help: "Errors reading the TFTP listening socket (ENOBUFS, ENOMEM, ICMP errors, ...); the listener retries after a short backoff.",
 		}),
 	}
 	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.duration, m.inFlight, m.refusals,
-		m.unverified, m.readErrors} {
+		m.unverified, m.buffers, m.readErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

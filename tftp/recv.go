@@ -11,13 +11,16 @@ import (
 
 // receiver takes DATA blocks from the peer into an upload (RFC 1350), with
 // one ACK per window of blocks (RFC 7440 section 4; a window of 1 is
-// lock-step).
+// lock-step). The upload (a temporary file and its write buffer) is created
+// at block 1, not at the request: a forged WRQ costs no file.
 type receiver struct {
-	t     *transfer
-	sink  *sink
-	bytes int64 // data bytes of distinct blocks received
-	last  uint64
-	ack   [4]byte
+	t      *transfer
+	create func() (*sink, error) // the upload, at block 1
+	sink   *sink
+	err    error // why create failed, for the log
+	bytes  int64 // data bytes of distinct blocks received
+	last   uint64
+	ack    [4]byte
 
 	// Out-of-order blocks since the last in-order one (see strayACK).
 	strayed   bool
@@ -74,15 +77,13 @@ func (r *receiver) run() error {
 			continue
 		}
 		r.strayed = false
-		data := p[4:]
-		if err := r.sink.write(data); err != nil {
+		if err := r.write(p[4:]); err != nil {
 			return err
 		}
-		r.bytes += int64(len(data))
 		r.last = expect
 		expect++
 		retries = 0
-		if len(data) < t.blksize {
+		if len(p)-4 < t.blksize {
 			return r.sink.commit()
 		}
 		if inWindow++; inWindow == t.window {
@@ -109,6 +110,40 @@ func (r *receiver) strayACK(blk uint16) bool {
 	round := !r.strayed || blk != r.lastStray+1
 	r.strayed, r.lastStray = true, blk
 	return round
+}
+
+// write stores the data of the next block, creating the upload at block 1.
+func (r *receiver) write(data []byte) error {
+	if r.sink == nil {
+		k, err := r.create()
+		if err != nil {
+			r.err = err
+			return refuse(err)
+		}
+		r.sink = k
+		r.t.hold(sinkBufSize)
+	}
+	if err := r.sink.write(data); err != nil {
+		return err
+	}
+	r.bytes += int64(len(data))
+	return nil
+}
+
+// discard throws away an upload that was not committed; after a commit it
+// does nothing.
+func (r *receiver) discard() {
+	if r.sink != nil {
+		r.sink.up.Abort()
+	}
+}
+
+// cause is the real error behind a failed upload, for the log.
+func (r *receiver) cause() error {
+	if r.sink != nil && r.sink.err != nil {
+		return r.sink.err
+	}
+	return r.err
 }
 
 // ackLast acknowledges the last block.
@@ -141,8 +176,11 @@ type sink struct {
 	err error           // the real error, for the log
 }
 
+// sinkBufSize is the write buffer of an upload: one write(2) per 64 KiB.
+const sinkBufSize = 64 << 10
+
 func newSink(up *images.Upload, netascii bool, max int64) *sink {
-	k := &sink{up: up, bw: bufio.NewWriterSize(up, 64<<10), max: max}
+	k := &sink{up: up, bw: bufio.NewWriterSize(up, sinkBufSize), max: max}
 	if netascii {
 		k.na = &netasciiWriter{w: k.bw}
 	}

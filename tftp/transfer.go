@@ -34,6 +34,7 @@ type transfer struct {
 	resent   int       // of which retransmissions
 	rbuf     []byte    // receive buffer
 	deadline time.Time // of the current wait
+	held     int       // buffer bytes counted in bootsrv_tftp_buffer_bytes
 }
 
 // peerError is an ERROR packet received from the peer.
@@ -78,11 +79,18 @@ func (s *Server) newTransfer(dir string, sl *slot, req requestPacket, peer netip
 	return t, nil
 }
 
-// close releases what the transfer holds: socket and slot.
+// close releases what the transfer holds: socket, slot, buffers.
 func (t *transfer) close() {
 	t.s.track(t.conn, false)
 	t.conn.Close()
 	t.s.adm.leave(t.slot)
+	t.hold(-t.held)
+}
+
+// hold counts n more (or, negative, fewer) buffer bytes held.
+func (t *transfer) hold(n int) {
+	t.held += n
+	t.s.m.buffers.Add(float64(n))
 }
 
 // verify records that the peer has answered from its address: it hears

@@ -261,3 +261,59 @@ func TestUploadACKs(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadLeavesNothing: an upload that does not reach its short last
+// block leaves nothing under its name and no temporary, and a WRQ creates
+// no file before the client sends data.
+func TestUploadLeavesNothing(t *testing.T) {
+	full := append([]byte{0, 3, 0, 1}, make([]byte, 512)...)
+	tests := map[string]struct {
+		opts   []string
+		then   func(r *rawConn) // after the first reply
+		result string
+	}{
+		"never answered": {result: resultUnverifiedTimeout},
+		"stops after block 1": {then: func(r *rawConn) {
+			r.send(r.last, full)
+			r.read(2 * time.Second) // ACK 1
+		}, result: resultTimeout},
+		"error after block 1": {then: func(r *rawConn) {
+			r.send(r.last, full)
+			r.read(2 * time.Second)
+			r.send(r.last, packError(0, "cancelled"))
+		}, result: resultPeerAbort},
+		"stops inside a window": {opts: []string{"windowsize", "4"}, then: func(r *rawConn) {
+			r.send(r.last, full)
+			r.send(r.last, append([]byte{0, 3, 0, 2}, make([]byte, 512)...))
+		}, result: resultTimeout},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := writeConfig()
+			cfg.Timeout = 100 * time.Millisecond
+			cfg.Retries = 1
+			ts := newTestServer(t, cfg, nil)
+			r := newRaw(t, ts.addr)
+			r.send(r.srv, request(2, "partial", "octet", tc.opts...))
+			if p := r.read(2 * time.Second); opcode(p) != 4 && opcode(p) != 6 {
+				t.Fatalf("first reply %q", p)
+			}
+			if tf := tempFiles(t, ts.dir); len(tf) != 0 {
+				t.Fatalf("files created before any data: %v", tf)
+			}
+			if tc.then != nil {
+				tc.then(r)
+			}
+			eventually(t, "upload ended", func() bool {
+				return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "upload", "result", tc.result) == 1 &&
+					ts.metric(t, "bootsrv_tftp_transfers_in_flight") == 0
+			})
+			if _, err := os.Stat(filepath.Join(ts.dir, "incoming", "partial")); err == nil {
+				t.Fatal("partial upload stored under its name")
+			}
+			if tf := tempFiles(t, ts.dir); len(tf) != 0 {
+				t.Fatalf("temporaries left: %v", tf)
+			}
+		})
+	}
+}
