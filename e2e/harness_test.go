@@ -91,6 +91,8 @@ type bootsrvOpts struct {
 	// NoDefaultAddrs leaves the listen addresses to Config and Args instead
 	// of binding every service to 127.0.0.1:0.
 	NoDefaultAddrs bool
+	// Bin is the binary to run; default binPath, the race build.
+	Bin string
 }
 
 // bootsrvProc is a running bootsrv.
@@ -136,7 +138,11 @@ func startBootsrv(t *testing.T, o bootsrvOpts) *bootsrvProc {
 		args = append([]string{"-config", cfgFile}, args...)
 	}
 	args = append(args, o.Args...)
-	argv := append([]string{binPath}, args...)
+	bin := binPath
+	if o.Bin != "" {
+		bin = o.Bin
+	}
+	argv := append([]string{bin}, args...)
 	if o.Netns != "" {
 		argv = append([]string{"ip", "netns", "exec", o.Netns}, argv...)
 	}
