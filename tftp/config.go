@@ -32,7 +32,8 @@ type Config struct {
 	// that never goes below Timeout.
 	MinTimeout time.Duration `yaml:"min_timeout"`
 	// Retries is how many times a packet is retransmitted before the
-	// transfer is given up. Default (zero) 5.
+	// transfer is given up, once the peer has answered (before that,
+	// UnverifiedRetries). Default (zero) 5.
 	Retries int `yaml:"retries"`
 	// MaxTransfers caps concurrent transfers; requests beyond it get an
 	// ERROR "server busy". Default (zero) 2000: boot storms of hundreds of
