@@ -95,6 +95,8 @@ type bootsrvOpts struct {
 	// the binary and its arguments (inside Netns, when set). Every program
 	// in it must exec the next, so that signals reach bootsrv.
 	Wrap []string
+	// Bin is the binary to run; default binPath, the race build.
+	Bin string
 }
 
 // bootsrvProc is a running bootsrv.
@@ -140,7 +142,11 @@ func startBootsrv(t *testing.T, o bootsrvOpts) *bootsrvProc {
 		args = append([]string{"-config", cfgFile}, args...)
 	}
 	args = append(args, o.Args...)
-	argv := append(append(append([]string{}, o.Wrap...), binPath), args...)
+	bin := binPath
+	if o.Bin != "" {
+		bin = o.Bin
+	}
+	argv := append(append(append([]string{}, o.Wrap...), bin), args...)
 	if o.Netns != "" {
 		argv = append([]string{"ip", "netns", "exec", o.Netns}, argv...)
 	}

@@ -21,8 +21,10 @@ type Config struct {
 	// before it retransmits, until the peer has answered; on reads the wait
 	// then follows the measured round trip (RFC 6298 style, see rtoTimer),
 	// never above Timeout and never below MinTimeout. A client's timeout
-	// option (RFC 2349) replaces Timeout as the longest wait. Default
-	// (zero) 2s.
+	// option (RFC 2349) replaces Timeout as the longest wait once the
+	// client has answered; before that Timeout applies whatever it asked,
+	// so a forged request cannot hold a slot for minutes. Default (zero)
+	// 2s.
 	Timeout time.Duration `yaml:"timeout"`
 	// MinTimeout is the floor of the adaptive retransmission wait on
 	// reads: a lost block on a LAN is resent after about this long instead
@@ -30,12 +32,34 @@ type Config struct {
 	// that never goes below Timeout.
 	MinTimeout time.Duration `yaml:"min_timeout"`
 	// Retries is how many times a packet is retransmitted before the
-	// transfer is given up. Default (zero) 5.
+	// transfer is given up, once the peer has answered (before that,
+	// UnverifiedRetries). Default (zero) 5.
 	Retries int `yaml:"retries"`
 	// MaxTransfers caps concurrent transfers; requests beyond it get an
 	// ERROR "server busy". Default (zero) 2000: boot storms of hundreds of
 	// machines are normal and each transfer costs one socket.
 	MaxTransfers int `yaml:"max_transfers"`
+	// MaxTransfersPerIP caps the concurrent transfers of one client
+	// address, so one host (or one spoofed address) cannot take every slot
+	// of MaxTransfers; beyond it the client gets ERROR "server busy".
+	// Default (zero) 32; -1 means no cap (many clients behind one NAT).
+	MaxTransfersPerIP int `yaml:"max_transfers_per_ip"`
+	// MaxUnverifiedPerIP caps, per client address, the transfers whose
+	// peer has not answered yet (no ACK of the OACK or of block 1, no DATA
+	// of an upload). Request source addresses are not verified, so this is
+	// what bounds the packets a forged request can aim at one victim.
+	// Beyond it the request gets ERROR "server busy". Default (zero) 4: a
+	// firmware that probes tsize before its real request and a client that
+	// resends its request (busybox) need two or three; -1 means no cap.
+	MaxUnverifiedPerIP int `yaml:"max_unverified_per_ip"`
+	// UnverifiedRetries is how many times the first packet of a transfer
+	// (DATA 1, the OACK, or an upload's ACK 0) is retransmitted to a peer
+	// that has never answered, each after Timeout; a client's timeout
+	// option only counts once the peer has answered. One request then
+	// costs at most 1+UnverifiedRetries packets and Timeout x (1 +
+	// UnverifiedRetries) of a slot. Default (zero) 1; -1 means none (a
+	// lost first packet is then left to the client's own retry).
+	UnverifiedRetries int `yaml:"unverified_retries"`
 	// AllowWrite accepts write requests (WRQ), into UploadDir only.
 	// Default (zero) false: writes are refused.
 	AllowWrite bool `yaml:"allow_write"`
@@ -62,15 +86,18 @@ type Config struct {
 
 // Documented defaults.
 const (
-	DefaultMaxBlockSize  = 65464
-	DefaultTimeout       = 2 * time.Second
-	DefaultMinTimeout    = 50 * time.Millisecond
-	DefaultRetries       = 5
-	DefaultMaxTransfers  = 2000
-	DefaultMaxUploadSize = 256 << 20
-	DefaultMaxWindowSize = 64
-	DefaultUploadDir     = "incoming"
-	DefaultDrainTimeout  = 10 * time.Second
+	DefaultMaxBlockSize      = 65464
+	DefaultTimeout           = 2 * time.Second
+	DefaultMinTimeout        = 50 * time.Millisecond
+	DefaultRetries           = 5
+	DefaultMaxTransfers      = 2000
+	DefaultMaxPerIP          = 32
+	DefaultMaxUnverified     = 4
+	DefaultUnverifiedRetries = 1
+	DefaultMaxUploadSize     = 256 << 20
+	DefaultMaxWindowSize     = 64
+	DefaultUploadDir         = "incoming"
+	DefaultDrainTimeout      = 10 * time.Second
 
 	maxAnticipate = 60 // the old key's range, still checked
 )
@@ -91,6 +118,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxTransfers == 0 {
 		c.MaxTransfers = DefaultMaxTransfers
+	}
+	if c.MaxTransfersPerIP == 0 {
+		c.MaxTransfersPerIP = DefaultMaxPerIP
+	}
+	if c.MaxUnverifiedPerIP == 0 {
+		c.MaxUnverifiedPerIP = DefaultMaxUnverified
+	}
+	if c.UnverifiedRetries == 0 {
+		c.UnverifiedRetries = DefaultUnverifiedRetries
 	}
 	if c.MaxUploadSize == 0 {
 		c.MaxUploadSize = DefaultMaxUploadSize
@@ -122,6 +158,12 @@ func (c Config) Validate() error {
 		return keyError{"retries", fmt.Errorf("must be between 1 and 100, got %d", c.Retries)}
 	case c.MaxTransfers < 1:
 		return keyError{"max_transfers", fmt.Errorf("must be at least 1, got %d", c.MaxTransfers)}
+	case c.MaxTransfersPerIP < -1:
+		return keyError{"max_transfers_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxTransfersPerIP)}
+	case c.MaxUnverifiedPerIP < -1:
+		return keyError{"max_unverified_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxUnverifiedPerIP)}
+	case c.UnverifiedRetries < -1 || c.UnverifiedRetries > c.Retries:
+		return keyError{"unverified_retries", fmt.Errorf("must be between 1 and retries (%d), or -1 for none, got %d", c.Retries, c.UnverifiedRetries)}
 	case c.MaxUploadSize < -1:
 		return keyError{"max_upload_size", fmt.Errorf("must be a byte count, or -1 for no cap, got %d", c.MaxUploadSize)}
 	case c.MaxWindowSize < 1 || c.MaxWindowSize > maxWindowSize:

@@ -14,12 +14,21 @@
 // blksize x (windowsize + 64 KiB/blksize) bytes, filled with one read(2) per
 // 64 KiB, and sends each block from it without copying.
 //
+// Request source addresses are not verified, so a transfer stays cheap
+// until its peer answers from that address (ACK of the OACK or of block
+// 1, or an upload's first DATA): no buffer beyond block 1 and no upload
+// file, the server's own timeout whatever the timeout option asked, and
+// unverified_retries retransmissions at most. Per client address, transfers
+// and unverified transfers are capped; with every slot taken, a new request
+// evicts the oldest unverified transfer (see admission).
+//
 // Around the protocol sits the policy a boot appliance needs: every client
 // name goes through images (confinement, no traversal), writes are off
 // unless configured and then land only in the upload folder, atomically and
-// never over an existing file, a cap on concurrent transfers answers "server
-// busy" instead of exhausting sockets, and each transfer is logged once and
-// counted in Prometheus metrics. Refusals carry their RFC 1350 section 5
+// never over an existing file, caps on concurrent transfers answer "server
+// busy" instead of exhausting sockets, the listener outlives transient read
+// errors, and each transfer is logged once and counted in Prometheus
+// metrics. Refusals carry their RFC 1350 section 5
 // code (1 not found, 2 access, 3 too large or disk full, 4 illegal
 // operation or mode, 5 unknown TID, 6 exists) and a short text without
 // server paths.

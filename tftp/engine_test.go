@@ -304,23 +304,3 @@ func TestNetasciiWrite(t *testing.T) {
 		t.Fatalf("stored %q, %v", got, err)
 	}
 }
-
-// TestTimeoutOption: a negotiated timeout replaces the configured one as
-// the longest wait: before the client has answered anything, the OACK is
-// resent after the client's 1s, not the configured 200ms.
-func TestTimeoutOption(t *testing.T) {
-	ts := newTestServer(t, fastConfig(), map[string][]byte{"f": randBytes(2000)}) // 200ms configured
-	r := newRaw(t, ts.addr)
-	r.send(r.srv, request(1, "f", "octet", "timeout", "1"))
-	if p := r.read(2 * time.Second); opcode(p) != 6 || oackOptions(p)["timeout"] != "1" {
-		t.Fatalf("want OACK timeout 1, got %q", p)
-	}
-	start := time.Now()
-	p := r.read(3 * time.Second) // the OACK again
-	if opcode(p) != 6 {
-		t.Fatalf("no retransmission of the OACK: %q", p)
-	}
-	if d := time.Since(start); d < 800*time.Millisecond {
-		t.Fatalf("retransmitted after %s, want about 1s", d)
-	}
-}

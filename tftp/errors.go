@@ -30,12 +30,14 @@ const (
 	reasonDiskFull      = "disk_full"
 	reasonIOError       = "io_error"
 	reasonMalformed     = "malformed" // undecodable requests, unknown modes, stray packets to the server port
-	reasonResources     = "resources" // no socket for the transfer
+	reasonResources     = "resources" // no socket for the transfer (EMFILE, ENOBUFS, ...)
+	reasonIPLimit       = "ip_limit"  // max_transfers_per_ip
+	reasonUnverified    = "unverified_limit"
 )
 
 var reasons = []string{reasonNotFound, reasonInvalidName, reasonAccess, reasonBusy,
 	reasonExists, reasonWriteDisabled, reasonTooLarge, reasonDiskFull, reasonIOError,
-	reasonMalformed, reasonResources}
+	reasonMalformed, reasonResources, reasonIPLimit, reasonUnverified}
 
 // refusal is an error the server decides on. Its Error text is what the
 // client reads in the ERROR packet, so it is short and never holds a path;
@@ -51,10 +53,15 @@ func (r *refusal) Error() string { return r.msg }
 func (r *refusal) Unwrap() error { return r.cause }
 
 var (
-	errBusy          = &refusal{code: codeUndefined, msg: "server busy", reason: reasonBusy}
-	errWriteDisabled = &refusal{code: codeAccess, msg: "writes disabled", reason: reasonWriteDisabled}
-	errBadMode       = &refusal{code: codeIllegalOp, msg: "unsupported mode", reason: reasonMalformed}
-	errShutdown      = errors.New("server shutting down")
+	errBusy            = &refusal{code: codeUndefined, msg: "server busy", reason: reasonBusy}
+	errIPLimit         = &refusal{code: codeUndefined, msg: "server busy", reason: reasonIPLimit}
+	errUnverifiedLimit = &refusal{code: codeUndefined, msg: "server busy", reason: reasonUnverified}
+	errWriteDisabled   = &refusal{code: codeAccess, msg: "writes disabled", reason: reasonWriteDisabled}
+	errBadMode         = &refusal{code: codeIllegalOp, msg: "unsupported mode", reason: reasonMalformed}
+	errShutdown        = errors.New("server shutting down")
+	// errEvicted: the transfer's peer had not answered yet and its slot
+	// went to a newer request (see admission).
+	errEvicted = errors.New("evicted before the peer answered")
 )
 
 // refuse maps an images error to what the client is told. It is the one
@@ -93,6 +100,8 @@ func endResult(err error) string {
 		return resultOK
 	case errors.Is(err, errShutdown):
 		return resultShutdown
+	case errors.Is(err, errEvicted):
+		return resultEvicted
 	case errors.As(err, &pe):
 		return resultPeerAbort
 	case errors.Is(err, errPeerTimeout):

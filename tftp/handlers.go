@@ -3,8 +3,10 @@ package tftp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
+	"path"
 
 	"github.com/bootsrv/bootsrv/images"
 )
@@ -85,19 +87,25 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 		t.refuse(rf)
 		return
 	}
-	up, err := s.store.Create(name, s.cfg.MaxUploadSize)
-	if err != nil {
+	if err := s.checkUpload(name); err != nil {
 		t.refuse(refuse(err))
 		return
 	}
-	defer up.Abort()
 	t.setParams(p)
 	t.rbuf = make([]byte, 4+t.blksize+1) // +1 tells an oversized block
-	rc := &receiver{t: t, sink: newSink(up, t.mode == modeNetascii, s.cfg.MaxUploadSize)}
+	t.hold(len(t.rbuf))
+	rc := &receiver{t: t, create: func() (*sink, error) {
+		up, err := s.store.Create(name, s.cfg.MaxUploadSize)
+		if err != nil {
+			return nil, err
+		}
+		return newSink(up, t.mode == modeNetascii, s.cfg.MaxUploadSize), nil
+	}}
+	defer rc.discard()
 	err = rc.run()
 	if err != nil {
 		t.abort(err)
-		t.finish(rc.bytes, err, rc.sink.err)
+		t.finish(rc.bytes, err, rc.cause())
 		return
 	}
 	// The upload is committed; acknowledge the last block, then count.
@@ -106,11 +114,30 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 	rc.dally()
 }
 
-// setParams applies what was negotiated; a timeout option (RFC 2349)
-// replaces the configured timeout as the longest wait (see rtoTimer).
+// checkUpload refuses, before anything is created, what Create would
+// refuse at block 1: a name already taken (code 6), a folder that does not
+// exist (code 1). The upload itself is created only once the client sends
+// data, so a WRQ from a forged address costs no file; Create checks again
+// then, and the commit (link(2)) never replaces a file either way.
+func (s *Server) checkUpload(name string) error {
+	if _, err := s.store.Stat(name); err == nil {
+		return fmt.Errorf("upload %s: %w", name, images.ErrExists)
+	} else if !errors.Is(err, images.ErrNotFound) {
+		return err
+	}
+	fi, err := s.store.Stat(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("upload %s: %w", name, images.ErrNotDir)
+	}
+	return nil
+}
+
+// setParams applies what was negotiated. A timeout option (RFC 2349)
+// replaces the configured timeout as the longest wait only once the peer
+// has answered (see transfer.verify).
 func (t *transfer) setParams(p params) {
 	t.params = p
-	if p.timeout > 0 {
-		t.timer.ceiling(p.timeout)
-	}
 }

@@ -24,6 +24,7 @@ import (
 // testServer is a Server on 127.0.0.1:0 over a temporary store.
 type testServer struct {
 	*Server
+	conn   *net.UDPConn // the listening socket
 	addr   string
 	dir    string // store root on disk
 	reg    *prometheus.Registry
@@ -88,6 +89,7 @@ func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]by
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.conn = conn.(*net.UDPConn)
 	ts.addr = conn.LocalAddr().String()
 	// Ask for IP_PKTINFO now: packets queued before Serve turns it on
 	// carry no local address and interface, and pin/tftp then caps their
@@ -172,11 +174,18 @@ type rawConn struct {
 
 func newRaw(t testing.TB, addr string) *rawConn {
 	t.Helper()
+	return newRawFrom(t, addr, "127.0.0.1")
+}
+
+// newRawFrom is newRaw from another loopback address (127.0.0.0/8 is all
+// local), for a client that counts as another host.
+func newRawFrom(t testing.TB, addr, ip string) *rawConn {
+	t.Helper()
 	srv, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +283,10 @@ func rawGet(t testing.TB, r *rawConn, req []byte, blksize int) (data, first []by
 			buf.Write(p[4:])
 			want++
 		}
-		r.send(r.last, ack(blk))
+		// Cumulative, as TFTP ACKs are: after a lost block, a later one
+		// is answered with the last block held in order, never its own
+		// number, which would tell a windowed sender the gap was filled.
+		r.send(r.last, ack(want-1))
 		if blk == want-1 && len(p)-4 < blksize {
 			return buf.Bytes(), first
 		}

@@ -13,11 +13,16 @@ const (
 	resultPeerAbort = "peer_abort" // the peer sent ERROR (also UEFI's tsize probe)
 	resultShutdown  = "shutdown"   // stopped by the drain deadline
 	resultError     = "error"      // a server-side failure (disk, size cap, ...)
+	// The peer never answered (ACK, or DATA on uploads): a forged
+	// source address, or a client that cannot hear the server.
+	resultUnverifiedTimeout = "unverified_timeout"
+	resultEvicted           = "evicted" // unverified, its slot taken by a newer request
 )
 
 var (
 	directions = []string{dirRead, dirWrite}
-	results    = []string{resultOK, resultTimeout, resultPeerAbort, resultShutdown, resultError}
+	results    = []string{resultOK, resultTimeout, resultPeerAbort, resultShutdown, resultError,
+		resultUnverifiedTimeout, resultEvicted}
 )
 
 type metrics struct {
@@ -26,6 +31,10 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	inFlight  prometheus.Gauge
 	refusals  *prometheus.CounterVec
+
+	unverified prometheus.Gauge
+	buffers    prometheus.Gauge
+	readErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,8 +60,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "bootsrv_tftp_refusals_total",
 			Help: "TFTP requests refused or transfers stopped by the server, by reason.",
 		}, []string{"reason"}),
+		unverified: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bootsrv_tftp_transfers_unverified",
+			Help: "TFTP transfers in flight whose peer has not answered yet (no ACK, or no DATA on uploads); part of bootsrv_tftp_transfers_in_flight.",
+		}),
+		buffers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bootsrv_tftp_buffer_bytes",
+			Help: "Bytes of data buffers held by TFTP transfers in flight: read-ahead and window on downloads, block and write buffers on uploads.",
+		}),
+		readErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bootsrv_tftp_read_errors_total",
+			Help: "Errors reading the TFTP listening socket (ENOBUFS, ENOMEM, ICMP errors, ...); the listener retries after a short backoff.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.duration, m.inFlight, m.refusals} {
+	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.duration, m.inFlight, m.refusals,
+		m.unverified, m.buffers, m.readErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

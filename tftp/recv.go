@@ -11,13 +11,20 @@ import (
 
 // receiver takes DATA blocks from the peer into an upload (RFC 1350), with
 // one ACK per window of blocks (RFC 7440 section 4; a window of 1 is
-// lock-step).
+// lock-step). The upload (a temporary file and its write buffer) is created
+// at block 1, not at the request: a forged WRQ costs no file.
 type receiver struct {
-	t     *transfer
-	sink  *sink
-	bytes int64 // data bytes of distinct blocks received
-	last  uint64
-	ack   [4]byte
+	t      *transfer
+	create func() (*sink, error) // the upload, at block 1
+	sink   *sink
+	err    error // why create failed, for the log
+	bytes  int64 // data bytes of distinct blocks received
+	last   uint64
+	ack    [4]byte
+
+	// Out-of-order blocks since the last in-order one (see strayACK).
+	strayed   bool
+	lastStray uint16
 }
 
 // run receives blocks until the last one (shorter than blksize), commits
@@ -35,13 +42,12 @@ func (r *receiver) run() error {
 	t.arm()
 	expect := uint64(1)
 	inWindow, retries := 0, 0
-	gapAcked := uint64(0) // the expect value a gap was last reported for
 	for {
 		p, err := t.recv()
 		if errors.Is(err, errPeerTimeout) {
 			// RFC 7440 section 4: on timeout, acknowledge the last block
 			// received in order; before block 1, repeat the first reply.
-			if retries++; retries > t.s.cfg.Retries {
+			if retries++; retries > t.retries() {
 				return err
 			}
 			if expect > 1 {
@@ -51,6 +57,7 @@ func (r *receiver) run() error {
 			if err := t.send(reply); err != nil {
 				return err
 			}
+			inWindow = 0 // the peer resends its window from expect
 			t.arm()
 			continue
 		}
@@ -60,29 +67,23 @@ func (r *receiver) run() error {
 		if binary.BigEndian.Uint16(p) != opDATA || len(p)-4 > t.blksize {
 			return errIllegal
 		}
+		t.verify() // DATA at our port: the peer heard our reply
 		if blk := binary.BigEndian.Uint16(p[2:]); blk != uint16(expect) {
-			ahead := blk-uint16(expect) < 0x8000
-			switch {
-			case !ahead && expect > 1:
-				// A repeat of a block we have: our ACK was lost.
+			if r.strayACK(blk) {
 				t.send(putACK(r.ack[:], uint16(expect-1)))
-			case ahead && gapAcked != expect:
-				// Blocks were lost inside a window: ask for the rest once.
-				gapAcked = expect
-				t.send(putACK(r.ack[:], uint16(expect-1)))
+				inWindow = 0 // the peer restarts its window from expect
 				t.arm()
 			}
 			continue
 		}
-		data := p[4:]
-		if err := r.sink.write(data); err != nil {
+		r.strayed = false
+		if err := r.write(p[4:]); err != nil {
 			return err
 		}
-		r.bytes += int64(len(data))
 		r.last = expect
 		expect++
 		retries = 0
-		if len(data) < t.blksize {
+		if len(p)-4 < t.blksize {
 			return r.sink.commit()
 		}
 		if inWindow++; inWindow == t.window {
@@ -94,6 +95,55 @@ func (r *receiver) run() error {
 		}
 		t.arm()
 	}
+}
+
+// strayACK says whether an out-of-order block calls for an ACK of the last
+// block received in order (RFC 7440 section 4). One ACK answers a whole
+// round of them: a gap (blocks after a lost one, which the sender resends
+// from the ACKed block on), or a window resent because the peer missed our
+// ACK (its blocks, all duplicates, come in ascending order). A stray that
+// does not follow the previous one starts a new round and gets its own
+// ACK, so a lock-step peer (RFC 1350) that resends its block after each
+// lost ACK gets one ACK each time. ACKing every duplicate instead would
+// make a resent window of n blocks cost n ACKs.
+func (r *receiver) strayACK(blk uint16) bool {
+	round := !r.strayed || blk != r.lastStray+1
+	r.strayed, r.lastStray = true, blk
+	return round
+}
+
+// write stores the data of the next block, creating the upload at block 1.
+func (r *receiver) write(data []byte) error {
+	if r.sink == nil {
+		k, err := r.create()
+		if err != nil {
+			r.err = err
+			return refuse(err)
+		}
+		r.sink = k
+		r.t.hold(sinkBufSize)
+	}
+	if err := r.sink.write(data); err != nil {
+		return err
+	}
+	r.bytes += int64(len(data))
+	return nil
+}
+
+// discard throws away an upload that was not committed; after a commit it
+// does nothing.
+func (r *receiver) discard() {
+	if r.sink != nil {
+		r.sink.up.Abort()
+	}
+}
+
+// cause is the real error behind a failed upload, for the log.
+func (r *receiver) cause() error {
+	if r.sink != nil && r.sink.err != nil {
+		return r.sink.err
+	}
+	return r.err
 }
 
 // ackLast acknowledges the last block.
@@ -126,8 +176,11 @@ type sink struct {
 	err error           // the real error, for the log
 }
 
+// sinkBufSize is the write buffer of an upload: one write(2) per 64 KiB.
+const sinkBufSize = 64 << 10
+
 func newSink(up *images.Upload, netascii bool, max int64) *sink {
-	k := &sink{up: up, bw: bufio.NewWriterSize(up, 64<<10), max: max}
+	k := &sink{up: up, bw: bufio.NewWriterSize(up, sinkBufSize), max: max}
 	if netascii {
 		k.na = &netasciiWriter{w: k.bw}
 	}

@@ -14,8 +14,10 @@ import "time"
 // 4 MiB transfer with lock-step 1468-byte blocks loses about 57 packets,
 // which cost seconds, not minutes.
 //
-// A client's timeout option (RFC 2349) becomes the timer's ceiling: the
-// server never waits longer than agreed, and it resends sooner only when the
+// A client's timeout option (RFC 2349) becomes the timer's ceiling once
+// the client has answered (see transfer.verify; until then the configured
+// timeout holds, so a forged request cannot buy a 255s wait): the server
+// never waits longer than agreed, and it resends sooner only when the
 // measured round trip says the block is lost. That is a deliberate reading
 // of the RFC, which names one fixed interval: curl asks for 6s, EDK2 for a
 // few seconds, and a fixed 6s per lost packet turns a 1 MiB download at 1%
@@ -31,10 +33,14 @@ func newRTOTimer(initial, floor time.Duration) rtoTimer {
 	return rtoTimer{rto: initial, min: min(floor, initial), max: initial}
 }
 
-// ceiling makes d (the RFC 2349 timeout option) the longest wait, and the
-// wait until the peer has answered.
+// ceiling makes d (the RFC 2349 timeout option) the longest wait. Without
+// a round-trip sample yet, d is also the next wait.
 func (r *rtoTimer) ceiling(d time.Duration) {
-	r.max, r.min, r.rto = d, min(r.min, d), d
+	r.max, r.min = d, min(r.min, d)
+	r.rto = d
+	if r.sampled {
+		r.rto = min(max(r.srtt+4*r.rttvar, r.min), r.max)
+	}
 }
 
 // sample feeds one measured round trip (RFC 6298 §2.2, §2.3).

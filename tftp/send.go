@@ -18,10 +18,17 @@ const readAhead = 64 << 10
 // packet is sent from that buffer without a copy: the 4-byte header is
 // written over the end of the previous block's data, which is saved and
 // put back after the send. buf[0:4] is spare room for the first header.
+//
+// The buffer is window plus read-ahead, up to 192 KiB, and the request
+// that asks for it may come from a forged address. So until the peer's
+// first ACK the sender holds only block 1 (RFC 1350, no options) or
+// nothing at all (behind an OACK, RFC 2347), and grows to full size once
+// the peer has answered.
 type sender struct {
 	t       *transfer
 	src     io.Reader
 	buf     []byte
+	full    int    // len(buf) once the peer has answered
 	first   uint64 // block whose data starts at buf[4]
 	loaded  int    // data bytes in buf[4:]
 	eof     bool
@@ -32,7 +39,33 @@ type sender struct {
 
 func newSender(t *transfer, src io.Reader) *sender {
 	blocks := t.window + max(1, readAhead/t.blksize)
-	return &sender{t: t, src: src, buf: make([]byte, 4+blocks*t.blksize), first: 1}
+	s := &sender{t: t, src: src, full: 4 + blocks*t.blksize, first: 1}
+	if t.oack == nil {
+		s.resize(4 + t.blksize) // block 1, which goes out before any ACK
+	}
+	return s
+}
+
+// resize gives the sender a buffer of n bytes, keeping what is loaded.
+func (s *sender) resize(n int) {
+	b := make([]byte, n)
+	if s.loaded > 0 {
+		copy(b[4:], s.buf[4:4+s.loaded])
+	}
+	s.t.hold(n - len(s.buf))
+	s.buf = b
+}
+
+// answered is the peer's first ACK: it hears the server, so the transfer
+// gets its full buffer, retries and timer (see transfer.verify).
+func (s *sender) answered() {
+	if s.t.verified {
+		return
+	}
+	s.t.verify()
+	if len(s.buf) < s.full {
+		s.resize(s.full)
+	}
 }
 
 // errIllegal: the peer sent a packet that has no place in the transfer.
@@ -48,6 +81,8 @@ func (s *sender) run() error {
 			return err
 		}
 	}
+	// Until answered, the window is one block (no OACK, so no
+	// windowsize) and the buffer holds it: nothing is read ahead.
 	base := uint64(1) // lowest block not yet acknowledged
 	retries := 0      // full-timeout waits in a row
 	resent := false   // this round's blocks were sent more than once
@@ -67,7 +102,7 @@ func (s *sender) run() error {
 			if !t.timer.expired() {
 				continue
 			}
-			if retries++; retries > t.s.cfg.Retries {
+			if retries++; retries > t.retries() {
 				return err
 			}
 			continue
@@ -75,6 +110,7 @@ func (s *sender) run() error {
 		if err != nil {
 			return err
 		}
+		s.answered()
 		if fresh && !resent {
 			t.timer.sample(time.Since(sentAt))
 		}
@@ -193,7 +229,8 @@ func (s *sender) waitACK(base, top uint64) (uint64, error) {
 
 // handshake sends the OACK and waits for its ACK of block 0 (RFC 2347).
 // A client that does not like the OACK answers ERROR 8, which ends the
-// transfer as a peer abort (UEFI firmware does that to learn a size).
+// transfer as a peer abort (UEFI firmware does that to learn a size). The
+// ACK of block 0 is the peer's first answer.
 func (s *sender) handshake() error {
 	t := s.t
 	oack := packOACK(t.oack)
@@ -208,7 +245,7 @@ func (s *sender) handshake() error {
 		t.arm()
 		for {
 			p, err := t.recv()
-			if errors.Is(err, errPeerTimeout) && retries < t.s.cfg.Retries {
+			if errors.Is(err, errPeerTimeout) && retries < t.retries() {
 				t.timer.expired() // not sampled yet: always the full timeout
 				break
 			}
@@ -219,6 +256,7 @@ func (s *sender) handshake() error {
 				return errIllegal
 			}
 			if binary.BigEndian.Uint16(p[2:]) == 0 {
+				s.answered()
 				if retries == 0 {
 					t.timer.sample(time.Since(sentAt))
 				}

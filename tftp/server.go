@@ -24,7 +24,7 @@ type Server struct {
 	log   zerolog.Logger
 	m     *metrics
 
-	slots   chan struct{} // one token per running transfer, cap MaxTransfers
+	adm     *admission
 	stop    chan struct{} // closed at the drain deadline: transfers abort
 	stopped sync.Once
 	serving atomic.Bool
@@ -34,6 +34,9 @@ type Server struct {
 	conns map[*net.UDPConn]struct{} // transfer sockets, to wake them at the drain deadline
 
 	virtual atomic.Pointer[VirtualFunc] // see SetVirtual
+
+	// One log line a second at most for what a flood repeats per packet.
+	refusedLog, socketLog, readErrLog logSampler
 }
 
 // New checks cfg, fills its defaults, registers the metrics on reg and, when
@@ -59,23 +62,27 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		log.Warn().Int("anticipate", cfg.Anticipate).Msg("tftp.anticipate is ignored: clients negotiate windowsize (RFC 7440) instead")
 	}
 	return &Server{
-		cfg:   cfg,
-		store: store,
-		log:   log,
-		m:     m,
-		slots: make(chan struct{}, cfg.MaxTransfers),
-		stop:  make(chan struct{}),
-		conns: map[*net.UDPConn]struct{}{},
+		cfg:        cfg,
+		store:      store,
+		log:        log,
+		m:          m,
+		adm:        newAdmission(cfg, m),
+		stop:       make(chan struct{}),
+		conns:      map[*net.UDPConn]struct{}{},
+		refusedLog: logSampler{every: time.Second},
+		socketLog:  logSampler{every: time.Second},
+		readErrLog: logSampler{every: time.Second},
 	}, nil
 }
 
 // Serve answers requests arriving on conn, which must be a *net.UDPConn,
 // until ctx is cancelled. Each transfer runs in its own goroutine on its own
 // socket, bound to the address the request was sent to (learnt with
-// IP_PKTINFO when conn listens on a wildcard address). When ctx is
-// cancelled Serve closes conn, lets transfers in flight finish for up to
-// DrainTimeout, stops the rest and returns nil. Serve may be called once per
-// Server.
+// IP_PKTINFO when conn listens on a wildcard address). Read errors on conn
+// are retried (see listen); only conn being closed ends Serve early. When
+// ctx is cancelled Serve closes conn, lets transfers in flight finish for
+// up to DrainTimeout, stops the rest and returns nil. Serve may be called
+// once per Server.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	udp, ok := conn.(*net.UDPConn)
 	if !ok {
@@ -95,12 +102,11 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		s.log.Warn().Err(err).Msg("tftp cannot learn request addresses (IP_PKTINFO); transfers answer from the kernel's choice")
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.listen(udp, local) }()
+	go func() { done <- s.listen(ctx, udp, local) }()
 	select {
-	case err := <-done: // only on a broken socket
-		udp.Close()
+	case err := <-done: // conn was closed under us
 		s.drain()
-		return fmt.Errorf("tftp: %w", err)
+		return fmt.Errorf("tftp: listening socket: %w", err)
 	case <-ctx.Done():
 	}
 	udp.Close()
@@ -109,23 +115,54 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	return nil
 }
 
-// listen reads requests until conn is closed.
-func (s *Server) listen(conn *net.UDPConn, local netip.Addr) error {
+// listen reads requests until conn is closed, and returns that error. Any
+// other read error is taken as transient: ENOBUFS or ENOMEM under memory
+// pressure, ECONNREFUSED when an ICMP error about one of the listener's
+// replies comes back (IP_RECVERR), EINTR. A listener that stopped on one
+// would take the whole service down, so each is counted, logged at most
+// once a second, and the read retried after a backoff that grows while the
+// errors last and resets at the next datagram.
+func (s *Server) listen(ctx context.Context, conn *net.UDPConn, local netip.Addr) error {
 	buf := make([]byte, 65536)
 	oob := make([]byte, oobSize)
+	failures := 0
 	for {
 		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				return nil
+				return err
 			}
-			return err
+			failures++
+			s.m.readErrors.Inc()
+			if ok, suppressed := s.readErrLog.allow(time.Now()); ok {
+				s.log.Warn().Err(err).Int("suppressed", suppressed).Msg("tftp listener read failed, retrying")
+			}
+			pause(ctx, readBackoff(failures))
+			continue
 		}
+		failures = 0
 		dst, ifindex := parseDstInfo(oob[:oobn])
 		if local.IsValid() && !local.IsUnspecified() {
 			dst = local
 		}
 		s.dispatch(conn, buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), dst, ifindex)
+	}
+}
+
+// readBackoff is the wait after the nth read error in a row: 1ms, doubling
+// up to a second, so a lasting error costs no CPU and a passing one almost
+// no time.
+func readBackoff(n int) time.Duration {
+	return min(time.Millisecond<<min(n-1, 10), time.Second)
+}
+
+// pause waits d, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -145,15 +182,29 @@ func (s *Server) dispatch(conn *net.UDPConn, p []byte, from netip.AddrPort, dst 
 		}
 		return
 	}
-	if !s.acquire() {
-		s.m.refusals.WithLabelValues(reasonBusy).Inc()
-		s.log.Info().Str("direction", direction(req.op)).Str("peer", from.String()).Str("file", req.file).
-			Str("reason", reasonBusy).Int("code", int(errBusy.code)).Msg("tftp request refused")
-		conn.WriteToUDPAddrPort(packError(errBusy.code, errBusy.msg), from)
+	sl, r := s.adm.admit(from.Addr())
+	if r != nil {
+		s.refuseFromListener(conn, req, from, r, &s.refusedLog)
 		return
 	}
 	s.running.Add(1)
-	go s.serveRequest(req, from, dst, ifindex)
+	go s.serveRequest(conn, sl, req, from, dst, ifindex)
+}
+
+// refuseFromListener answers a request that gets no transfer with an
+// ERROR from the listening socket. Floods make these per packet, so the
+// log is sampled; the metric counts each one.
+func (s *Server) refuseFromListener(conn *net.UDPConn, req requestPacket, from netip.AddrPort, r *refusal, sampler *logSampler) {
+	s.m.refusals.WithLabelValues(r.reason).Inc()
+	if ok, suppressed := sampler.allow(time.Now()); ok {
+		ev := s.log.Info()
+		if r.cause != nil {
+			ev = s.log.Warn().AnErr("cause", r.cause)
+		}
+		ev.Str("direction", direction(req.op)).Str("peer", from.String()).Str("file", req.file).
+			Str("reason", r.reason).Int("code", int(r.code)).Int("suppressed", suppressed).Msg("tftp request refused")
+	}
+	conn.WriteToUDPAddrPort(packError(r.code, r.msg), from)
 }
 
 func direction(op uint16) string {
@@ -163,21 +214,23 @@ func direction(op uint16) string {
 	return dirRead
 }
 
-// serveRequest runs one transfer on its own socket.
-func (s *Server) serveRequest(req requestPacket, from netip.AddrPort, dst netip.Addr, ifindex int) {
+// serveRequest runs one transfer on its own socket. Without a socket
+// (EMFILE, ENOBUFS, ...) the request is refused with "server busy" from the
+// listening socket, best effort.
+func (s *Server) serveRequest(lconn *net.UDPConn, sl *slot, req requestPacket, from netip.AddrPort, dst netip.Addr, ifindex int) {
 	defer s.running.Done()
-	defer s.release()
-	t, err := s.newTransfer(direction(req.op), req, from, dst)
+	t, err := s.newTransfer(direction(req.op), sl, req, from, dst)
 	if err != nil {
-		s.m.refusals.WithLabelValues(reasonResources).Inc()
-		t.log.Warn().Err(err).Msg("tftp cannot open a transfer socket")
+		s.adm.leave(sl)
+		s.refuseFromListener(lconn, req, from, &refusal{code: errBusy.code, msg: errBusy.msg, reason: reasonResources,
+			cause: fmt.Errorf("transfer socket: %w", err)}, &s.socketLog)
 		return
 	}
-	s.track(t.conn, true)
-	defer func() {
-		s.track(t.conn, false)
-		t.conn.Close()
-	}()
+	defer t.close()
+	if !s.adm.attach(sl, t.conn) {
+		t.finish(0, errEvicted, nil)
+		return
+	}
 	lim := limits{maxBlock: s.blockLimit(ifindex, from.Addr().Is6()), maxWindow: s.cfg.MaxWindowSize, maxUpload: s.cfg.MaxUploadSize}
 	if req.mode != modeOctet && req.mode != modeNetascii {
 		t.refuse(errBadMode)
@@ -228,7 +281,7 @@ func (s *Server) drain() {
 		s.running.Wait()
 		close(finished)
 	}()
-	s.log.Info().Int("in_flight", len(s.slots)).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
+	s.log.Info().Int("in_flight", s.adm.inFlight()).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
 	deadline := time.NewTimer(s.cfg.DrainTimeout)
 	defer deadline.Stop()
 	select {
@@ -236,7 +289,7 @@ func (s *Server) drain() {
 		return
 	case <-deadline.C:
 	}
-	s.log.Warn().Int("in_flight", len(s.slots)).Msg("tftp drain deadline passed, stopping transfers")
+	s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp drain deadline passed, stopping transfers")
 	s.stopped.Do(func() { close(s.stop) })
 	s.mu.Lock()
 	for c := range s.conns {
@@ -248,22 +301,6 @@ func (s *Server) drain() {
 	select {
 	case <-finished:
 	case <-grace.C:
-		s.log.Warn().Int("in_flight", len(s.slots)).Msg("tftp transfers still busy after the drain deadline, leaving them")
+		s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp transfers still busy after the drain deadline, leaving them")
 	}
-}
-
-// acquire takes a transfer slot without waiting.
-func (s *Server) acquire() bool {
-	select {
-	case s.slots <- struct{}{}:
-		s.m.inFlight.Inc()
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *Server) release() {
-	<-s.slots
-	s.m.inFlight.Dec()
 }

@@ -20,24 +20,32 @@ import (
 func TestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.MaxBlockSize != 65464 || d.Timeout != 2*time.Second || d.Retries != 5 || d.MaxTransfers != 2000 ||
-		d.AllowWrite || d.UploadDir != "incoming" || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 {
+		d.AllowWrite || d.UploadDir != "incoming" || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 ||
+		d.MaxTransfersPerIP != 32 || d.MaxUnverifiedPerIP != 4 || d.UnverifiedRetries != 1 {
 		t.Fatalf("defaults %+v", d)
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Fatalf("zero config: %v", err)
 	}
+	if err := (Config{MaxTransfersPerIP: -1, MaxUnverifiedPerIP: -1, UnverifiedRetries: -1}).Validate(); err != nil {
+		t.Fatalf("no caps, no unverified retries: %v", err)
+	}
 	tests := map[string]struct {
 		cfg Config
 		key string
 	}{
-		"blksize 512":     {Config{MaxBlockSize: 512}, "max_block_size"},
-		"blksize huge":    {Config{MaxBlockSize: 65465}, "max_block_size"},
-		"timeout tiny":    {Config{Timeout: time.Millisecond}, "timeout"},
-		"retries":         {Config{Retries: -1}, "retries"},
-		"transfers":       {Config{MaxTransfers: -5}, "max_transfers"},
-		"upload size":     {Config{MaxUploadSize: -2}, "max_upload_size"},
-		"anticipate":      {Config{Anticipate: 61}, "anticipate"},
-		"upload dir dots": {Config{UploadDir: "../up"}, ""},
+		"blksize 512":                     {Config{MaxBlockSize: 512}, "max_block_size"},
+		"blksize huge":                    {Config{MaxBlockSize: 65465}, "max_block_size"},
+		"timeout tiny":                    {Config{Timeout: time.Millisecond}, "timeout"},
+		"retries":                         {Config{Retries: -1}, "retries"},
+		"transfers":                       {Config{MaxTransfers: -5}, "max_transfers"},
+		"upload size":                     {Config{MaxUploadSize: -2}, "max_upload_size"},
+		"anticipate":                      {Config{Anticipate: 61}, "anticipate"},
+		"per ip":                          {Config{MaxTransfersPerIP: -2}, "max_transfers_per_ip"},
+		"unverified":                      {Config{MaxUnverifiedPerIP: -2}, "max_unverified_per_ip"},
+		"unverified retries below -1":     {Config{UnverifiedRetries: -2}, "unverified_retries"},
+		"unverified retries over retries": {Config{Retries: 2, UnverifiedRetries: 3}, "unverified_retries"},
+		"upload dir dots":                 {Config{UploadDir: "../up"}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -106,7 +114,8 @@ func TestMetricsLint(t *testing.T) {
 	}
 }
 
-// TestBusy holds the only slot with a client that stops acknowledging.
+// TestBusy holds the only slot with a client that acknowledged block 1
+// (a verified transfer, which a new request cannot evict) and then stops.
 func TestBusy(t *testing.T) {
 	cfg := fastConfig()
 	cfg.MaxTransfers = 1
@@ -117,6 +126,10 @@ func TestBusy(t *testing.T) {
 	a.send(a.srv, request(1, "f", "octet"))
 	if p := a.read(2 * time.Second); opcode(p) != 3 {
 		t.Fatalf("first client got op %d", opcode(p))
+	}
+	a.send(a.last, ack(1))
+	if p := a.read(2 * time.Second); opcode(p) != 3 || binary.BigEndian.Uint16(p[2:]) != 2 {
+		t.Fatalf("first client got %q, want DATA 2", p)
 	}
 	b := newRaw(t, ts.addr)
 	b.send(b.srv, request(1, "f", "octet"))
@@ -131,9 +144,9 @@ func TestBusy(t *testing.T) {
 		t.Fatalf("in flight = %v", got)
 	}
 	// The first transfer carries on and frees its slot.
-	a.send(a.last, ack(1))
+	a.send(a.last, ack(2))
 	var got bytes.Buffer
-	got.Write(data[:512])
+	got.Write(data[:1024])
 	for {
 		p := a.read(2 * time.Second)
 		if opcode(p) != 3 {
@@ -194,7 +207,7 @@ func TestDuplicateRRQ(t *testing.T) {
 			if !bytes.Equal(got.Bytes(), data) {
 				t.Fatal("content differs")
 			}
-			wantOther := resultTimeout
+			wantOther := resultUnverifiedTimeout // the client never answered it
 			if answerStranger {
 				wantOther = resultPeerAbort
 			}
@@ -363,6 +376,7 @@ func TestMalformedNoLeak(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Timeout = 50 * time.Millisecond
 	cfg.Retries = 1
+	cfg.MaxUnverifiedPerIP = -1 // the packets and the check share 127.0.0.1
 	ts := newTestServer(t, cfg, map[string][]byte{"f": []byte("hello")})
 	if _, _, err := get(ts.addr, "f", "octet", 0, false); err != nil {
 		t.Fatal(err)

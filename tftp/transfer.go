@@ -27,11 +27,14 @@ type transfer struct {
 	log   zerolog.Logger
 
 	params
+	slot     *slot     // its place in the admission counts
+	verified bool      // the peer has answered from its address (see verify)
 	timer    rtoTimer  // how long to wait for the peer before retransmitting
 	sent     int       // datagrams sent, retransmissions included
 	resent   int       // of which retransmissions
 	rbuf     []byte    // receive buffer
 	deadline time.Time // of the current wait
+	held     int       // buffer bytes counted in bootsrv_tftp_buffer_bytes
 }
 
 // peerError is an ERROR packet received from the peer.
@@ -54,8 +57,8 @@ func (timeoutError) Timeout() bool { return true }
 
 // newTransfer opens the transfer's socket on local (the address the request
 // arrived on; unspecified lets the kernel choose) at an ephemeral port.
-func (s *Server) newTransfer(dir string, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
-	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(),
+func (s *Server) newTransfer(dir string, sl *slot, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
+	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(), slot: sl,
 		params: params{blksize: defaultBlockSize, window: 1}, timer: newRTOTimer(s.cfg.Timeout, s.cfg.MinTimeout)}
 	t.log = s.log.With().Str("direction", dir).Str("peer", peer.String()).Str("file", req.file).Logger()
 	laddr := &net.UDPAddr{}
@@ -69,10 +72,49 @@ func (s *Server) newTransfer(dir string, req requestPacket, peer netip.AddrPort,
 	}
 	c, err := net.ListenUDP(network, laddr)
 	if err != nil {
-		return t, err
+		return nil, err
 	}
 	t.conn = c
+	s.track(c, true)
 	return t, nil
+}
+
+// close releases what the transfer holds: socket, slot, buffers.
+func (t *transfer) close() {
+	t.s.track(t.conn, false)
+	t.conn.Close()
+	t.s.adm.leave(t.slot)
+	t.hold(-t.held)
+}
+
+// hold counts n more (or, negative, fewer) buffer bytes held.
+func (t *transfer) hold(n int) {
+	t.held += n
+	t.s.m.buffers.Add(float64(n))
+}
+
+// verify records that the peer has answered from its address: it hears
+// the server, so the request was not forged. From here on the transfer
+// gets the full retries and the client's timeout option (RFC 2349) as the
+// ceiling of its timer; before, only the server's own timeout and
+// unverified_retries, whatever the request asked.
+func (t *transfer) verify() {
+	if t.verified {
+		return
+	}
+	t.verified = true
+	t.s.adm.verified(t.slot)
+	if t.timeout > 0 {
+		t.timer.ceiling(t.timeout)
+	}
+}
+
+// retries is how many full-timeout waits in a row the transfer allows.
+func (t *transfer) retries() int {
+	if t.verified {
+		return t.s.cfg.Retries
+	}
+	return max(0, t.s.cfg.UnverifiedRetries)
 }
 
 // send writes one datagram to the peer.
@@ -98,26 +140,24 @@ func (t *transfer) arm() { t.deadline = time.Now().Add(t.timer.rto) }
 // ERROR 5 and are otherwise ignored (RFC 1350 section 4), so a stray or
 // spoofed packet neither ends the transfer nor extends its wait. It
 // returns errPeerTimeout at the deadline, errShutdown once the drain
-// deadline has passed, and a *peerError for an ERROR from the peer.
+// deadline has passed, errEvicted when an unverified transfer lost its
+// slot, and a *peerError for an ERROR from the peer.
 func (t *transfer) recv() ([]byte, error) {
 	if err := t.conn.SetReadDeadline(t.deadline); err != nil {
 		return nil, err
 	}
 	for {
-		// After setting the deadline: drain wakes transfers by moving it
-		// to the past after closing stop, so one of the two is seen.
-		select {
-		case <-t.s.stop:
-			return nil, errShutdown
-		default:
+		// After setting the deadline: drain and eviction wake transfers
+		// by moving it to the past after closing stop or setting evicted,
+		// so one of the two is seen.
+		if err := t.stopped(); err != nil {
+			return nil, err
 		}
 		n, from, err := t.conn.ReadFromUDPAddrPort(t.rbuf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				select {
-				case <-t.s.stop:
-					return nil, errShutdown
-				default:
+				if err := t.stopped(); err != nil {
+					return nil, err
 				}
 				return nil, errPeerTimeout
 			}
@@ -143,6 +183,19 @@ func (t *transfer) recv() ([]byte, error) {
 	}
 }
 
+// stopped says whether the transfer must end now, not by its peer.
+func (t *transfer) stopped() error {
+	select {
+	case <-t.s.stop:
+		return errShutdown
+	default:
+	}
+	if t.slot.evicted.Load() {
+		return errEvicted
+	}
+	return nil
+}
+
 // refuse counts and logs a request turned down before any data moved, and
 // tells the client, from the transfer's own port, with the RFC 1350
 // section 5 code.
@@ -161,6 +214,9 @@ func (t *transfer) refuse(r *refusal) {
 func (t *transfer) finish(n int64, err, ioErr error) {
 	d := time.Since(t.start)
 	result := endResult(err)
+	if result == resultTimeout && !t.verified {
+		result = resultUnverifiedTimeout
+	}
 	m := t.s.m
 	m.transfers.WithLabelValues(t.dir, result).Inc()
 	m.bytes.WithLabelValues(t.dir).Add(float64(n))
@@ -170,7 +226,13 @@ func (t *transfer) finish(n int64, err, ioErr error) {
 		m.refusals.WithLabelValues(r.reason).Inc()
 	}
 	ev := t.log.Info()
-	if result != resultOK && result != resultPeerAbort {
+	switch result {
+	case resultOK, resultPeerAbort:
+	case resultUnverifiedTimeout, resultEvicted:
+		// Forged requests end this way, one line each: kept out of the
+		// default log, counted in the metrics.
+		ev = t.log.Debug()
+	default:
 		ev = t.log.Warn()
 	}
 	if err != nil {
@@ -190,7 +252,7 @@ func (t *transfer) abort(err error) {
 	var pe *peerError
 	var r *refusal
 	switch {
-	case errors.As(err, &pe), errors.Is(err, errPeerTimeout):
+	case errors.As(err, &pe), errors.Is(err, errPeerTimeout), errors.Is(err, errEvicted):
 	case errors.Is(err, errShutdown):
 		t.sendError(codeUndefined, errShutdown.Error())
 	case errors.As(err, &r):

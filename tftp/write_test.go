@@ -2,9 +2,12 @@ package tftp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -188,5 +191,129 @@ func TestWriteDiskFull(t *testing.T) {
 	// The space is back: a small upload works.
 	if err := put(ts.addr, "small", randBytes(1000)); err != nil {
 		t.Fatalf("upload after disk full: %v", err)
+	}
+}
+
+// TestUploadACKs: the ACKs an upload gets for a given order of DATA blocks
+// (RFC 7440 section 4): one per window; for a gap or a resent window, one
+// ACK of the last in-order block, after which the window count restarts
+// from there; never one per duplicate block. Lock-step (RFC 1350) still
+// gets an ACK for each repeat of its block.
+func TestUploadACKs(t *testing.T) {
+	tests := map[string]struct {
+		window int      // 0: no windowsize option (lock-step, ACK 0 reply)
+		blocks []uint16 // DATA sent in this order; the highest is the short last one
+		acks   []uint16
+	}{
+		"in order":                 {window: 4, blocks: []uint16{1, 2, 3, 4, 5, 6, 7, 8, 9}, acks: []uint16{4, 8, 9}},
+		"window resent":            {window: 4, blocks: []uint16{1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9}, acks: []uint16{4, 4, 8, 9}},
+		"gap":                      {window: 4, blocks: []uint16{1, 2, 4, 5, 3, 4, 5, 6, 7, 8, 9, 10}, acks: []uint16{2, 6, 10}},
+		"gap, round repeated":      {window: 4, blocks: []uint16{1, 2, 4, 5, 4, 5, 3, 4, 5, 6, 7}, acks: []uint16{2, 2, 6, 7}},
+		"lock-step, block repeats": {blocks: []uint16{1, 1, 1, 2}, acks: []uint16{1, 1, 1, 2}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := writeConfig()
+			cfg.Timeout = time.Second // no timer ACKs during the exchange
+			ts := newTestServer(t, cfg, nil)
+			r := newRaw(t, ts.addr)
+			var opts []string
+			if tc.window > 0 {
+				opts = []string{"windowsize", strconv.Itoa(tc.window)}
+			}
+			r.send(r.srv, request(2, "up", "octet", opts...))
+			if p := r.read(2 * time.Second); opcode(p) != 6 && opcode(p) != 4 {
+				t.Fatalf("first reply %q", p)
+			}
+			last := slices.Max(tc.blocks)
+			block := func(n uint16) []byte {
+				size := 512
+				if n == last {
+					size = 100
+				}
+				return append([]byte{0, 3, byte(n >> 8), byte(n)}, bytes.Repeat([]byte{byte(n)}, size)...)
+			}
+			for _, n := range tc.blocks {
+				r.send(r.last, block(n))
+			}
+			var acks []uint16
+			for len(acks) == 0 || acks[len(acks)-1] != last {
+				p := r.read(2 * time.Second)
+				if opcode(p) != 4 {
+					t.Fatalf("after ACKs %v: %q", acks, p)
+				}
+				acks = append(acks, binary.BigEndian.Uint16(p[2:]))
+			}
+			r.send(r.last, packError(0, "done")) // ends the server's dally
+			if !slices.Equal(acks, tc.acks) {
+				t.Fatalf("ACKs %v, want %v", acks, tc.acks)
+			}
+			var want []byte
+			for n := uint16(1); n <= last; n++ {
+				want = append(want, block(n)[4:]...)
+			}
+			eventually(t, "upload counted", func() bool {
+				return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "upload", "result", "ok") == 1
+			})
+			if got, err := os.ReadFile(filepath.Join(ts.dir, "incoming", "up")); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("stored %d bytes (%v), want %d", len(got), err, len(want))
+			}
+		})
+	}
+}
+
+// TestUploadLeavesNothing: an upload that does not reach its short last
+// block leaves nothing under its name and no temporary, and a WRQ creates
+// no file before the client sends data.
+func TestUploadLeavesNothing(t *testing.T) {
+	full := append([]byte{0, 3, 0, 1}, make([]byte, 512)...)
+	tests := map[string]struct {
+		opts   []string
+		then   func(r *rawConn) // after the first reply
+		result string
+	}{
+		"never answered": {result: resultUnverifiedTimeout},
+		"stops after block 1": {then: func(r *rawConn) {
+			r.send(r.last, full)
+			r.read(2 * time.Second) // ACK 1
+		}, result: resultTimeout},
+		"error after block 1": {then: func(r *rawConn) {
+			r.send(r.last, full)
+			r.read(2 * time.Second)
+			r.send(r.last, packError(0, "cancelled"))
+		}, result: resultPeerAbort},
+		"stops inside a window": {opts: []string{"windowsize", "4"}, then: func(r *rawConn) {
+			r.send(r.last, full)
+			r.send(r.last, append([]byte{0, 3, 0, 2}, make([]byte, 512)...))
+		}, result: resultTimeout},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg := writeConfig()
+			cfg.Timeout = 100 * time.Millisecond
+			cfg.Retries = 1
+			ts := newTestServer(t, cfg, nil)
+			r := newRaw(t, ts.addr)
+			r.send(r.srv, request(2, "partial", "octet", tc.opts...))
+			if p := r.read(2 * time.Second); opcode(p) != 4 && opcode(p) != 6 {
+				t.Fatalf("first reply %q", p)
+			}
+			if tf := tempFiles(t, ts.dir); len(tf) != 0 {
+				t.Fatalf("files created before any data: %v", tf)
+			}
+			if tc.then != nil {
+				tc.then(r)
+			}
+			eventually(t, "upload ended", func() bool {
+				return ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "upload", "result", tc.result) == 1 &&
+					ts.metric(t, "bootsrv_tftp_transfers_in_flight") == 0
+			})
+			if _, err := os.Stat(filepath.Join(ts.dir, "incoming", "partial")); err == nil {
+				t.Fatal("partial upload stored under its name")
+			}
+			if tf := tempFiles(t, ts.dir); len(tf) != 0 {
+				t.Fatalf("temporaries left: %v", tf)
+			}
+		})
 	}
 }
