@@ -149,8 +149,10 @@ func (h *download) Close() error {
 // finish records one transfer's metrics and log line.
 func (d *fsDriver) finish(dir, name string, n int64, began time.Time, result string, err error) {
 	m := d.srv.m
+	// Out of flight last, once the transfer is counted and logged: a
+	// drain (or a test) that waits for idle then sees it whole.
+	defer d.srv.flight.done()
 	m.inFlight.Dec()
-	d.srv.flight.done()
 	m.transfers.WithLabelValues(dir, result).Inc()
 	m.bytes.WithLabelValues(dir).Add(float64(max(n, 0)))
 	m.duration.WithLabelValues(dir).Observe(time.Since(began).Seconds())
