@@ -25,6 +25,17 @@ import (
 // server holds the lease file.
 const leasesPath = "/dhcp/leases"
 
+// dhcpConfig is the dhcp section with what it needs from the others: the
+// names served as boot scripts, which are not expected in the store.
+func (c *Config) dhcpConfig() dhcp.Config {
+	dc := c.DHCP
+	dc.Scripts = nil
+	for _, sc := range c.Scripts {
+		dc.Scripts = append(dc.Scripts, sc.Name)
+	}
+	return dc
+}
+
 // startDHCP binds the DHCP responder when the config enables it and returns
 // nil when it does not. The lease file is opened (and a locked or corrupt
 // one refused) before the socket is bound.
