@@ -53,7 +53,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		for i, sc := range cfg.Scripts {
 			names[i] = sc.Name
 		}
-		fmt.Fprintf(stdout, "  scripts %s (over tftp, and http at /images/<name>)\n", strings.Join(names, ", "))
+		fmt.Fprintf(stdout, "  scripts %s (over tftp, and http at %s<name>)\n", strings.Join(names, ", "), cfg.HTTP.ImagesPath)
 	}
 	out, err := yaml.Marshal(redacted(cfg))
 	if err != nil {

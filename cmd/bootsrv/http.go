@@ -37,10 +37,10 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newHTTPServer serves metrics, health, the services' handlers and, when
-// store is not nil (http.images), the image store under /images/. Boot
-// scripts (scr not nil) are served there too, before store files. Image
-// paths are routed before the mux (routeImages), which would redirect
-// non-canonical ones.
+// store is not nil (http.images), the image store under http.images_path.
+// Boot scripts (scr not nil) are served there too, before store files.
+// Image paths are routed before the mux (routeImages), which would
+// redirect non-canonical ones.
 func newHTTPServer(cfg httpConfig, reg *prometheus.Registry, h *health, svcs []*service, store *images.Store, scr *scripts.Server) *http.Server {
 	mux := http.NewServeMux()
 	var files http.Handler
@@ -59,7 +59,7 @@ func newHTTPServer(cfg httpConfig, reg *prometheus.Registry, h *health, svcs []*
 	}
 	var handler http.Handler = mux
 	if files != nil {
-		handler = routeImages("/images/", files, mux)
+		handler = routeImages(cfg.ImagesPath, files, mux)
 	}
 	return &http.Server{
 		Handler:           stallTimeout(handler, cfg.WriteTimeout),

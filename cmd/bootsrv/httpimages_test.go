@@ -182,3 +182,50 @@ func FuzzImagesRouterMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestImagesPathRoot: with http.images_path "/" the store answers every
+// path but bootsrv's own routes, which it can never shadow (the store has
+// files named metrics and api/x), in any non-canonical form too.
+func TestImagesPathRoot(t *testing.T) {
+	addr := newImagesHTTP(t, httpConfig{ImagesPath: "/"})
+	checkPaths(t, addr, map[string]pathCase{
+		"/a.txt":                                {code: 200, body: "A-FILE"},
+		"//a.txt":                               {code: 200, body: "A-FILE"},
+		"/./a.txt":                              {code: 200, body: "A-FILE"},
+		"/debian-installer/amd64//grubx64.efi":  {code: 200, body: "GRUB-EFI"},
+		"/debian-installer/amd64/grub/grub.cfg": {code: 200, body: "GRUB-CFG"},
+		"/debian-installer%2Famd64%2Fgrubx64.efi": {code: 200, body: "GRUB-EFI"},
+		"/images/a.txt":                      {code: 404},
+		"/../secret":                         {code: 404},
+		"/%2e%2e/secret":                     {code: 404},
+		"/debian-installer/..%2f..%2fsecret": {code: 404},
+		"/metrics/../secret":                 {code: 404},
+		"/":                                  {code: 404},
+		"/metrics":                           {code: 200},
+		"/healthz":                           {code: 200, body: "ok\n"},
+		"/dhcp/leases":                       {code: 200, body: "LEASES"},
+		"/api/x":                             {code: 404},
+		"/api":                               {code: 404},
+		"/console/":                          {code: 404},
+	})
+	// A non-canonical form of an own route is the mux's: it redirects to
+	// the clean one (for people and tools), never the store's.
+	if code, loc, _ := rawRequest(t, addr, "GET", "//metrics"); code/100 != 3 || loc != "/metrics" {
+		t.Errorf("GET //metrics: %d Location %q, want a redirect to /metrics", code, loc)
+	}
+}
+
+// TestImagesPathCustom: the store moves to another prefix, and /images/
+// is no longer it.
+func TestImagesPathCustom(t *testing.T) {
+	addr := newImagesHTTP(t, httpConfig{ImagesPath: "/boot/efi/"})
+	checkPaths(t, addr, map[string]pathCase{
+		"/boot/efi/a.txt": {code: 200, body: "A-FILE"},
+		"/boot//efi//debian-installer/amd64//grubx64.efi": {code: 200, body: "GRUB-EFI"},
+		"/boot/./efi/a.txt":      {code: 200, body: "A-FILE"},
+		"/boot/efi/../efi/a.txt": {code: 404},
+		"/boot/a.txt":            {code: 404},
+		"/images/a.txt":          {code: 404},
+		"/metrics":               {code: 200},
+	})
+}
