@@ -46,8 +46,9 @@ type Config struct {
 // Script is one entry of the scripts list.
 type Script struct {
 	// Name is what clients ask for: the TFTP file name, and
-	// <http.images_path><name> over HTTP (/images/<name> by default). It shadows an image store file of the same name. Required;
-	// cleaned like store names (a leading / is dropped).
+	// <http.images_path><name> over HTTP (/images/<name> by default). It
+	// shadows an image store file of the same name. Required; cleaned
+	// like store names (a leading / is dropped).
 	Name string `yaml:"name"`
 	// Template is the template text (Go text/template). Exactly one of
 	// Template and File is set.
