@@ -50,6 +50,9 @@ type host struct {
 type bootConf struct {
 	nextServer                           netip.Addr
 	bios, efi32, efi64, arm64, ipxe, url string
+	// ipxeBuilds are bootfiles that are iPXE builds (Config.IPXEBuilds):
+	// an iPXE client never gets one.
+	ipxeBuilds map[string]bool
 }
 
 func (c Config) compile() (*compiled, error) {
@@ -111,6 +114,12 @@ func (c Config) compile() (*compiled, error) {
 	b, err := compileBoot(c.Boot)
 	if err != nil {
 		return nil, err
+	}
+	if len(c.IPXEBuilds) > 0 {
+		b.ipxeBuilds = map[string]bool{}
+		for _, f := range c.IPXEBuilds {
+			b.ipxeBuilds[f] = true
+		}
 	}
 	out.boot = b
 	if out.rules, err = compileRules(c.Rules); err != nil {

@@ -61,6 +61,12 @@ type Config struct {
 	// scripts (filled in by the caller from the scripts section): they are
 	// not expected in the image store.
 	Scripts []string `yaml:"-"`
+	// IPXEBuilds are bootfile names (as configured) that are iPXE builds
+	// in the image store, filled in by the caller from FindIPXEBuilds: an
+	// iPXE client never gets one of them, since it would load iPXE again.
+	// Zero: none is known; an iPXE client without an ipxe entry gets its
+	// architecture's bootfile.
+	IPXEBuilds []string `yaml:"-"`
 	// Rules are zero-touch provisioning rules for switches, routers and
 	// other devices (first match wins); see Rule.
 	Rules []Rule `yaml:"rules"`
@@ -117,8 +123,10 @@ type Host struct {
 	IP string `yaml:"ip"`
 	// Hostname is option 12. Zero: not sent.
 	Hostname string `yaml:"hostname"`
-	// Bootfile overrides the boot policy's bootfile for this host (for PXE
-	// firmware; iPXE clients still get IPXE). Zero: by architecture.
+	// Bootfile overrides the boot policy's bootfile for this host, for PXE
+	// firmware and for iPXE clients when no ipxe entry (the host's or
+	// Boot.IPXE) applies and it is no iPXE build (see Boot.IPXE). Zero: by
+	// architecture.
 	Bootfile string `yaml:"bootfile"`
 	// IPXE overrides Boot.IPXE for this host. Zero: Boot.IPXE.
 	IPXE string `yaml:"ipxe"`
@@ -144,9 +152,12 @@ type Boot struct {
 	EFI64 string `yaml:"efi64"`
 	// ARM64 is the bootfile for architecture 11 (UEFI ARM64).
 	ARM64 string `yaml:"arm64"`
-	// IPXE is what clients already running iPXE get: a file name or a URL.
-	// Zero: iPXE clients get no boot information, because handing iPXE an
-	// iPXE binary (undionly.kpxe, snponly.efi) again would loop.
+	// IPXE is what clients already running iPXE (user class "iPXE":
+	// qemu/libvirt/Proxmox VMs, iPXE chainloaded) get: a file name or a
+	// URL. Zero: they get their architecture's bootfile like PXE firmware
+	// (pxelinux.0, GRUB), except one that is itself an iPXE build
+	// (undionly.kpxe, snponly.efi: see IPXEBuilds), which would load iPXE
+	// again in a loop; then they get nothing.
 	IPXE string `yaml:"ipxe"`
 	// HTTP is the URL for UEFI HTTP boot clients (vendor class HTTPClient,
 	// architectures 15, 16, 19). Zero: HTTP boot clients get no boot info.

@@ -45,6 +45,13 @@ var pxeDiscoveryControl = []byte{6, 1, 8, 255}
 // host and configuration give the same reply. ok is false when the client
 // gets no boot information: it is no PXE, HTTP boot or iPXE client, or
 // nothing is configured for its architecture.
+//
+// A client already running iPXE (a virtual machine's ROM, or iPXE
+// chainloaded) gets the ipxe entry, the host's or else the global one.
+// Without one it gets what PXE firmware of its architecture gets (pxelinux,
+// GRUB...), as from dnsmasq, unless that file is itself an iPXE build
+// (conf.ipxeBuilds, found in the store at load): iPXE would load iPXE,
+// which asks again, a chainload loop, so then it gets nothing.
 func bootPolicy(conf bootConf, h *host, serverIP netip.Addr, req bootRequest) (bootReply, bool) {
 	isIPXE := req.ipxeEncap || bytes.Contains(req.userClass, []byte("iPXE"))
 	isPXE := strings.HasPrefix(req.vendorClass, "PXEClient")
@@ -64,16 +71,13 @@ func bootPolicy(conf bootConf, h *host, serverIP netip.Addr, req bootRequest) (b
 	if arch < 0 {
 		arch = archFromVendorClass(req.vendorClass)
 	}
+	script := conf.ipxe
+	if h != nil && h.ipxe != "" {
+		script = h.ipxe
+	}
 	switch {
-	case isIPXE:
-		// iPXE is already running: hand it the script. Handing it a
-		// firmware bootfile (undionly.kpxe, snponly.efi) would load iPXE
-		// again, which asks again: a chainload loop. So without a script
-		// iPXE gets nothing.
-		reply.file, reply.kind = conf.ipxe, "ipxe"
-		if h != nil && h.ipxe != "" {
-			reply.file = h.ipxe
-		}
+	case isIPXE && script != "":
+		reply.file, reply.kind = script, "ipxe"
 	case isHTTP:
 		// UEFI HTTP boot (UEFI 2.5 §24.7): the bootfile is a URL and the
 		// reply must carry vendor class HTTPClient.
@@ -83,6 +87,12 @@ func bootPolicy(conf bootConf, h *host, serverIP netip.Addr, req bootRequest) (b
 		reply.file = firmwareFile(conf, arch)
 		if h != nil && h.bootfile != "" {
 			reply.file = h.bootfile
+		}
+		if isIPXE {
+			if conf.ipxeBuilds[reply.file] {
+				return bootReply{}, false
+			}
+			reply.kind = "ipxe"
 		}
 	}
 	if reply.file == "" {

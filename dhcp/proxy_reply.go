@@ -56,7 +56,8 @@ func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (*dhcpv4.
 	}
 	// A proxy reply without option 60 is not recognised as one: iPXE and
 	// EDK2 both test for "PXEClient" (and EDK2's HTTP boot for
-	// "HTTPClient"). The policy leaves it out for iPXE clients.
+	// "HTTPClient"). The policy leaves it out for iPXE clients that get
+	// their ipxe entry (iPXE clients without one get a PXE reply).
 	http := strings.HasPrefix(req.ClassIdentifier(), "HTTPClient")
 	if !resp.Options.Has(dhcpv4.OptionClassIdentifier) {
 		vc := "PXEClient"

@@ -387,3 +387,48 @@ func FuzzPXEBootItem(f *testing.F) {
 		}
 	})
 }
+
+// TestIPXEWithoutScript: with no ipxe entry, an iPXE client (a VM's ROM)
+// gets its architecture's bootfile in both modes, unless that file was
+// found to be an iPXE build; server and proxy answer alike.
+func TestIPXEWithoutScript(t *testing.T) {
+	boot := Boot{BIOS: "pxelinux.0", EFI64: "snponly.efi"}
+	server := testConfig(t)
+	server.Boot = boot
+	proxy := proxyConfig()
+	proxy.Boot, proxy.Rules = boot, nil
+	for mode, cfg := range map[string]Config{"server": server, "proxy": proxy} {
+		cfg.IPXEBuilds = []string{"snponly.efi"}
+		for name, tc := range map[string]struct {
+			mods []dhcpv4.Modifier
+			file string // "" expects no bootfile
+		}{
+			"bios ipxe gets pxelinux":      {mods: ipxeMods(), file: "pxelinux.0"},
+			"efi64 ipxe, bootfile is ipxe": {mods: []dhcpv4.Modifier{dhcpv4.WithOption(vcEFI64), arch(7), dhcpv4.WithOption(dhcpv4.OptUserClass("iPXE"))}},
+			"efi64 firmware gets it":       {mods: []dhcpv4.Modifier{dhcpv4.WithOption(vcEFI64), arch(7)}, file: "snponly.efi"},
+		} {
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				ts := newTestServer(t, cfg)
+				resp, _ := ts.exchangeOn(false, unbound68, discover("52:54:00:02:00:01", tc.mods...))
+				if mode == "proxy" && tc.file == "" {
+					if resp != nil {
+						t.Fatalf("proxy answered: %s", resp.Summary())
+					}
+					if v := testutil.ToFloat64(ts.m.drops.WithLabelValues("no_bootfile")); v != 1 {
+						t.Errorf("drops_total{no_bootfile} = %v", v)
+					}
+					return
+				}
+				if resp == nil {
+					t.Fatal("no reply")
+				}
+				if got := resp.BootFileNameOption(); got != tc.file || resp.BootFileName != tc.file {
+					t.Errorf("bootfile %q / file %q, want %q", got, resp.BootFileName, tc.file)
+				}
+				if tc.file != "" && (resp.ClassIdentifier() != "PXEClient" || hex.EncodeToString(resp.Options.Get(dhcpv4.OptionVendorSpecificInformation)) != "060108ff") {
+					t.Errorf("option 60 %q, option 43 %x: want a PXE reply", resp.ClassIdentifier(), resp.Options.Get(dhcpv4.OptionVendorSpecificInformation))
+				}
+			})
+		}
+	}
+}

@@ -41,13 +41,9 @@ type pxeNet struct {
 }
 
 // startPXENet runs bootsrv (DHCP on s0, TFTP on 10.78.0.1:69) in one
-// namespace; the other holds a bridge joining the veth end and tap0.
+// namespace with pxeYAML, iPXE's bootfiles and boot.ipxe.
 func startPXENet(t *testing.T) *pxeNet {
 	t.Helper()
-	requireTool(t, "qemu-system-x86_64")
-	n := &pxeNet{srv: newNetns(t), cli: newNetns(t)}
-	veth(t, n.srv, "s0", "10.78.0.1/24", n.cli, "c0", "")
-	bridge(t, n.cli, "", "c0", "tap0")
 	files := map[string][]byte{"boot.ipxe": []byte(pxeScript)}
 	for _, f := range []string{"undionly.kpxe", "snponly.efi"} {
 		b, err := os.ReadFile(filepath.Join("/usr/lib/ipxe", f))
@@ -59,11 +55,20 @@ func startPXENet(t *testing.T) *pxeNet {
 		}
 		files[f] = b
 	}
-	n.proc = startBootsrv(t, bootsrvOpts{
-		Config: fmt.Sprintf(pxeYAML, filepath.Join(t.TempDir(), "leases.db")),
-		Files:  files, Netns: n.srv,
-		Args: []string{"-tftp-addr", "10.78.0.1:69"},
-	})
+	return newPXENet(t, fmt.Sprintf(pxeYAML, filepath.Join(t.TempDir(), "leases.db")), files,
+		"-tftp-addr", "10.78.0.1:69")
+}
+
+// newPXENet runs bootsrv with config, files in its store and extra args in
+// one namespace, where s0 has 10.78.0.1/24; the other holds a bridge
+// joining the veth end and tap0, for bootGuest.
+func newPXENet(t *testing.T, config string, files map[string][]byte, args ...string) *pxeNet {
+	t.Helper()
+	requireTool(t, "qemu-system-x86_64")
+	n := &pxeNet{srv: newNetns(t), cli: newNetns(t)}
+	veth(t, n.srv, "s0", "10.78.0.1/24", n.cli, "c0", "")
+	bridge(t, n.cli, "", "c0", "tap0")
+	n.proc = startBootsrv(t, bootsrvOpts{Config: config, Files: files, Netns: n.srv, Args: args})
 	startRAOnly(t, n.srv)
 	return n
 }

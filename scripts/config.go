@@ -38,13 +38,17 @@ type Config struct {
 	// ServerIP is .ServerIP when a request's local address is unknown
 	// (dhcp.server_ip). Zero: empty then.
 	ServerIP string `yaml:"-"`
+	// ImagesPath is http.images_path, the URL path the image store and
+	// scripts are served under, for .ImagesURL. Zero: /images/.
+	ImagesPath string `yaml:"-"`
 }
 
 // Script is one entry of the scripts list.
 type Script struct {
-	// Name is what clients ask for: the TFTP file name, and /images/<name>
-	// over HTTP. It shadows an image store file of the same name. Required;
-	// cleaned like store names (a leading / is dropped).
+	// Name is what clients ask for: the TFTP file name, and
+	// <http.images_path><name> over HTTP (/images/<name> by default). It
+	// shadows an image store file of the same name. Required; cleaned
+	// like store names (a leading / is dropped).
 	Name string `yaml:"name"`
 	// Template is the template text (Go text/template). Exactly one of
 	// Template and File is set.
@@ -82,6 +86,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Neighbours == nil {
 		c.Neighbours = procARP
+	}
+	if c.ImagesPath == "" {
+		c.ImagesPath = "/images/"
 	}
 	return c
 }

@@ -5,7 +5,8 @@
 // host name and the fields of its DHCP reservation.
 //
 // A script has a name, which is what clients ask for: over TFTP as that
-// file name and over HTTP as /images/<name>. A script shadows an image
+// file name and over HTTP under http.images_path (/images/<name> by
+// default; templates find that place in .ImagesURL). A script shadows an image
 // store file of the same name. The machine asking is found, in this
 // order, from the HTTP query (?mac=${net0/mac}, which iPXE expands), from
 // the DHCP lease held by the peer's address, and from the kernel's

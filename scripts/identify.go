@@ -27,6 +27,7 @@ func (s *Server) identify(req Request) (Machine, error) {
 		m.ServerIP = req.Local.String()
 	}
 	m.HTTPBase = s.httpBase(req)
+	m.ImagesURL = imagesURL(m.HTTPBase, s.cfg.ImagesPath)
 	var mac net.HardwareAddr
 	if req.MAC != "" {
 		var err error
@@ -135,6 +136,15 @@ func (s *Server) httpBase(req Request) string {
 		return ""
 	}
 	return "http://" + net.JoinHostPort(server, port)
+}
+
+// imagesURL is .ImagesURL: base followed by the images path without its
+// trailing slash, or empty when base is.
+func imagesURL(base, imagesPath string) string {
+	if base == "" {
+		return ""
+	}
+	return base + strings.TrimSuffix(imagesPath, "/")
 }
 
 // procARP looks ip up in the kernel's IPv4 neighbour table of the network

@@ -1,6 +1,7 @@
 package scripts
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -249,5 +250,47 @@ func TestValidHostname(t *testing.T) {
 		if got := ValidHostname(in); got != want {
 			t.Errorf("ValidHostname(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// TestImagesURL: .ImagesURL is .HTTPBase plus http.images_path without its
+// trailing slash, over TFTP (from http.listen) and over HTTP (from the
+// connection), and empty when there is no HTTP base.
+func TestImagesURL(t *testing.T) {
+	for name, tc := range map[string]struct {
+		path, httpAddr string
+		tftp, http     string
+	}{
+		"default":  {httpAddr: ":8080", tftp: "http://10.0.0.1:8080/images", http: "http://10.0.0.1:9999/images"},
+		"images":   {path: "/images/", httpAddr: ":8080", tftp: "http://10.0.0.1:8080/images", http: "http://10.0.0.1:9999/images"},
+		"root":     {path: "/", httpAddr: ":8080", tftp: "http://10.0.0.1:8080", http: "http://10.0.0.1:9999"},
+		"custom":   {path: "/boot/efi/", httpAddr: "10.0.0.7:80", tftp: "http://10.0.0.7:80/boot/efi", http: "http://10.0.0.1:9999/boot/efi"},
+		"http off": {path: "/", httpAddr: "off", tftp: "", http: "http://10.0.0.1:9999"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := New(Config{Scripts: []Script{{Name: "boot.ipxe", Template: "u={{.ImagesURL}}/vmlinuz"}},
+				HTTPAddr: tc.httpAddr, ImagesPath: tc.path, Neighbours: fakeNet{}.neigh}, zerolog.Nop(), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := func(u string) string {
+				if u == "" {
+					return "u=/vmlinuz"
+				}
+				return "u=" + u + "/vmlinuz"
+			}
+			got, _, err := s.TFTP("boot.ipxe", ip("10.0.0.1"), ip("10.0.0.50"))
+			if err != nil || string(got) != want(tc.tftp) {
+				t.Errorf("tftp: %q %v, want %q", got, err, want(tc.tftp))
+			}
+			req := httptest.NewRequest("GET", "/boot.ipxe", nil)
+			req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9999}))
+			req.URL.Path = "boot.ipxe"
+			rec := httptest.NewRecorder()
+			s.Handler(nil).ServeHTTP(rec, req)
+			if rec.Body.String() != want(tc.http) {
+				t.Errorf("http: %q, want %q", rec.Body.String(), want(tc.http))
+			}
+		})
 	}
 }

@@ -39,6 +39,12 @@ type Machine struct {
 	// ServerIP is the address the request reached bootsrv at; HTTPBase is
 	// http://ServerIP:port of the HTTP server, or empty when it is off.
 	ServerIP, HTTPBase string
+	// ImagesURL is where the image store is on the HTTP server: HTTPBase
+	// and http.images_path without its trailing slash
+	// (http://10.0.0.1:8080/images; just HTTPBase when the path is "/"),
+	// so {{.ImagesURL}}/linux/vmlinuz works for any images_path. Empty
+	// when HTTPBase is.
+	ImagesURL string
 	// Source says how the machine was identified: query, lease, arp or
 	// none.
 	Source string
@@ -81,6 +87,7 @@ func (c Config) check(s *script) error {
 	base := Machine{Name: s.tmpl.Name(), IP: "192.0.2.10", ServerIP: "192.0.2.1", Source: "none"}
 	if c.HTTPAddr != "" && c.HTTPAddr != "off" {
 		base.HTTPBase = "http://192.0.2.1:8080"
+		base.ImagesURL = imagesURL(base.HTTPBase, c.ImagesPath)
 	}
 	unknown, unknownMAC := base, base
 	unknownMAC.Source = "arp"

@@ -13,6 +13,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
+
+	"github.com/bootsrv/bootsrv/images"
 )
 
 // runCheck validates a config file and prints what would run, without
@@ -36,6 +38,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  images  %s (uploads into %s, %s)\n", cfg.Images.Root, cfg.Images.Uploads, access)
 	if err := cfg.checkRoot(); err != nil {
 		fmt.Fprintf(stdout, "  warning: %v\n", err)
+	} else if cfg.DHCP.Enabled() {
+		checkIPXEBuilds(cfg, stdout)
 	}
 	fmt.Fprintf(stdout, "  tftp    %s\n", cfg.TFTP.Listen)
 	fmt.Fprintf(stdout, "  ftp     %s\n", cfg.FTP.Listen)
@@ -53,7 +57,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		for i, sc := range cfg.Scripts {
 			names[i] = sc.Name
 		}
-		fmt.Fprintf(stdout, "  scripts %s (over tftp, and http at /images/<name>)\n", strings.Join(names, ", "))
+		fmt.Fprintf(stdout, "  scripts %s (over tftp, and http at %s<name>)\n", strings.Join(names, ", "), cfg.HTTP.ImagesPath)
 	}
 	out, err := yaml.Marshal(redacted(cfg))
 	if err != nil {
@@ -61,6 +65,24 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "# effective settings, defaults filled in:\n%s", out)
 	return nil
+}
+
+// checkIPXEBuilds prints a warning for each bootfile in the store that is
+// an iPXE build handed out without a boot.ipxe for iPXE clients.
+func checkIPXEBuilds(cfg *Config, stdout io.Writer) {
+	store, err := images.Open(cfg.Images.Root)
+	if err != nil {
+		fmt.Fprintf(stdout, "  warning: %v\n", err)
+		return
+	}
+	defer store.Close()
+	_, builds, err := findIPXEBuilds(cfg.dhcpConfig(), store)
+	if err != nil {
+		fmt.Fprintf(stdout, "  warning: %v\n", err)
+	}
+	for _, b := range builds {
+		fmt.Fprintf(stdout, "  warning: %s\n", ipxeBuildAdvice(b))
+	}
 }
 
 // redacted is cfg with the FTP users' password hashes hidden: check's

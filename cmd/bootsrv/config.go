@@ -58,7 +58,7 @@ type Config struct {
 	} `yaml:"ftp"`
 	DHCP dhcp.Config `yaml:"dhcp"`
 	// Scripts are per-machine boot scripts (package scripts), served over
-	// TFTP and at /images/<name> over HTTP. Default none.
+	// TFTP and at <http.images_path><name> over HTTP. Default none.
 	Scripts []scripts.Script `yaml:"scripts"`
 	// ShutdownTimeout bounds how long transfers in flight may run on after
 	// SIGINT or SIGTERM. Default 10s.

@@ -81,6 +81,38 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 			body: "images:\n  root: ROOT\n  uploads_readable: sometimes\n",
 			want: []string{":3:", "uploads_readable"},
 		},
+		"images_path without trailing slash": {
+			body: "images:\n  root: ROOT\nhttp:\n  images_path: /images\n",
+			want: []string{":4:", "http.images_path", "start and end with /"},
+		},
+		"images_path relative": {
+			body: "images:\n  root: ROOT\nhttp:\n  listen: :8080\n  images_path: boot/\n",
+			want: []string{":5:", "http.images_path"},
+		},
+		"images_path with dot dot": {
+			body: "images:\n  root: ROOT\nhttp:\n  images_path: /a/../b/\n",
+			want: []string{":4:", "http.images_path", ".."},
+		},
+		"images_path with empty component": {
+			body: "images:\n  root: ROOT\nhttp:\n  images_path: /a//b/\n",
+			want: []string{":4:", "http.images_path"},
+		},
+		"images_path with a query": {
+			body: "images:\n  root: ROOT\nhttp:\n  images_path: /a?b/\n",
+			want: []string{":4:", "http.images_path", "plain path characters"},
+		},
+		"images_path over the api": {
+			body: "images:\n  root: ROOT\nhttp:\n  images_path: /api/v1/\n",
+			want: []string{":4:", "http.images_path", "own route /api/"},
+		},
+		"images_path over the leases": {
+			body: "images:\n  root: ROOT\nhttp:\n  images_path: /dhcp/\n",
+			want: []string{":4:", "http.images_path", "own route /dhcp/leases"},
+		},
+		"images_path under metrics": {
+			body: "images:\n  root: ROOT\nhttp:\n  images_path: /metrics/\n",
+			want: []string{":4:", "http.images_path", "own route /metrics"},
+		},
 		"dhcp proxy without boot": {
 			body: "images:\n  root: ROOT\ndhcp:\n  mode: proxy\n  interface: eth9\n",
 			want: []string{"dhcp.boot", "nothing to tell"},

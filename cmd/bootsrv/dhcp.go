@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +26,17 @@ import (
 // server holds the lease file.
 const leasesPath = "/dhcp/leases"
 
+// dhcpConfig is the dhcp section with what it needs from the others: the
+// names served as boot scripts, which are not expected in the store.
+func (c *Config) dhcpConfig() dhcp.Config {
+	dc := c.DHCP
+	dc.Scripts = nil
+	for _, sc := range c.Scripts {
+		dc.Scripts = append(dc.Scripts, sc.Name)
+	}
+	return dc
+}
+
 // startDHCP binds the DHCP responder when the config enables it and returns
 // nil when it does not. The lease file is opened (and a locked or corrupt
 // one refused) before the socket is bound.
@@ -33,6 +45,13 @@ const leasesPath = "/dhcp/leases"
 func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, clients *dhcpClients, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if !cfg.Enabled() {
 		return nil, nil
+	}
+	cfg, builds, err := findIPXEBuilds(cfg, store)
+	if err != nil {
+		log.Warn().Err(err).Msg("dhcp: could not tell whether a bootfile is an iPXE build")
+	}
+	for _, b := range builds {
+		log.Warn().Str("key", "dhcp."+b.Key).Str("file", b.File).Msg(ipxeBuildAdvice(b))
 	}
 	srv, err := dhcp.New(cfg, store, log, reg)
 	if err != nil {
@@ -74,6 +93,30 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		},
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
 	}, nil
+}
+
+// findIPXEBuilds puts the bootfiles of cfg that are iPXE builds in the
+// store (dhcp.Config.FindIPXEBuilds) into cfg.IPXEBuilds, so iPXE clients
+// never get one, and returns them for a warning each.
+func findIPXEBuilds(cfg dhcp.Config, store *images.Store) (dhcp.Config, []dhcp.IPXEBuild, error) {
+	found, err := cfg.FindIPXEBuilds(store)
+	cfg.IPXEBuilds = nil
+	for _, b := range found {
+		cfg.IPXEBuilds = append(cfg.IPXEBuilds, b.File)
+	}
+	return cfg, found, err
+}
+
+// ipxeBuildAdvice tells the admin what an iPXE build as bootfile means and
+// which key to set.
+func ipxeBuildAdvice(b dhcp.IPXEBuild) string {
+	set := "dhcp.boot.ipxe"
+	if host, ok := strings.CutSuffix(b.Key, ".bootfile"); ok {
+		set = "dhcp." + host + ".ipxe or dhcp.boot.ipxe"
+	}
+	return fmt.Sprintf("dhcp.%s: %q is an iPXE build, so iPXE clients (user class iPXE: qemu, libvirt and Proxmox VMs, "+
+		"chainloaded iPXE) get no bootfile, since it would load iPXE again; set %s to an iPXE script or URL for them",
+		b.Key, b.File, set)
 }
 
 // listenClientPort opens the passive rogue-server listener on the client

@@ -37,8 +37,10 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newHTTPServer serves metrics, health, the services' handlers and, when
-// store is not nil (http.images), the image store under /images/. Boot
-// scripts (scr not nil) are served there too, before store files.
+// store is not nil (http.images), the image store under http.images_path.
+// Boot scripts (scr not nil) are served there too, before store files.
+// Image paths are routed before the mux (routeImages), which would
+// redirect non-canonical ones.
 func newHTTPServer(cfg httpConfig, reg *prometheus.Registry, h *health, svcs []*service, store *images.Store, scr *scripts.Server) *http.Server {
 	mux := http.NewServeMux()
 	var files http.Handler
@@ -48,11 +50,6 @@ func newHTTPServer(cfg httpConfig, reg *prometheus.Registry, h *health, svcs []*
 	if scr != nil {
 		files = scr.Handler(files)
 	}
-	if files != nil {
-		files = http.StripPrefix("/images/", files)
-		mux.Handle("GET /images/", files)
-		mux.Handle("HEAD /images/", files)
-	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("GET /healthz", h)
 	for _, s := range svcs {
@@ -60,8 +57,12 @@ func newHTTPServer(cfg httpConfig, reg *prometheus.Registry, h *health, svcs []*
 			mux.Handle(pattern, handler)
 		}
 	}
+	var handler http.Handler = mux
+	if files != nil {
+		handler = routeImages(cfg.ImagesPath, files, mux)
+	}
 	return &http.Server{
-		Handler:           stallTimeout(mux, cfg.WriteTimeout),
+		Handler:           stallTimeout(handler, cfg.WriteTimeout),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,

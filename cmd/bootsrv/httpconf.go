@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -12,9 +14,17 @@ import (
 type httpConfig struct {
 	// Listen is the address, or "off". Default :8080.
 	Listen string `yaml:"listen"`
-	// Images serves the image store under /images/ for iPXE and UEFI
+	// Images serves the image store under ImagesPath for iPXE and UEFI
 	// HTTP boot. Default true.
 	Images *bool `yaml:"images"`
+	// ImagesPath is the URL path the image store and boot scripts are
+	// served under: it starts and ends with "/" and has no empty, "." or
+	// ".." components. "/" serves the store at the root, answering every
+	// path but bootsrv's own routes (ownPaths: /metrics, /healthz,
+	// /dhcp/leases, /api/, /console/), for boot loaders that ask for
+	// absolute paths from a built-in prefix (a distribution's netboot GRUB
+	// asks for /grub/grub.cfg). Default /images/.
+	ImagesPath string `yaml:"images_path"`
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
 	// Default 10s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -49,6 +59,7 @@ const (
 
 func (h *httpConfig) fillDefaults() {
 	setDefault(&h.Listen, ":8080")
+	setDefault(&h.ImagesPath, "/images/")
 	if h.Images == nil {
 		on := true
 		h.Images = &on
@@ -90,6 +101,9 @@ func (h *httpConfig) check() (string, error) {
 	if err := checkAddr(h.Listen); err != nil {
 		return "listen", err
 	}
+	if err := checkImagesPath(h.ImagesPath); err != nil {
+		return "images_path", err
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
@@ -110,4 +124,25 @@ func (h *httpConfig) check() (string, error) {
 		return "max_connections_per_ip", fmt.Errorf("must be between 1 and max_connections (%d), got %d", h.MaxConnections, h.MaxConnectionsPerIP)
 	}
 	return "", nil
+}
+
+// checkImagesPath accepts "/" or a clean path that starts and ends with "/"
+// and lies apart from bootsrv's own routes.
+func checkImagesPath(p string) error {
+	if p == "/" {
+		return nil
+	}
+	if strings.ContainsAny(p, "?#%\\") || strings.IndexFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		return fmt.Errorf("%q: use plain path characters, without ?, #, %%, \\, spaces or control characters", p)
+	}
+	cs := components(p)
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || p != "/"+strings.Join(cs, "/")+"/" || slices.Contains(cs, "..") {
+		return fmt.Errorf("%q is not a path like /images/ or /: it must start and end with / and have no empty, . or .. components", p)
+	}
+	for _, own := range ownPaths {
+		if strings.HasPrefix(own, p) || strings.HasPrefix(p, strings.TrimSuffix(own, "/")+"/") {
+			return fmt.Errorf("%q overlaps bootsrv's own route %s", p, own)
+		}
+	}
+	return nil
 }

@@ -18,9 +18,11 @@ import (
 )
 
 // scriptsConfig is the scripts section with what it needs from the others:
-// the config file's directory, the DHCP reservations, the HTTP address.
+// the config file's directory, the DHCP reservations, the HTTP address and
+// images path.
 func (c *Config) scriptsConfig() scripts.Config {
-	sc := scripts.Config{Scripts: c.Scripts, Dir: ".", HTTPAddr: c.HTTP.Listen, ServerIP: c.DHCP.ServerIP}
+	sc := scripts.Config{Scripts: c.Scripts, Dir: ".", HTTPAddr: c.HTTP.Listen, ServerIP: c.DHCP.ServerIP,
+		ImagesPath: c.HTTP.ImagesPath}
 	if c.file != "" {
 		sc.Dir = filepath.Dir(c.file)
 	}

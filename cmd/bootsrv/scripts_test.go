@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/scripts"
 )
 
@@ -122,5 +123,45 @@ func TestExampleScript(t *testing.T) {
 		if err != nil || !ok || !strings.Contains(string(out), want) {
 			t.Errorf("%s: %v %v\n%s\nwant %q in it", mac, ok, err, out, want)
 		}
+	}
+}
+
+// TestScriptsAtImagesPath: boot scripts move with http.images_path, are
+// found under non-canonical paths too, and .ImagesURL names the store's
+// place on the HTTP server.
+func TestScriptsAtImagesPath(t *testing.T) {
+	for path, tc := range map[string]struct{ get, want string }{
+		"/":          {get: "//boot.ipxe?mac=52:54:00:00:00:01", want: "chain http://ADDR/menu.ipxe role=web"},
+		"/boot/efi/": {get: "/boot/./efi//boot.ipxe?mac=52:54:00:00:00:01", want: "chain http://ADDR/boot/efi/menu.ipxe role=web"},
+		"/images/":   {get: "/images//boot.ipxe?mac=52:54:00:00:00:02", want: "chain http://ADDR/images/menu.ipxe role=db"},
+	} {
+		t.Run(path, func(t *testing.T) {
+			body := strings.Replace(scriptsDHCP, "images:\n", "http:\n  images_path: "+path+"\nimages:\n", 1) +
+				"  - name: boot.ipxe\n    template: \"#!ipxe\\nchain {{.ImagesURL}}/menu.ipxe role={{index .Vars \\\"role\\\"}}\\n\"\n"
+			cfg, err := loadConfig(writeConfig(t, body), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			scr, err := newScripts(cfg, &dhcpClients{}, zerolog.Nop(), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store, err := images.Open(cfg.Images.Root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			h, err := newHealth(nil, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := newHTTPServer(cfg.HTTP, reg, h, nil, store, scr)
+			addr, _ := newTestHTTP(t, cfg.HTTP, srv.Handler)
+			code, loc, got := rawRequest(t, addr, "GET", tc.get)
+			if want := strings.ReplaceAll(tc.want, "ADDR", addr); code != 200 || !strings.Contains(got, want) {
+				t.Errorf("GET %s: %d %q (Location %q), want %q", tc.get, code, got, loc, want)
+			}
+		})
 	}
 }

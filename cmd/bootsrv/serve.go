@@ -67,11 +67,7 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		func() (*service, error) { return startTFTP(cfg, store, scr, log, reg) },
 		func() (*service, error) { return startFTP(cfg, store, log, reg) },
 		func() (*service, error) {
-			dc := cfg.DHCP
-			for _, sc := range cfg.Scripts {
-				dc.Scripts = append(dc.Scripts, sc.Name)
-			}
-			return startDHCP(ctx, dc, store, clients, log.With().Str("service", "dhcp").Logger(), reg)
+			return startDHCP(ctx, cfg.dhcpConfig(), store, clients, log.With().Str("service", "dhcp").Logger(), reg)
 		},
 	}
 	for _, start := range starters {
