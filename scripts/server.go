@@ -131,11 +131,6 @@ func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
 	return data, true, err
 }
 
-// TFTP is the hook for tftp.Server.SetVirtual.
-func (s *Server) TFTP(name string, local, remote netip.Addr) ([]byte, bool, error) {
-	return s.Render(Request{Name: name, Protocol: "tftp", Local: local, Remote: remote})
-}
-
 // Handler serves scripts over HTTP behind http.StripPrefix, as the store's
 // handler is: the remaining path is the name. Requests for other names go
 // to next (nil: 404). Scripts are rendered per requester, so answers are

@@ -279,7 +279,7 @@ func TestImagesURL(t *testing.T) {
 				}
 				return "u=" + u + "/vmlinuz"
 			}
-			got, _, err := s.TFTP("boot.ipxe", ip("10.0.0.1"), ip("10.0.0.50"))
+			got, _, err := s.Render(Request{Name: "boot.ipxe", Protocol: "tftp", Local: ip("10.0.0.1"), Remote: ip("10.0.0.50")})
 			if err != nil || string(got) != want(tc.tftp) {
 				t.Errorf("tftp: %q %v, want %q", got, err, want(tc.tftp))
 			}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/bootsrv/bootsrv/images"
 )
 
 // Config is the tftp: section of the configuration file, without listen,
@@ -60,7 +58,8 @@ type Config struct {
 	// UnverifiedRetries) of a slot. Default (zero) 1; -1 means none (a
 	// lost first packet is then left to the client's own retry).
 	UnverifiedRetries int `yaml:"unverified_retries"`
-	// AllowWrite accepts write requests (WRQ), into UploadDir only.
+	// AllowWrite accepts write requests (WRQ); the Handler decides where
+	// they land (bootsrv: images.uploads only).
 	// Default (zero) false: writes are refused.
 	AllowWrite bool `yaml:"allow_write"`
 	// MaxUploadSize caps one upload, in bytes. Default (zero) 256 MiB;
@@ -76,9 +75,6 @@ type Config struct {
 	// windowsize negotiation replaces. 0..60 as before.
 	Anticipate int `yaml:"anticipate"`
 
-	// UploadDir is the store folder where writes land, from images.uploads.
-	// Default (empty) "incoming".
-	UploadDir string `yaml:"-"`
 	// DrainTimeout is how long Serve lets transfers in flight run after its
 	// context is cancelled before it stops them. Default (zero) 10s.
 	DrainTimeout time.Duration `yaml:"-"`
@@ -96,7 +92,6 @@ const (
 	DefaultUnverifiedRetries = 1
 	DefaultMaxUploadSize     = 256 << 20
 	DefaultMaxWindowSize     = 64
-	DefaultUploadDir         = "incoming"
 	DefaultDrainTimeout      = 10 * time.Second
 
 	maxAnticipate = 60 // the old key's range, still checked
@@ -134,9 +129,6 @@ func (c Config) WithDefaults() Config {
 	if c.MaxWindowSize == 0 {
 		c.MaxWindowSize = DefaultMaxWindowSize
 	}
-	if c.UploadDir == "" {
-		c.UploadDir = DefaultUploadDir
-	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
@@ -172,9 +164,6 @@ func (c Config) Validate() error {
 		return keyError{"anticipate", fmt.Errorf("must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)}
 	case c.DrainTimeout < 0:
 		return errors.New("drain timeout must not be negative")
-	}
-	if _, err := images.Clean(c.UploadDir); err != nil {
-		return fmt.Errorf("upload folder %q: %w", c.UploadDir, err)
 	}
 	return nil
 }

@@ -79,9 +79,23 @@ func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]by
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	ts := &testServer{dir: dir, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	if cfg.AllowWrite {
+		if err := store.MkdirAll("incoming"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := startTestServer(t, cfg, storeHandler{store: store, uploads: "incoming"})
+	ts.dir = dir
+	return ts
+}
+
+// startTestServer serves h on 127.0.0.1:0 until the test ends.
+func startTestServer(t testing.TB, cfg Config, h Handler) *testServer {
+	t.Helper()
+	ts := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	log := zerolog.New(ts.logs).Level(zerolog.DebugLevel)
-	ts.Server, err = New(cfg, store, log, ts.reg)
+	var err error
+	ts.Server, err = New(cfg, h, log, ts.reg)
 	if err != nil {
 		t.Fatal(err)
 	}

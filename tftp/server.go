@@ -13,16 +13,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-
-	"github.com/bootsrv/bootsrv/images"
 )
 
-// Server answers TFTP requests from one image store.
+// Server answers TFTP requests from what its Handler serves.
 type Server struct {
-	cfg   Config
-	store *images.Store
-	log   zerolog.Logger
-	m     *metrics
+	cfg Config
+	h   Handler
+	log zerolog.Logger
+	m   *metrics
 
 	adm     *admission
 	stop    chan struct{} // closed at the drain deadline: transfers abort
@@ -33,26 +31,19 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*net.UDPConn]struct{} // transfer sockets, to wake them at the drain deadline
 
-	virtual atomic.Pointer[VirtualFunc] // see SetVirtual
-
 	// One log line a second at most for what a flood repeats per packet.
 	refusedLog, socketLog, readErrLog logSampler
 }
 
-// New checks cfg, fills its defaults, registers the metrics on reg and, when
-// writes are enabled, creates the upload folder in store.
-func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+// New checks cfg, fills its defaults and registers the metrics on reg. h
+// opens what reads ask for and creates what writes send.
+func New(cfg Config, h Handler, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if store == nil {
-		return nil, errors.New("tftp: no image store")
-	}
-	if cfg.AllowWrite {
-		if err := store.MkdirAll(cfg.UploadDir); err != nil {
-			return nil, fmt.Errorf("tftp: upload folder %q: %w", cfg.UploadDir, err)
-		}
+	if h == nil {
+		return nil, errors.New("tftp: no handler")
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -63,7 +54,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	}
 	return &Server{
 		cfg:        cfg,
-		store:      store,
+		h:          h,
 		log:        log,
 		m:          m,
 		adm:        newAdmission(cfg, m),

@@ -13,14 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
-
-	"github.com/bootsrv/bootsrv/images"
 )
 
 func TestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.MaxBlockSize != 65464 || d.Timeout != 2*time.Second || d.Retries != 5 || d.MaxTransfers != 2000 ||
-		d.AllowWrite || d.UploadDir != "incoming" || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 ||
+		d.AllowWrite || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 ||
 		d.MaxTransfersPerIP != 32 || d.MaxUnverifiedPerIP != 4 || d.UnverifiedRetries != 1 {
 		t.Fatalf("defaults %+v", d)
 	}
@@ -45,7 +43,6 @@ func TestConfig(t *testing.T) {
 		"unverified":                      {Config{MaxUnverifiedPerIP: -2}, "max_unverified_per_ip"},
 		"unverified retries below -1":     {Config{UnverifiedRetries: -2}, "unverified_retries"},
 		"unverified retries over retries": {Config{Retries: 2, UnverifiedRetries: 3}, "unverified_retries"},
-		"upload dir dots":                 {Config{UploadDir: "../up"}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -68,20 +65,19 @@ func TestConfig(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	store, err := images.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	h := &memHandler{}
 	reg := prometheus.NewRegistry()
-	if _, err := New(Config{}, store, zerolog.Nop(), reg); err != nil {
+	if _, err := New(Config{}, h, zerolog.Nop(), reg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{}, store, zerolog.Nop(), reg); err == nil {
+	if _, err := New(Config{}, h, zerolog.Nop(), reg); err == nil {
 		t.Fatal("second registration on one registry accepted")
 	}
-	if _, err := New(Config{Retries: -1}, store, zerolog.Nop(), prometheus.NewRegistry()); err == nil {
+	if _, err := New(Config{Retries: -1}, h, zerolog.Nop(), prometheus.NewRegistry()); err == nil {
 		t.Fatal("invalid config accepted")
+	}
+	if _, err := New(Config{}, nil, zerolog.Nop(), prometheus.NewRegistry()); err == nil {
+		t.Fatal("no handler accepted")
 	}
 }
 

@@ -20,8 +20,10 @@ import (
 	"github.com/bootsrv/bootsrv/dhcp"
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
+	"github.com/bootsrv/bootsrv/web"
 )
 
 //go:embed default.yaml
@@ -47,7 +49,10 @@ type Config struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error. Default info.
 		Format string `yaml:"format"` // json or console. Default json.
 	} `yaml:"log"`
-	HTTP httpConfig `yaml:"http"`
+	HTTP struct {
+		Listen     string `yaml:"listen"` // /metrics, /healthz, the store. Default :8080.
+		web.Config `yaml:",inline"`
+	} `yaml:"http"`
 	TFTP struct {
 		Listen      string `yaml:"listen"` // Default :69 as root, :6969 otherwise.
 		tftp.Config `yaml:",inline"`
@@ -143,6 +148,7 @@ func (c *Config) validate() error {
 	}{
 		{"log.level", checkLevel(c.Log.Level)},
 		{"log.format", checkOneOf(c.Log.Format, "json", "console")},
+		{"http.listen", checkAddr(c.HTTP.Listen)},
 		{"tftp.listen", checkAddr(c.TFTP.Listen)},
 		{"ftp.listen", checkAddr(c.FTP.Listen)},
 		{"images.uploads", checkUploads(c.Images.Uploads)},
@@ -153,13 +159,11 @@ func (c *Config) validate() error {
 			return c.keyError(ch.key, ch.err)
 		}
 	}
-	if key, err := c.HTTP.check(); err != nil {
-		return c.keyError("http."+key, err)
-	}
 	sections := []struct {
 		name string
 		err  error
 	}{
+		{"http", c.HTTP.Config.Validate()},
 		{"tftp", c.TFTP.Config.Validate()},
 		{"ftp", c.FTP.Config.Validate()},
 		{"dhcp", c.DHCP.Validate()},
@@ -167,6 +171,10 @@ func (c *Config) validate() error {
 	for _, s := range sections {
 		if s.err == nil {
 			continue
+		}
+		var ce *cfgerr.Error
+		if errors.As(s.err, &ce) {
+			return c.keyError(s.name+"."+ce.Key, ce.Err)
 		}
 		var ke interface {
 			error
@@ -196,13 +204,13 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.Images.Uploads, "incoming")
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "json")
-	c.HTTP.fillDefaults()
+	setDefault(&c.HTTP.Listen, ":8080")
+	c.HTTP.Config = c.HTTP.Config.WithDefaults()
 	setDefault(&c.TFTP.Listen, map[bool]string{true: ":69", false: ":6969"}[privileged])
 	setDefault(&c.FTP.Listen, map[bool]string{true: ":21", false: ":2121"}[privileged])
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
-	c.TFTP.UploadDir = c.Images.Uploads
 	c.TFTP.DrainTimeout = c.ShutdownTimeout
 	c.TFTP.Config = c.TFTP.Config.WithDefaults()
 	c.FTP.UploadDir = c.Images.Uploads

@@ -8,15 +8,17 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
+	"github.com/bootsrv/bootsrv/web"
 )
 
 // service is one running protocol server: its socket is bound, and serve
@@ -82,14 +84,10 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	}
 	var httpLn net.Listener
 	if cfg.HTTP.Listen != "off" {
-		raw, err := net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
+		if httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		defer raw.Close()
-		if httpLn, err = httpListener(raw, cfg.HTTP, log.With().Str("service", "http").Logger(), reg); err != nil {
-			return err
-		}
+		defer httpLn.Close()
 	}
 	if len(svcs) == 0 && httpLn == nil {
 		return errors.New("every service is off: nothing to run")
@@ -98,26 +96,20 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	for _, s := range svcs {
 		names = append(names, s.name)
 	}
-	health, err := newHealth(names, reg)
+	if httpLn != nil {
+		names = append(names, "http")
+	}
+	health, err := web.NewHealth(names, reg)
 	if err != nil {
 		return err
 	}
 	if httpLn != nil {
-		var files *images.Store
-		if *cfg.HTTP.Images {
-			files = store
+		s, err := startHTTP(cfg, httpLn, health, svcs, store, scr, log, reg)
+		if err != nil {
+			return err
 		}
-		httpSrv := newHTTPServer(cfg.HTTP, reg, health, svcs, files, scr)
-		svcs = append(svcs, &service{
-			name: "http",
-			addr: httpLn.Addr().String(),
-			serve: func(ctx context.Context) error {
-				return serveHTTP(ctx, httpSrv, httpLn, cfg.ShutdownTimeout)
-			},
-			close: httpLn.Close,
-		})
-		log.Info().Str("service", "http").Str("addr", httpLn.Addr().String()).Msg("listening")
-		health.set("http", "starting")
+		svcs = append(svcs, s)
+		log.Info().Str("service", "http").Str("addr", s.addr).Msg("listening")
 	}
 
 	var wg sync.WaitGroup
@@ -139,11 +131,11 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 // on its own (its socket broke) is reported, in /healthz, bootsrv_service_up
 // and the log, and the other services carry on: one service failing never
 // stops another, and the process ends only on SIGINT or SIGTERM.
-func supervise(ctx context.Context, s *service, health *health, log zerolog.Logger) {
-	health.set(s.name, "")
+func supervise(ctx context.Context, s *service, health *web.Health, log zerolog.Logger) {
+	health.Set(s.name, "")
 	err := s.serve(ctx)
 	if ctx.Err() != nil {
-		health.set(s.name, "shutting down")
+		health.Set(s.name, "shutting down")
 		log.Info().Str("service", s.name).Msg("stopped")
 		return
 	}
@@ -151,27 +143,47 @@ func supervise(ctx context.Context, s *service, health *health, log zerolog.Logg
 	if err != nil {
 		why = err.Error()
 	}
-	health.set(s.name, why)
+	health.Set(s.name, why)
 	log.Error().Str("service", s.name).Str("error", why).
 		Msg("service stopped; the other services keep running (restart bootsrv to bring it back)")
 	<-ctx.Done()
 }
 
-// serveHTTP runs srv on ln until ctx is cancelled, then lets requests in
-// flight finish for up to timeout.
-func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// startHTTP builds the HTTP service on ln: metrics, health, the services'
+// handlers and, with http.images, the image store with boot scripts in
+// front of it.
+func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, store *images.Store, scr *scripts.Server,
+	log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
+	routes := web.Routes{Handlers: map[string]http.Handler{
+		"GET /metrics": promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		"GET /healthz": health,
+	}}
+	for _, s := range svcs {
+		for pattern, h := range s.handlers {
+			routes.Handlers[pattern] = h
+		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc
-	return err
+	routes.Files = store.Handler()
+	if scr != nil {
+		routes.Files = scr.Handler(routes.Files)
+	}
+	srv, err := web.New(cfg.HTTP.Config, routes, log.With().Str("service", "http").Logger(), reg)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	return &service{
+		name: "http",
+		addr: ln.Addr().String(),
+		serve: func(ctx context.Context) error {
+			if err := srv.Serve(ctx, ln); err != nil {
+				return err
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		},
+		close: ln.Close,
+	}, nil
 }
 
 // startTFTP binds the TFTP server; scr, when not nil, answers requests for
@@ -180,12 +192,15 @@ func startTFTP(cfg *Config, store *images.Store, scr *scripts.Server, log zerolo
 	if cfg.TFTP.Listen == "off" {
 		return nil, nil
 	}
-	srv, err := tftp.New(cfg.TFTP.Config, store, log.With().Str("service", "tftp").Logger(), reg)
+	if cfg.TFTP.AllowWrite {
+		if err := store.MkdirAll(cfg.Images.Uploads); err != nil {
+			return nil, fmt.Errorf("tftp: upload folder %q: %w", cfg.Images.Uploads, err)
+		}
+	}
+	h := netboot.TFTPHandler(store, cfg.Images.Uploads, scr)
+	srv, err := tftp.New(cfg.TFTP.Config, h, log.With().Str("service", "tftp").Logger(), reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
-	}
-	if scr != nil {
-		srv.SetVirtual(scr.TFTP)
 	}
 	conn, err := net.ListenPacket("udp", cfg.TFTP.Listen)
 	if err != nil {

@@ -8,9 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/web"
 )
 
 // TestServiceFailureStopsOnlyThatService: a service whose socket breaks
@@ -18,7 +21,7 @@ import (
 // other services run on until the process is told to stop.
 func TestServiceFailureStopsOnlyThatService(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h, err := newHealth([]string{"tftp", "ftp"}, reg)
+	h, err := web.NewHealth([]string{"tftp", "ftp"}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,15 +47,22 @@ func TestServiceFailureStopsOnlyThatService(t *testing.T) {
 		}()
 	}
 	<-ftpRunning
-	waitFor(t, func() bool { return metricValue(t, reg, "bootsrv_service_up", "tftp") == 0 })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if why, _ := h.Status("tftp"); why != "" && why != "starting" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tftp's failure not reported within 10s")
+		}
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	body, _ := io.ReadAll(rec.Body)
 	if rec.Code != 503 || !strings.Contains(string(body), "tftp (read udp: socket broken)") || strings.Contains(string(body), ", ftp") || strings.Contains(string(body), ": ftp") {
 		t.Fatalf("/healthz = %d %q, want 503 naming only tftp and why", rec.Code, body)
 	}
-	if got := metricValue(t, reg, "bootsrv_service_up", "ftp"); got != 1 {
-		t.Fatalf("bootsrv_service_up{ftp} = %v, want 1", got)
+	if why, _ := h.Status("ftp"); why != "" {
+		t.Fatalf("ftp reported down (%q) because tftp failed", why)
 	}
 	select {
 	case <-ftpStopped:
@@ -62,22 +72,4 @@ func TestServiceFailureStopsOnlyThatService(t *testing.T) {
 	cancel()
 	wg.Wait()
 	<-ftpStopped
-}
-
-func TestHealthOK(t *testing.T) {
-	h, err := newHealth([]string{"tftp"}, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "tftp (starting)") {
-		t.Fatalf("before serving: %d %q", rec.Code, rec.Body.String())
-	}
-	h.set("tftp", "")
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
-	if rec.Code != 200 || rec.Body.String() != "ok\n" {
-		t.Fatalf("serving: %d %q", rec.Code, rec.Body.String())
-	}
 }
