@@ -12,32 +12,22 @@ import (
 	"github.com/bootsrv/bootsrv/tftp"
 )
 
-// TFTPHandler serves store over TFTP: a boot script rendered for the
-// machine that asks when scr (nil: none) has one by the name asked for,
-// else the store's file; uploads go into the store folder uploads, atomic
-// and never over an existing file.
-func TFTPHandler(store *images.Store, uploads string, scr *scripts.Server) tftp.Handler {
-	return &tftpHandler{store: store, uploads: uploads, scripts: scr}
-}
-
-type tftpHandler struct {
-	store   *images.Store
-	uploads string
-	scripts *scripts.Server
-}
+// tftpHandler serves the store over TFTP: a boot script rendered for the
+// machine that asks when one has the name asked for, else the store's
+// file; uploads go into the upload folder, atomic and never over an
+// existing file.
+type tftpHandler struct{ l *Layer }
 
 func (h *tftpHandler) Open(req tftp.Request) (io.ReadCloser, int64, error) {
-	if h.scripts != nil {
-		data, ok, err := h.scripts.Render(scripts.Request{Name: req.Name, Protocol: "tftp",
-			Local: req.Local.Unmap(), Remote: req.Remote.Addr().Unmap()})
-		if err != nil {
-			return nil, 0, err // an i/o error to the client; the detail is logged
-		}
-		if ok {
-			return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
-		}
+	data, ok, err := h.l.scripts.Render(scripts.Request{Name: req.Name, Protocol: "tftp",
+		Local: req.Local.Unmap(), Remote: req.Remote.Addr().Unmap()})
+	if err != nil {
+		return nil, 0, err // an i/o error to the client; the detail is logged
 	}
-	f, fi, err := h.store.Open(req.Name)
+	if ok {
+		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+	}
+	f, fi, err := h.l.store.Open(req.Name)
 	if err != nil {
 		return nil, 0, tftpErr(err)
 	}
@@ -50,7 +40,7 @@ func (h *tftpHandler) uploadName(req tftp.Request) (string, error) {
 	if n, err := images.Clean(req.Name); err != nil || n == "." {
 		return "", tftpErr(errors.Join(images.ErrInvalidName, err))
 	}
-	n, err := images.Join(h.uploads, req.Name)
+	n, err := images.Join(*h.l.uploads.Load(), req.Name)
 	return n, tftpErr(err)
 }
 
@@ -59,12 +49,12 @@ func (h *tftpHandler) CheckCreate(req tftp.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.store.Stat(name); err == nil {
+	if _, err := h.l.store.Stat(name); err == nil {
 		return fmt.Errorf("upload %s: %w", name, tftp.ErrExists)
 	} else if !errors.Is(err, images.ErrNotFound) {
 		return tftpErr(err)
 	}
-	fi, err := h.store.Stat(path.Dir(name))
+	fi, err := h.l.store.Stat(path.Dir(name))
 	if err != nil {
 		return tftpErr(err)
 	}
@@ -79,7 +69,7 @@ func (h *tftpHandler) Create(req tftp.Request, maxSize int64) (tftp.Upload, erro
 	if err != nil {
 		return nil, err
 	}
-	up, err := h.store.Create(name, maxSize)
+	up, err := h.l.store.Create(name, maxSize)
 	if err != nil {
 		return nil, tftpErr(err)
 	}

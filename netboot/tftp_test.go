@@ -29,15 +29,15 @@ func TestScriptOverTFTP(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	reg := prometheus.NewRegistry()
-	scr, err := scripts.New(scripts.Config{
+	layer, err := New(Config{Scripts: scripts.Config{
 		Scripts:  []scripts.Script{{Name: "boot.ipxe", Template: "#!ipxe\necho {{.Protocol}} from {{.IP}} to {{.ServerIP}} base {{.HTTPBase}} known {{.Known}}\n"}},
 		HTTPAddr: ":8080",
-	}, zerolog.Nop(), reg)
+	}}, store, nil, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := tftp.New(tftp.Config{Timeout: 200 * time.Millisecond, Retries: 2, DrainTimeout: time.Second},
-		TFTPHandler(store, "incoming", scr), zerolog.Nop(), reg)
+		layer.TFTP(), zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +135,13 @@ func TestTFTPUploads(t *testing.T) {
 	if err := store.MkdirAll("incoming"); err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
+	layer, err := New(Config{Uploads: "incoming"}, store, nil, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := tftp.New(tftp.Config{AllowWrite: true, Timeout: 200 * time.Millisecond, Retries: 2, DrainTimeout: time.Second},
-		TFTPHandler(store, "incoming", nil), zerolog.Nop(), prometheus.NewRegistry())
+		layer.TFTP(), zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,8 @@ type Config struct {
 	// lookups; machines are found by ?mac= and the neighbour table only.
 	Leases func(ip netip.Addr) (Lease, bool) `yaml:"-"`
 	// Neighbours finds the MAC address of a peer on a directly attached
-	// link. Zero: read the kernel's neighbour table, /proc/self/net/arp.
+	// link (bootsrv: the kernel's neighbour table, see netboot). Zero: no
+	// lookups; machines are found by ?mac= and DHCP leases only.
 	Neighbours func(ip netip.Addr) (net.HardwareAddr, bool) `yaml:"-"`
 	// HTTPAddr is http.listen, for .HTTPBase in scripts sent over TFTP
 	// (over HTTP the connection's own address is used). Zero or "off":
@@ -83,9 +84,6 @@ type Lease struct {
 func (c Config) WithDefaults() Config {
 	if c.Dir == "" {
 		c.Dir = "."
-	}
-	if c.Neighbours == nil {
-		c.Neighbours = procARP
 	}
 	if c.ImagesPath == "" {
 		c.ImagesPath = "/images/"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,9 +18,7 @@ import (
 
 // Server renders the configured scripts for the machines that ask.
 type Server struct {
-	cfg      Config
-	scripts  map[string]*script // by cleaned name
-	byMAC    map[string]*Host   // reservations by MAC (net.HardwareAddr.String())
+	cur      atomic.Pointer[compiled] // swapped whole by a reload
 	log      zerolog.Logger
 	renders  *prometheus.CounterVec
 	sources  *prometheus.CounterVec
@@ -33,15 +32,39 @@ var (
 	sources   = []string{"query", "lease", "arp", "none"}
 )
 
-// New checks cfg (parsing and test-executing every template), fills its
-// defaults and registers the metrics on reg.
-func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+// compiled is a checked Config in the form Render uses.
+type compiled struct {
+	cfg     Config
+	scripts map[string]*script // by cleaned name
+	byMAC   map[string]*Host   // reservations by MAC (net.HardwareAddr.String())
+}
+
+// prepare fills cfg's defaults and compiles it, parsing and
+// test-executing every template.
+func prepare(cfg Config) (*compiled, error) {
 	cfg = cfg.WithDefaults()
-	compiled, err := cfg.compile()
+	scripts, err := cfg.compile()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, scripts: compiled, byMAC: map[string]*Host{}, log: log,
+	c := &compiled{cfg: cfg, scripts: scripts, byMAC: map[string]*Host{}}
+	for i := range cfg.Hosts {
+		h := &cfg.Hosts[i]
+		if mac, err := net.ParseMAC(h.MAC); err == nil {
+			c.byMAC[mac.String()] = h
+		}
+	}
+	return c, nil
+}
+
+// New checks cfg (parsing and test-executing every template), fills its
+// defaults and registers the metrics on reg.
+func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+	c, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{log: log,
 		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bootsrv_scripts_renders_total",
 			Help: "Boot scripts rendered for clients, by protocol and result (error: the template failed at run time).",
@@ -69,19 +92,26 @@ func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, er
 	for _, src := range sources {
 		s.sources.WithLabelValues(src)
 	}
-	for i := range cfg.Hosts {
-		h := &cfg.Hosts[i]
-		if mac, err := net.ParseMAC(h.MAC); err == nil {
-			s.byMAC[mac.String()] = h
-		}
-	}
+	s.cur.Store(c)
 	return s, nil
+}
+
+// PrepareReload checks cfg as New does and returns what swaps it in:
+// renders already running finish with the scripts they started with.
+// Nothing changes when it fails; apply cannot fail.
+func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	c, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.cur.Store(c) }, nil
 }
 
 // Names lists the script names, in config order.
 func (s *Server) Names() []string {
-	out := make([]string, len(s.scripts))
-	for name, sc := range s.scripts {
+	c := s.cur.Load()
+	out := make([]string, len(c.scripts))
+	for name, sc := range c.scripts {
 		out[sc.index] = name
 	}
 	return out
@@ -104,12 +134,13 @@ type Request struct {
 // time (or a ?mac= that is no MAC address).
 func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
 	name, cerr := images.Clean(req.Name)
-	sc := s.scripts[name]
+	c := s.cur.Load()
+	sc := c.scripts[name]
 	if cerr != nil || sc == nil {
 		return nil, false, nil
 	}
 	start := time.Now()
-	m, err := s.identify(req)
+	m, err := c.identify(req)
 	if err == nil {
 		m.Name, m.Protocol = name, req.Protocol
 		data, err = sc.render(m)

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/web"
 )
@@ -116,7 +117,7 @@ func TestExampleScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr, err := newScripts(cfg, &dhcpClients{}, zerolog.Nop(), prometheus.NewRegistry())
+	scr, err := scripts.New(cfg.scriptsConfig(), zerolog.Nop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,16 +150,17 @@ func TestScriptsAtImagesPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := prometheus.NewRegistry()
-			scr, err := newScripts(cfg, &dhcpClients{}, zerolog.Nop(), reg)
-			if err != nil {
-				t.Fatal(err)
-			}
+
 			store, err := images.Open(cfg.Images.Root)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer store.Close()
-			addr := serveTestHTTP(t, cfg, store, scr, reg)
+			layer, err := netboot.New(cfg.netbootConfig(), store, nil, zerolog.Nop(), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := serveTestHTTP(t, cfg, layer, reg)
 			code, loc, got := getNoRedirect(t, "http://"+addr+tc.get)
 			if want := strings.ReplaceAll(tc.want, "ADDR", addr); code != 200 || !strings.Contains(got, want) {
 				t.Errorf("GET %s: %d %q (Location %q), want %q", tc.get, code, got, loc, want)
@@ -169,7 +171,7 @@ func TestScriptsAtImagesPath(t *testing.T) {
 
 // serveTestHTTP runs the HTTP service as serve builds it (startHTTP) on
 // 127.0.0.1:0 until the test ends.
-func serveTestHTTP(t *testing.T, cfg *Config, store *images.Store, scr *scripts.Server, reg *prometheus.Registry) string {
+func serveTestHTTP(t *testing.T, cfg *Config, layer *netboot.Layer, reg *prometheus.Registry) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -179,7 +181,7 @@ func serveTestHTTP(t *testing.T, cfg *Config, store *images.Store, scr *scripts.
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := startHTTP(cfg, ln, health, nil, store, scr, zerolog.Nop(), reg)
+	svc, err := startHTTP(cfg, ln, health, nil, layer, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/netboot"
-	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
 	"github.com/bootsrv/bootsrv/web"
 )
@@ -54,9 +53,9 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	defer startSweeper(ctx, store, cfg.FTP.PartialTTL, log, reg)()
 
 	clients := &dhcpClients{}
-	scr, err := newScripts(cfg, clients, log, reg)
+	layer, err := netboot.New(cfg.netbootConfig(), store, clients.lookup, log, reg)
 	if err != nil {
-		return err
+		return cfg.scriptsError(err)
 	}
 
 	var svcs []*service
@@ -66,7 +65,7 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		}
 	}()
 	starters := []func() (*service, error){
-		func() (*service, error) { return startTFTP(cfg, store, scr, log, reg) },
+		func() (*service, error) { return startTFTP(cfg, store, layer, log, reg) },
 		func() (*service, error) { return startFTP(cfg, store, log, reg) },
 		func() (*service, error) {
 			return startDHCP(ctx, cfg.dhcpConfig(), store, clients, log.With().Str("service", "dhcp").Logger(), reg)
@@ -104,7 +103,7 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		return err
 	}
 	if httpLn != nil {
-		s, err := startHTTP(cfg, httpLn, health, svcs, store, scr, log, reg)
+		s, err := startHTTP(cfg, httpLn, health, svcs, layer, log, reg)
 		if err != nil {
 			return err
 		}
@@ -152,7 +151,7 @@ func supervise(ctx context.Context, s *service, health *web.Health, log zerolog.
 // startHTTP builds the HTTP service on ln: metrics, health, the services'
 // handlers and, with http.images, the image store with boot scripts in
 // front of it.
-func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, store *images.Store, scr *scripts.Server,
+func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer,
 	log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
 	routes := web.Routes{Handlers: map[string]http.Handler{
 		"GET /metrics": promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
@@ -163,10 +162,7 @@ func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service
 			routes.Handlers[pattern] = h
 		}
 	}
-	routes.Files = store.Handler()
-	if scr != nil {
-		routes.Files = scr.Handler(routes.Files)
-	}
+	routes.Files = layer.Files()
 	srv, err := web.New(cfg.HTTP.Config, routes, log.With().Str("service", "http").Logger(), reg)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
@@ -186,9 +182,9 @@ func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service
 	}, nil
 }
 
-// startTFTP binds the TFTP server; scr, when not nil, answers requests for
-// boot script names before the store.
-func startTFTP(cfg *Config, store *images.Store, scr *scripts.Server, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
+// startTFTP binds the TFTP server, which serves what the boot layer hands
+// it: boot scripts, else store files.
+func startTFTP(cfg *Config, store *images.Store, layer *netboot.Layer, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if cfg.TFTP.Listen == "off" {
 		return nil, nil
 	}
@@ -197,8 +193,7 @@ func startTFTP(cfg *Config, store *images.Store, scr *scripts.Server, log zerolo
 			return nil, fmt.Errorf("tftp: upload folder %q: %w", cfg.Images.Uploads, err)
 		}
 	}
-	h := netboot.TFTPHandler(store, cfg.Images.Uploads, scr)
-	srv, err := tftp.New(cfg.TFTP.Config, h, log.With().Str("service", "tftp").Logger(), reg)
+	srv, err := tftp.New(cfg.TFTP.Config, layer.TFTP(), log.With().Str("service", "tftp").Logger(), reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
