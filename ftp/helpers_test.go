@@ -102,9 +102,10 @@ func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o test
 
 // client is a raw control-connection client for exact reply checks.
 type client struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
+	t        *testing.T
+	conn     net.Conn
+	r        *bufio.Reader
+	greeting string // the 220 reply, when dial read it
 }
 
 func (ts *testServer) dial(t *testing.T) *client {
@@ -114,7 +115,7 @@ func (ts *testServer) dial(t *testing.T) *client {
 		t.Fatal(err)
 	}
 	cl := wrapClient(t, c)
-	cl.expect(220)
+	cl.greeting = cl.expect(220)
 	return cl
 }
 

@@ -29,13 +29,10 @@ import (
 
 // Server is an FTP server over an image store. Create it with New.
 type Server struct {
-	cfg       Config
+	cur       atomic.Pointer[live] // swapped whole by a reload
 	store     *images.Store
 	log       zerolog.Logger
 	m         *metrics
-	tls       *tls.Config
-	users     map[string]User
-	anon      *account
 	dummyHash []byte
 	port20    bool // active data connections leave from port 20
 
@@ -50,13 +47,51 @@ type Server struct {
 	acceptLog sampler
 }
 
-// New checks cfg (after WithDefaults) and returns a server for store.
-// Metrics are registered on reg.
-func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+// live is the part of the server a reload swaps whole: the config and
+// what is derived from it.
+type live struct {
+	cfg   Config
+	users map[string]User
+	anon  *account
+	tls   *tls.Config // nil: no FTPS
+}
+
+// prepare fills cfg's defaults, checks it and derives the rest.
+func prepare(cfg Config) (*live, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	l := &live{cfg: cfg, users: map[string]User{}}
+	if cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, keyError{"tls", err}
+		}
+		l.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for _, u := range cfg.Users {
+		l.users[u.Name] = u
+	}
+	root, _ := cleanDir(cfg.Anonymous.Root)
+	l.anon = &account{name: "anonymous", anon: true, root: root}
+	if cfg.Anonymous.Upload {
+		l.anon.upload, _ = cleanDir(cfg.UploadDir)
+	}
+	return l, nil
+}
+
+// conf is the config in effect.
+func (s *Server) conf() *Config { return &s.cur.Load().cfg }
+
+// New checks cfg (after WithDefaults) and returns a server for store.
+// Metrics are registered on reg.
+func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+	l, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = l.cfg
 	if store == nil {
 		return nil, errors.New("ftp: nil image store")
 	}
@@ -65,8 +100,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("ftp metrics: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, store: store, log: log, m: m,
-		users:     map[string]User{},
+		store: store, log: log, m: m,
 		sessions:  map[*session]struct{}{},
 		perIP:     map[netip.Addr]int{},
 		byAddr:    map[string]*session{},
@@ -74,23 +108,24 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		uploading: map[string]bool{},
 		port20:    !cfg.ActiveAnyPort && canBindPrivileged(),
 	}
-	if cfg.TLS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
-		if err != nil {
-			return nil, keyError{"tls", err}
-		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	for _, u := range cfg.Users {
-		s.users[u.Name] = u
-	}
+	s.cur.Store(l)
 	s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("bootsrv-dummy"), bcrypt.DefaultCost)
-	root, _ := cleanDir(cfg.Anonymous.Root)
-	s.anon = &account{name: "anonymous", anon: true, root: root}
-	if cfg.Anonymous.Upload {
-		s.anon.upload, _ = cleanDir(cfg.UploadDir)
-	}
 	return s, nil
+}
+
+// PrepareReload checks cfg as New does and returns what puts it into
+// effect: users, the anonymous policy, TLS certificates, the banner, limits
+// and timeouts, overwrite and upload caps apply to what comes next;
+// logged-in sessions keep their account and transfers their handles. The
+// passive port range, public_host and active mode settings are fixed when
+// Serve starts (the library holds them). Nothing changes when it fails;
+// apply cannot fail.
+func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	l, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.cur.Store(l) }, nil
 }
 
 // canBindPrivileged reports whether the process may bind ports below 1024
@@ -217,7 +252,7 @@ func (s *sampler) allow(now time.Time) (bool, int) {
 // drain waits up to DrainTimeout for transfers in flight, then closes
 // every session.
 func (s *Server) drain() {
-	t := time.NewTimer(s.cfg.DrainTimeout)
+	t := time.NewTimer(s.conf().DrainTimeout)
 	defer t.Stop()
 	select {
 	case <-s.flight.idle():
@@ -238,9 +273,9 @@ func (s *Server) admit(ctx context.Context, c net.Conn, libLn *chanListener) *se
 	s.mu.Lock()
 	reason := ""
 	switch {
-	case len(s.sessions) >= s.cfg.Limits.MaxSessions:
+	case len(s.sessions) >= s.conf().Limits.MaxSessions:
 		reason = reasonSessionLimit
-	case s.perIP[ip] >= s.cfg.Limits.MaxSessionsPerIP:
+	case s.perIP[ip] >= s.conf().Limits.MaxSessionsPerIP:
 		reason = reasonIPLimit
 	}
 	if reason != "" {
@@ -338,7 +373,7 @@ func (s *Server) passiveClient(port int) (netip.Addr, bool) {
 // settings is the library's configuration; our front end enforces TLS
 // policy, so the library itself never requires TLS.
 func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
-	c := s.cfg
+	c := s.conf()
 	return &ftpserver.Settings{
 		Listener:                 ln,
 		PublicHost:               c.PublicHost,

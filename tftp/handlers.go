@@ -38,7 +38,7 @@ func (s *Server) handleRead(t *transfer, req requestPacket, lim limits) {
 }
 
 func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
-	if !s.cfg.AllowWrite {
+	if !t.cfg.AllowWrite {
 		t.refuse(errWriteDisabled)
 		return
 	}
@@ -57,11 +57,11 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 	t.rbuf = make([]byte, 4+t.blksize+1) // +1 tells an oversized block
 	t.hold(len(t.rbuf))
 	rc := &receiver{t: t, create: func() (*sink, error) {
-		up, err := s.h.Create(t.request(req), s.cfg.MaxUploadSize)
+		up, err := s.h.Create(t.request(req), t.cfg.MaxUploadSize)
 		if err != nil {
 			return nil, err
 		}
-		return newSink(up, t.mode == modeNetascii, s.cfg.MaxUploadSize), nil
+		return newSink(up, t.mode == modeNetascii, t.cfg.MaxUploadSize), nil
 	}}
 	defer rc.discard()
 	err := rc.run()

@@ -17,7 +17,7 @@ import (
 
 // Server answers TFTP requests from what its Handler serves.
 type Server struct {
-	cfg Config
+	cfg atomic.Pointer[Config] // swapped whole by a reload; a transfer keeps the one it started with
 	h   Handler
 	log zerolog.Logger
 	m   *metrics
@@ -52,8 +52,7 @@ func New(cfg Config, h Handler, log zerolog.Logger, reg prometheus.Registerer) (
 	if cfg.Anticipate > 1 {
 		log.Warn().Int("anticipate", cfg.Anticipate).Msg("tftp.anticipate is ignored: clients negotiate windowsize (RFC 7440) instead")
 	}
-	return &Server{
-		cfg:        cfg,
+	s := &Server{
 		h:          h,
 		log:        log,
 		m:          m,
@@ -63,6 +62,27 @@ func New(cfg Config, h Handler, log zerolog.Logger, reg prometheus.Registerer) (
 		refusedLog: logSampler{every: time.Second},
 		socketLog:  logSampler{every: time.Second},
 		readErrLog: logSampler{every: time.Second},
+	}
+	s.cfg.Store(&cfg)
+	return s, nil
+}
+
+// conf is the config in effect.
+func (s *Server) conf() *Config { return s.cfg.Load() }
+
+// PrepareReload checks cfg as New does and returns what puts it into
+// effect: caps, timeouts, retries, block and window sizes, writes and the
+// upload cap apply to requests from then on; transfers running keep the
+// settings they started with. Nothing changes when it fails; apply cannot
+// fail.
+func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return func() {
+		s.cfg.Store(&cfg)
+		s.adm.setLimits(cfg)
 	}, nil
 }
 
@@ -222,7 +242,7 @@ func (s *Server) serveRequest(lconn *net.UDPConn, sl *slot, req requestPacket, f
 		t.finish(0, errEvicted, nil)
 		return
 	}
-	lim := limits{maxBlock: s.blockLimit(ifindex, from.Addr().Is6()), maxWindow: s.cfg.MaxWindowSize, maxUpload: s.cfg.MaxUploadSize}
+	lim := limits{maxBlock: s.blockLimit(t.cfg, ifindex, from.Addr().Is6()), maxWindow: t.cfg.MaxWindowSize, maxUpload: t.cfg.MaxUploadSize}
 	if req.mode != modeOctet && req.mode != modeNetascii {
 		t.refuse(errBadMode)
 		return
@@ -237,8 +257,8 @@ func (s *Server) serveRequest(lconn *net.UDPConn, sl *slot, req requestPacket, f
 // blockLimit is max_block_size, lowered so that a DATA packet fits the
 // MTU of the interface the request came in on: fragmented blocks are lost
 // whole when one fragment is.
-func (s *Server) blockLimit(ifindex int, v6 bool) int {
-	limit := s.cfg.MaxBlockSize
+func (s *Server) blockLimit(cfg *Config, ifindex int, v6 bool) int {
+	limit := cfg.MaxBlockSize
 	if ifindex <= 0 {
 		return limit
 	}
@@ -272,8 +292,8 @@ func (s *Server) drain() {
 		s.running.Wait()
 		close(finished)
 	}()
-	s.log.Info().Int("in_flight", s.adm.inFlight()).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
-	deadline := time.NewTimer(s.cfg.DrainTimeout)
+	s.log.Info().Int("in_flight", s.adm.inFlight()).Dur("drain_timeout", s.conf().DrainTimeout).Msg("tftp draining")
+	deadline := time.NewTimer(s.conf().DrainTimeout)
 	defer deadline.Stop()
 	select {
 	case <-finished:
@@ -287,7 +307,7 @@ func (s *Server) drain() {
 		c.SetReadDeadline(time.Now()) // wakes a waiting transfer, which then sees stop
 	}
 	s.mu.Unlock()
-	grace := time.NewTimer(s.cfg.Timeout + time.Second)
+	grace := time.NewTimer(s.conf().Timeout + time.Second)
 	defer grace.Stop()
 	select {
 	case <-finished:

@@ -400,3 +400,28 @@ func TestMalformedNoLeak(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPrepareReload: a bad config changes nothing; a good one applies to
+// the requests that come after it.
+func TestPrepareReload(t *testing.T) {
+	ts := newTestServer(t, fastConfig(), map[string][]byte{"incoming/keep": []byte("x")})
+	if _, err := ts.PrepareReload(Config{Retries: -1}); err == nil {
+		t.Fatal("a bad config was accepted")
+	}
+	if err := put(ts.addr, "up.bin", []byte("data")); err == nil || !strings.Contains(err.Error(), "writes disabled") {
+		t.Fatalf("write before the reload: %v, want writes disabled", err)
+	}
+	cfg := fastConfig()
+	cfg.AllowWrite = true
+	apply, err := ts.PrepareReload(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := put(ts.addr, "up.bin", []byte("data")); err == nil {
+		t.Fatal("the reload took effect before it was applied")
+	}
+	apply()
+	if err := put(ts.addr, "up.bin", []byte("data")); err != nil {
+		t.Fatalf("write after the reload: %v", err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 // the child logger its lines go to.
 type transfer struct {
 	s     *Server
+	cfg   *Config // the server's config when the request came
 	dir   string
 	file  string // the name as the client sent it, for logs only
 	mode  string
@@ -58,8 +59,9 @@ func (timeoutError) Timeout() bool { return true }
 // newTransfer opens the transfer's socket on local (the address the request
 // arrived on; unspecified lets the kernel choose) at an ephemeral port.
 func (s *Server) newTransfer(dir string, sl *slot, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
+	cfg := s.conf()
 	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(), slot: sl,
-		params: params{blksize: defaultBlockSize, window: 1}, timer: newRTOTimer(s.cfg.Timeout, s.cfg.MinTimeout)}
+		params: params{blksize: defaultBlockSize, window: 1}, timer: newRTOTimer(cfg.Timeout, cfg.MinTimeout), cfg: cfg}
 	t.log = s.log.With().Str("direction", dir).Str("peer", peer.String()).Str("file", req.file).Logger()
 	laddr := &net.UDPAddr{}
 	if local.IsValid() {
@@ -112,9 +114,9 @@ func (t *transfer) verify() {
 // retries is how many full-timeout waits in a row the transfer allows.
 func (t *transfer) retries() int {
 	if t.verified {
-		return t.s.cfg.Retries
+		return t.cfg.Retries
 	}
-	return max(0, t.s.cfg.UnverifiedRetries)
+	return max(0, t.cfg.UnverifiedRetries)
 }
 
 // send writes one datagram to the peer.
