@@ -9,6 +9,8 @@ import (
 )
 
 // newLogger builds the process logger; every service gets a child of it.
+// The level is zerolog's global level, so that a reload can change it for
+// every logger at once (logLevelPart); the loggers themselves pass all.
 func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
@@ -17,5 +19,6 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	zerolog.SetGlobalLevel(lvl)
+	return zerolog.New(w).Level(zerolog.TraceLevel).With().Timestamp().Logger(), nil
 }

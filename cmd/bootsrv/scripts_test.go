@@ -181,7 +181,11 @@ func serveTestHTTP(t *testing.T, cfg *Config, layer *netboot.Layer, reg *prometh
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := startHTTP(cfg, ln, health, nil, layer, zerolog.Nop(), reg)
+	rl, err := newReloader(cfg, &serveFlags{set: map[string]string{}}, nil, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := startHTTP(cfg, ln, health, nil, layer, rl, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,13 +33,21 @@ type service struct {
 	// handlers are extra HTTP endpoints of the service, by pattern
 	// (e.g. "GET /dhcp/leases"), mounted on the http address.
 	handlers map[string]http.Handler
+	// live is what a config reload changes in the running service; nil
+	// when nothing does.
+	live *livePart
 }
 
 // serve runs every enabled service until ctx is cancelled (SIGINT or
 // SIGTERM). Each server is built, and so its config checked, before any
 // socket is opened; an error there (start-up) is returned, while a service
 // failing later is reported and leaves the others running (supervise).
-func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
+func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) error {
+	// SIGHUP reloads the config; caught from the start, so that it never
+	// ends the process (its default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log, err := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	if err != nil {
 		return err
@@ -102,8 +113,25 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	parts := []livePart{logLevelPart(), {keys: []string{"scripts"}, prepare: func(c *Config) (func(), error) {
+		apply, err := layer.PrepareReload(c.netbootConfig())
+		if err != nil {
+			return nil, c.scriptsError(err)
+		}
+		return apply, nil
+	}}}
+	for _, s := range svcs {
+		if s.live != nil {
+			parts = append(parts, *s.live)
+		}
+	}
+	rl, err := newReloader(cfg, fl, parts, log, reg)
+	if err != nil {
+		return err
+	}
+	go reloadOnHUP(ctx, hup, rl)
 	if httpLn != nil {
-		s, err := startHTTP(cfg, httpLn, health, svcs, layer, log, reg)
+		s, err := startHTTP(cfg, httpLn, health, svcs, layer, rl, log, reg)
 		if err != nil {
 			return err
 		}
@@ -151,11 +179,12 @@ func supervise(ctx context.Context, s *service, health *web.Health, log zerolog.
 // startHTTP builds the HTTP service on ln: metrics, health, the services'
 // handlers and, with http.images, the image store with boot scripts in
 // front of it.
-func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer,
+func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer, rl *reloader,
 	log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
 	routes := web.Routes{Handlers: map[string]http.Handler{
-		"GET /metrics": promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		"GET /healthz": health,
+		"GET /metrics":       promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		"GET /healthz":       health,
+		"POST " + reloadPath: rl.handler(),
 	}}
 	for _, s := range svcs {
 		for pattern, h := range s.handlers {
@@ -202,6 +231,9 @@ func startTFTP(cfg *Config, store *images.Store, layer *netboot.Layer, log zerol
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
 	return &service{
+		live: &livePart{keys: []string{"tftp"}, prepare: func(c *Config) (func(), error) {
+			return srv.PrepareReload(c.TFTP.Config)
+		}},
 		name:  "tftp",
 		addr:  conn.LocalAddr().String(),
 		serve: func(ctx context.Context) error { return srv.Serve(ctx, conn) },
@@ -222,6 +254,9 @@ func startFTP(cfg *Config, store *images.Store, log zerolog.Logger, reg promethe
 		return nil, fmt.Errorf("ftp: %w", err)
 	}
 	return &service{
+		live: &livePart{keys: []string{"ftp"}, prepare: func(c *Config) (func(), error) {
+			return srv.PrepareReload(c.FTP.Config)
+		}},
 		name:  "ftp",
 		addr:  ln.Addr().String(),
 		serve: func(ctx context.Context) error { return srv.Serve(ctx, ln) },
