@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // command is one entry of the command table.
@@ -121,6 +123,7 @@ func (s *session) cmdPASS(ctx context.Context, _, arg string) bool {
 		return s.loginFailed(ctx)
 	}
 	s.srv.m.logins.WithLabelValues(kind).Inc()
+	s.srv.record(event.Event{IP: s.remote, Kind: event.Login, Result: event.OK, Detail: acct.name})
 	s.acct = acct
 	s.raw.SetReadDeadline(time.Time{})
 	s.log = s.log.With().Str("user", acct.name).Logger()
@@ -135,6 +138,8 @@ func (s *session) cmdPASS(ctx context.Context, _, arg string) bool {
 // connection after Limits.LoginFailures of them (RFC 2577 §5).
 func (s *session) loginFailed(ctx context.Context) bool {
 	s.srv.m.logins.WithLabelValues("failure").Inc()
+	// Not the name tried: people type passwords into the user prompt.
+	s.srv.record(event.Event{IP: s.remote, Kind: event.Login, Result: event.Failed, Detail: "login incorrect"})
 	s.failures++
 	s.user = ""
 	t := time.NewTimer(s.srv.conf().Limits.LoginFailureDelay)

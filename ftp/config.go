@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the ftp section of the bootsrv config file (minus `listen`,
@@ -56,6 +57,9 @@ type Config struct {
 	// images.uploads. Default "incoming". Anonymous uploads, when enabled,
 	// land here.
 	UploadDir string `yaml:"-"`
+	// Events is told of logins and transfers, for the boot timeline;
+	// fixed by New (a reload does not change it). Zero: nobody is.
+	Events event.Sink `yaml:"-"`
 	// DrainTimeout bounds how long Serve waits for transfers in flight after
 	// its context is cancelled. Default 30s.
 	DrainTimeout time.Duration `yaml:"-"`

@@ -25,6 +25,7 @@ import (
 
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/listener"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Server is an FTP server over an image store. Create it with New.
@@ -34,7 +35,8 @@ type Server struct {
 	log       zerolog.Logger
 	m         *metrics
 	dummyHash []byte
-	port20    bool // active data connections leave from port 20
+	port20    bool       // active data connections leave from port 20
+	events    event.Sink // Config.Events as New got it; nil: nobody
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -84,6 +86,14 @@ func prepare(cfg Config) (*live, error) {
 // conf is the config in effect.
 func (s *Server) conf() *Config { return &s.cur.Load().cfg }
 
+// record tells the boot timeline (Config.Events) about e, an FTP event.
+func (s *Server) record(e event.Event) {
+	if s.events != nil {
+		e.Service = event.FTP
+		s.events.Record(e)
+	}
+}
+
 // New checks cfg (after WithDefaults) and returns a server for store.
 // Metrics are registered on reg.
 func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
@@ -100,7 +110,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("ftp metrics: %w", err)
 	}
 	s := &Server{
-		store: store, log: log, m: m,
+		store: store, log: log, m: m, events: cfg.Events,
 		sessions:  map[*session]struct{}{},
 		perIP:     map[netip.Addr]int{},
 		byAddr:    map[string]*session{},

@@ -11,6 +11,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // chunk is how much data moves between two refreshes of the data
@@ -167,6 +168,14 @@ func (d *fsDriver) finish(dir, name string, n int64, began time.Time, result str
 	}
 	ev.Str("direction", dir).Str("file", name).Int64("bytes", n).
 		Dur("duration", time.Since(began)).Str("result", result).Msg("ftp transfer")
+	e := event.Event{IP: d.sess.remote, Kind: event.Transfer, Result: event.OK, File: name, Bytes: n, Duration: time.Since(began)}
+	if dir == "upload" {
+		e.Kind = event.Upload
+	}
+	if result != "ok" {
+		e.Result, e.Detail = event.Failed, result
+	}
+	d.srv.record(e)
 }
 
 func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserver.FileTransfer, error) {

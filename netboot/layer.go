@@ -14,6 +14,7 @@ import (
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is what the layer serves, from the config file.
@@ -22,8 +23,8 @@ type Config struct {
 	Uploads string
 	// Scripts are the boot scripts and what their templates are checked
 	// against (the scripts section, dhcp.hosts as scripts.Host, the HTTP
-	// address). Its Leases and Neighbours are the layer's own and are
-	// overwritten.
+	// address). Its Leases, Neighbours and Events are the layer's own and
+	// are overwritten.
 	Scripts scripts.Config
 }
 
@@ -34,6 +35,7 @@ type Leases func(ip netip.Addr) (dhcp.ClientInfo, bool)
 // Layer is the live boot layer: what each protocol serves and who the
 // machine asking is.
 type Layer struct {
+	events  event.Sink // the boot timeline; nil: none
 	store   *images.Store
 	uploads atomic.Pointer[string]
 	scripts *scripts.Server
@@ -44,9 +46,10 @@ type Layer struct {
 }
 
 // New builds the layer over store. leases (nil: DHCP is off) is asked for
-// the machine behind an address before the neighbour table.
-func New(cfg Config, store *images.Store, leases Leases, log zerolog.Logger, reg prometheus.Registerer) (*Layer, error) {
-	l := &Layer{store: store, leases: leases, neighbours: procARP}
+// the machine behind an address before the neighbour table; events (nil:
+// none) is told of every render and HTTP transfer.
+func New(cfg Config, store *images.Store, leases Leases, events event.Sink, log zerolog.Logger, reg prometheus.Registerer) (*Layer, error) {
+	l := &Layer{store: store, leases: leases, events: events, neighbours: procARP}
 	l.uploads.Store(&cfg.Uploads)
 	scr, err := scripts.New(l.scriptsConfig(cfg.Scripts), log.With().Str("service", "scripts").Logger(), reg)
 	if err != nil {
@@ -59,6 +62,7 @@ func New(cfg Config, store *images.Store, leases Leases, log zerolog.Logger, reg
 // scriptsConfig is sc with the layer's machine lookups.
 func (l *Layer) scriptsConfig(sc scripts.Config) scripts.Config {
 	sc.Leases = l.scriptLease
+	sc.Events = l.events
 	sc.Neighbours = func(ip netip.Addr) (net.HardwareAddr, bool) { return l.neighbours(ip) }
 	return sc
 }

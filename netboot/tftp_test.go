@@ -32,7 +32,7 @@ func TestScriptOverTFTP(t *testing.T) {
 	layer, err := New(Config{Scripts: scripts.Config{
 		Scripts:  []scripts.Script{{Name: "boot.ipxe", Template: "#!ipxe\necho {{.Protocol}} from {{.IP}} to {{.ServerIP}} base {{.HTTPBase}} known {{.Known}}\n"}},
 		HTTPAddr: ":8080",
-	}}, store, nil, zerolog.Nop(), reg)
+	}}, store, nil, nil, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestTFTPUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	layer, err := New(Config{Uploads: "incoming"}, store, nil, zerolog.Nop(), reg)
+	layer, err := New(Config{Uploads: "incoming"}, store, nil, nil, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the top-level `scripts:` list of the config file, plus what
@@ -32,6 +33,9 @@ type Config struct {
 	// link (bootsrv: the kernel's neighbour table, see netboot). Zero: no
 	// lookups; machines are found by ?mac= and DHCP leases only.
 	Neighbours func(ip netip.Addr) (net.HardwareAddr, bool) `yaml:"-"`
+	// Events is told of every render, for the boot timeline. Zero: nobody
+	// is.
+	Events event.Sink `yaml:"-"`
 	// HTTPAddr is http.listen, for .HTTPBase in scripts sent over TFTP
 	// (over HTTP the connection's own address is used). Zero or "off":
 	// .HTTPBase is empty in TFTP renders.

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Server renders the configured scripts for the machines that ask.
@@ -159,6 +160,17 @@ func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
 	ev.Str("name", name).Str("protocol", req.Protocol).Str("ip", req.Remote.String()).Str("mac", m.MAC).
 		Str("source", m.Source).Bool("known", m.Known).Str("arch", m.Arch).Int("bytes", len(data)).
 		Dur("duration", time.Since(start)).Str("result", result).Msg("boot script rendered")
+	if ev := c.cfg.Events; ev != nil {
+		e := event.Event{IP: req.Remote, Service: event.Script, Kind: event.Render, Result: event.OK, File: name,
+			Bytes: int64(len(data)), Duration: time.Since(start), Rule: fmt.Sprintf("scripts[%d]", sc.index)}
+		if m.MAC != "" {
+			e.MAC, _ = net.ParseMAC(m.MAC)
+		}
+		if err != nil {
+			e.Result, e.Detail = event.Failed, err.Error()
+		}
+		ev.Record(e)
+	}
 	return data, true, err
 }
 

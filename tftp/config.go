@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the tftp: section of the configuration file, without listen,
@@ -75,6 +77,9 @@ type Config struct {
 	// windowsize negotiation replaces. 0..60 as before.
 	Anticipate int `yaml:"anticipate"`
 
+	// Events is told of every transfer and refusal, for the boot
+	// timeline; fixed by New (PrepareReload keeps it). Zero: nobody is.
+	Events event.Sink `yaml:"-"`
 	// DrainTimeout is how long Serve lets transfers in flight run after its
 	// context is cancelled before it stops them. Default (zero) 10s.
 	DrainTimeout time.Duration `yaml:"-"`

@@ -76,6 +76,7 @@ func (s *Server) conf() *Config { return s.cfg.Load() }
 // settings they started with. Nothing changes when it fails; apply cannot
 // fail.
 func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	cfg.Events = s.conf().Events // who hears of transfers is not config
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

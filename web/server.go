@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/internal/listener"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Routes is what the server answers.
@@ -22,6 +23,9 @@ type Routes struct {
 	// Handlers are bootsrv's own routes by ServeMux pattern, e.g.
 	// "GET /metrics"; their paths must be among ownPaths.
 	Handlers map[string]http.Handler
+	// Events is told of every GET of Files, for the boot timeline. Nil:
+	// nobody is.
+	Events event.Sink
 }
 
 // Server is bootsrv's HTTP service: metrics, health, the API and the
@@ -30,6 +34,7 @@ type Server struct {
 	cfg  Config
 	log  zerolog.Logger
 	m    *guardMetrics
+	tm   *transferMetrics
 	srv  *http.Server
 	open atomic.Pointer[net.Listener] // the guarded listener, for the gauge
 }
@@ -53,13 +58,16 @@ func New(cfg Config, routes Routes, log zerolog.Logger, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
+	if s.tm, err = newTransferMetrics(reg); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	for pattern, h := range routes.Handlers {
 		mux.Handle(pattern, h)
 	}
 	var handler http.Handler = mux
 	if routes.Files != nil && *cfg.Images {
-		handler = routeImages(cfg.ImagesPath, routes.Files, mux)
+		handler = routeImages(cfg.ImagesPath, s.accountFiles(routes.Files, routes.Events), mux)
 	}
 	s.srv = &http.Server{
 		Handler:           stallTimeout(handler, cfg.WriteTimeout),

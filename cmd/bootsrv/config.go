@@ -23,6 +23,7 @@ import (
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
+	"github.com/bootsrv/bootsrv/timeline"
 	"github.com/bootsrv/bootsrv/web"
 )
 
@@ -65,6 +66,8 @@ type Config struct {
 	// Scripts are per-machine boot scripts (package scripts), served over
 	// TFTP and at <http.images_path><name> over HTTP. Default none.
 	Scripts []scripts.Script `yaml:"scripts"`
+	// Timeline is the per-machine boot timeline (package timeline).
+	Timeline timeline.Config `yaml:"timeline"`
 	// ShutdownTimeout bounds how long transfers in flight may run on after
 	// SIGINT or SIGTERM. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -164,6 +167,7 @@ func (c *Config) validate() error {
 		err  error
 	}{
 		{"http", c.HTTP.Config.Validate()},
+		{"timeline", c.Timeline.WithDefaults().Validate()},
 		{"tftp", c.TFTP.Config.Validate()},
 		{"ftp", c.FTP.Config.Validate()},
 		{"dhcp", c.DHCP.Validate()},

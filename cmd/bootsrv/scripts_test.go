@@ -18,6 +18,7 @@ import (
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/scripts"
+	"github.com/bootsrv/bootsrv/timeline"
 	"github.com/bootsrv/bootsrv/web"
 )
 
@@ -156,7 +157,7 @@ func TestScriptsAtImagesPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer store.Close()
-			layer, err := netboot.New(cfg.netbootConfig(), store, nil, zerolog.Nop(), reg)
+			layer, err := netboot.New(cfg.netbootConfig(), store, nil, nil, zerolog.Nop(), reg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +186,11 @@ func serveTestHTTP(t *testing.T, cfg *Config, layer *netboot.Layer, reg *prometh
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := startHTTP(cfg, ln, health, nil, layer, rl, zerolog.Nop(), reg)
+	rec, err := timeline.New(timeline.Config{}, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := startHTTP(cfg, ln, health, nil, layer, rec, rl, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/tftp"
+	"github.com/bootsrv/bootsrv/timeline"
 	"github.com/bootsrv/bootsrv/web"
 )
 
@@ -63,11 +65,21 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 	reg := newRegistry()
 	defer startSweeper(ctx, store, cfg.FTP.PartialTTL, log, reg)()
 
-	clients := &dhcpClients{}
-	layer, err := netboot.New(cfg.netbootConfig(), store, clients.lookup, log, reg)
+	// The boot timeline resolves addresses through the layer, which tells
+	// it of renders and HTTP transfers: the layer is set before any
+	// service runs, so before any event.
+	var layer *netboot.Layer
+	tcfg := cfg.Timeline
+	tcfg.Resolve = func(ip netip.Addr) (net.HardwareAddr, bool) { return layer.Resolve(ip) }
+	rec, err := timeline.New(tcfg, log.With().Str("service", "timeline").Logger(), reg)
 	if err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	clients := &dhcpClients{}
+	if layer, err = netboot.New(cfg.netbootConfig(), store, clients.lookup, rec, log, reg); err != nil {
 		return cfg.scriptsError(err)
 	}
+	cfg.TFTP.Events, cfg.FTP.Events = rec, rec
 
 	var svcs []*service
 	defer func() {
@@ -131,7 +143,7 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 	}
 	go reloadOnHUP(ctx, hup, rl)
 	if httpLn != nil {
-		s, err := startHTTP(cfg, httpLn, health, svcs, layer, rl, log, reg)
+		s, err := startHTTP(cfg, httpLn, health, svcs, layer, rec, rl, log, reg)
 		if err != nil {
 			return err
 		}
@@ -179,13 +191,16 @@ func supervise(ctx context.Context, s *service, health *web.Health, log zerolog.
 // startHTTP builds the HTTP service on ln: metrics, health, the services'
 // handlers and, with http.images, the image store with boot scripts in
 // front of it.
-func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer, rl *reloader,
-	log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
-	routes := web.Routes{Handlers: map[string]http.Handler{
+func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer, rec *timeline.Recorder,
+	rl *reloader, log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
+	routes := web.Routes{Events: rec, Handlers: map[string]http.Handler{
 		"GET /metrics":       promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		"GET /healthz":       health,
 		"POST " + reloadPath: rl.handler(),
 	}}
+	for pattern, h := range rec.Handlers() {
+		routes.Handlers[pattern] = h
+	}
 	for _, s := range svcs {
 		for pattern, h := range s.handlers {
 			routes.Handlers[pattern] = h
