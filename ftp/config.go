@@ -60,9 +60,6 @@ type Config struct {
 	// Events is told of logins and transfers, for the boot timeline;
 	// fixed by New (a reload does not change it). Zero: nobody is.
 	Events event.Sink `yaml:"-"`
-	// DrainTimeout bounds how long Serve waits for transfers in flight after
-	// its context is cancelled. Default 30s.
-	DrainTimeout time.Duration `yaml:"-"`
 }
 
 // Anonymous is the policy for the "anonymous" and "ftp" logins.
@@ -141,7 +138,6 @@ const (
 	DefaultLoginFailures     = 3
 	DefaultLoginFailureDelay = time.Second
 	DefaultDataTimeout       = 30 * time.Second
-	DefaultDrainTimeout      = 30 * time.Second
 	DefaultPartialTTL        = images.DefaultPartialTTL
 )
 
@@ -161,9 +157,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.UploadDir == "" {
 		c.UploadDir = DefaultUploadDir
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
 	}
 	setDur(&c.PartialTTL, DefaultPartialTTL)
 	users := make([]User, len(c.Users))

@@ -96,6 +96,12 @@ func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o test
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		sctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+		defer stop()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ln.Close()
 	})
 	return &testServer{addr: ln.Addr().String(), dir: dir, reg: reg, srv: srv}
 }

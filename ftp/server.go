@@ -25,6 +25,7 @@ import (
 
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/listener"
+	"github.com/bootsrv/bootsrv/internal/logsample"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -38,15 +39,17 @@ type Server struct {
 	port20    bool       // active data connections leave from port 20
 	events    event.Sink // Config.Events as New got it; nil: nobody
 
-	mu        sync.Mutex
-	sessions  map[*session]struct{}
-	perIP     map[netip.Addr]int
-	byAddr    map[string]*session // "remote|local" -> session, for the library's callbacks
-	passive   map[int]netip.Addr  // announced passive port -> the client allowed on it
-	uploading map[string]bool     // partial names being written
-	nextID    atomic.Uint64
-	flight    flight
-	acceptLog sampler
+	mu         sync.Mutex
+	sessions   map[*session]struct{}
+	perIP      map[netip.Addr]int
+	byAddr     map[string]*session // "remote|local" -> session, for the library's callbacks
+	passive    map[int]netip.Addr  // announced passive port -> the client allowed on it
+	uploading  map[string]bool     // partial names being written
+	nextID     atomic.Uint64
+	flight     flight
+	acceptLog  *logsample.Sampler
+	running    *running       // the Serve in progress; nil before and after
+	sessionsWG sync.WaitGroup // session goroutines
 }
 
 // live is the part of the server a reload swaps whole: the config and
@@ -110,7 +113,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("ftp metrics: %w", err)
 	}
 	s := &Server{
-		store: store, log: log, m: m, events: cfg.Events,
+		store: store, log: log, m: m, events: cfg.Events, acceptLog: logsample.New(time.Second),
 		sessions:  map[*session]struct{}{},
 		perIP:     map[netip.Addr]int{},
 		byAddr:    map[string]*session{},
@@ -159,9 +162,10 @@ func canBindPrivileged() bool {
 	return false
 }
 
-// Serve accepts control connections on ln until ctx is cancelled. Then it
-// stops accepting, lets transfers in flight finish for up to
-// Config.DrainTimeout, closes the remaining sessions and returns nil.
+// Serve accepts control connections on ln until ctx is cancelled or
+// Shutdown is called, and returns then; sessions and transfers in flight
+// run on, for Shutdown to wait for. It never closes ln, which belongs to
+// the caller.
 //
 // An accept error never ends Serve: running out of file descriptors
 // (EMFILE, ENFILE), buffers or an aborted handshake is waited out with
@@ -178,41 +182,77 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	libErr := make(chan error, 1)
 	go func() { libErr <- lib.Serve() }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.running = &running{stop: cancel, lib: lib, libErr: libErr}
+	s.mu.Unlock()
 
-	ln = listener.Retry(ln, s.acceptError)
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	var err error
+	owned := listener.Unowned(ln)
+	wake := context.AfterFunc(ctx, func() { owned.Close() })
+	defer wake()
+	ln = listener.Retry(owned, s.acceptError)
 	for {
 		c, aerr := ln.Accept()
 		if aerr != nil {
 			if ctx.Err() != nil {
-				break
+				return nil
 			}
 			if errors.Is(aerr, net.ErrClosed) {
-				err = fmt.Errorf("ftp accept: %w", aerr)
-				break
+				return fmt.Errorf("ftp accept: %w", aerr)
 			}
 			s.acceptError(aerr)
 			if !wait(ctx, time.Second) {
-				break
+				return nil
 			}
 			continue
 		}
 		if sess := s.admit(ctx, c, libLn); sess != nil {
-			wg.Add(1)
+			s.sessionsWG.Add(1)
 			go func() {
-				defer wg.Done()
+				defer s.sessionsWG.Done()
 				sess.run(ctx)
 				s.leave(sess)
 			}()
 		}
 	}
-	s.drain()
-	lib.Stop()
-	<-libErr
-	wg.Wait()
+}
+
+// running is what Shutdown stops of a Serve.
+type running struct {
+	stop   context.CancelFunc
+	lib    *ftpserver.FtpServer
+	libErr chan error
+}
+
+// Shutdown stops Serve accepting, waits for transfers in flight until ctx
+// is done, then closes every session and returns; ctx's error when
+// transfers were cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	r := s.running
+	s.running = nil
+	s.mu.Unlock()
+	if r != nil {
+		r.stop()
+	}
+	var err error
+	select {
+	case <-s.flight.idle():
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.log.Warn().Msg("ftp: drain deadline passed, closing sessions with transfers in flight")
+	}
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.close("server shutdown")
+	}
+	s.mu.Unlock()
+	if r != nil {
+		r.lib.Stop()
+		<-r.libErr
+	}
+	s.sessionsWG.Wait()
 	return err
 }
 
@@ -220,7 +260,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // shortage fails every accept, and one line a second tells as much.
 func (s *Server) acceptError(err error) {
 	s.m.acceptErrors.Inc()
-	if ok, dropped := s.acceptLog.allow(time.Now()); ok {
+	if ok, dropped := s.acceptLog.Allow(time.Now()); ok {
 		s.log.Warn().Err(err).Int("not_logged", dropped).Msg("ftp accept failed; retrying")
 	}
 }
@@ -236,44 +276,6 @@ func wait(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// sampler lets one event a second through and counts the others.
-type sampler struct {
-	mu      sync.Mutex
-	last    time.Time
-	dropped int
-}
-
-// allow reports whether an event at now may be logged, and how many were
-// not logged since the last one that was.
-func (s *sampler) allow(now time.Time) (bool, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.Sub(s.last) < time.Second {
-		s.dropped++
-		return false, 0
-	}
-	d := s.dropped
-	s.last, s.dropped = now, 0
-	return true, d
-}
-
-// drain waits up to DrainTimeout for transfers in flight, then closes
-// every session.
-func (s *Server) drain() {
-	t := time.NewTimer(s.conf().DrainTimeout)
-	defer t.Stop()
-	select {
-	case <-s.flight.idle():
-	case <-t.C:
-		s.log.Warn().Msg("ftp: drain timeout, closing sessions with transfers in flight")
-	}
-	s.mu.Lock()
-	for sess := range s.sessions {
-		sess.close("server shutdown")
-	}
-	s.mu.Unlock()
 }
 
 // admit applies the session caps (421, RFC 959 §4.2) and starts a session.

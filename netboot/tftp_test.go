@@ -36,7 +36,7 @@ func TestScriptOverTFTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := tftp.New(tftp.Config{Timeout: 200 * time.Millisecond, Retries: 2, DrainTimeout: time.Second},
+	srv, err := tftp.New(tftp.Config{Timeout: 200 * time.Millisecond, Retries: 2},
 		layer.TFTP(), zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +53,10 @@ func TestScriptOverTFTP(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		srv.Shutdown(sctx)
+		conn.Close()
 	})
 
 	c, err := tftplib.NewClient(conn.LocalAddr().String())
@@ -140,7 +144,7 @@ func TestTFTPUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := tftp.New(tftp.Config{AllowWrite: true, Timeout: 200 * time.Millisecond, Retries: 2, DrainTimeout: time.Second},
+	srv, err := tftp.New(tftp.Config{AllowWrite: true, Timeout: 200 * time.Millisecond, Retries: 2},
 		layer.TFTP(), zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +161,10 @@ func TestTFTPUploads(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		srv.Shutdown(sctx)
+		conn.Close()
 	})
 	c, err := tftplib.NewClient(conn.LocalAddr().String())
 	if err != nil {

@@ -1,7 +1,6 @@
 package tftp
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -80,9 +79,6 @@ type Config struct {
 	// Events is told of every transfer and refusal, for the boot
 	// timeline; fixed by New (PrepareReload keeps it). Zero: nobody is.
 	Events event.Sink `yaml:"-"`
-	// DrainTimeout is how long Serve lets transfers in flight run after its
-	// context is cancelled before it stops them. Default (zero) 10s.
-	DrainTimeout time.Duration `yaml:"-"`
 }
 
 // Documented defaults.
@@ -97,7 +93,6 @@ const (
 	DefaultUnverifiedRetries = 1
 	DefaultMaxUploadSize     = 256 << 20
 	DefaultMaxWindowSize     = 64
-	DefaultDrainTimeout      = 10 * time.Second
 
 	maxAnticipate = 60 // the old key's range, still checked
 )
@@ -134,9 +129,6 @@ func (c Config) WithDefaults() Config {
 	if c.MaxWindowSize == 0 {
 		c.MaxWindowSize = DefaultMaxWindowSize
 	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
 	return c
 }
 
@@ -167,8 +159,6 @@ func (c Config) Validate() error {
 		return keyError{"max_window_size", fmt.Errorf("must be between 1 and %d blocks, got %d", maxWindowSize, c.MaxWindowSize)}
 	case c.Anticipate < 0 || c.Anticipate > maxAnticipate:
 		return keyError{"anticipate", fmt.Errorf("must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)}
-	case c.DrainTimeout < 0:
-		return errors.New("drain timeout must not be negative")
 	}
 	return nil
 }

@@ -28,8 +28,9 @@ type Server struct {
 	serving atomic.Bool
 	running sync.WaitGroup // transfer goroutines
 
-	mu    sync.Mutex
-	conns map[*net.UDPConn]struct{} // transfer sockets, to wake them at the drain deadline
+	mu         sync.Mutex
+	conns      map[*net.UDPConn]struct{} // transfer sockets, to wake them at the drain deadline
+	stopListen context.CancelFunc        // stops Serve; nil before it runs
 
 	// One log line a second at most for what a flood repeats per packet.
 	refusedLog, socketLog, readErrLog logSampler
@@ -88,19 +89,16 @@ func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
 }
 
 // Serve answers requests arriving on conn, which must be a *net.UDPConn,
-// until ctx is cancelled. Each transfer runs in its own goroutine on its own
-// socket, bound to the address the request was sent to (learnt with
-// IP_PKTINFO when conn listens on a wildcard address). Read errors on conn
-// are retried (see listen); only conn being closed ends Serve early. When
-// ctx is cancelled Serve closes conn, lets transfers in flight finish for
-// up to DrainTimeout, stops the rest and returns nil. Serve may be called
-// once per Server.
+// until ctx is cancelled or Shutdown is called. Each transfer runs in its
+// own goroutine on its own socket, bound to the address the request was
+// sent to (learnt with IP_PKTINFO when conn listens on a wildcard
+// address). Read errors on conn other than its closing are retried (see
+// listen). Serve returns once it has stopped reading requests; transfers
+// in flight run on, for Shutdown to wait for. It never closes conn, which
+// belongs to the caller. Serve may be called once per Server.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	udp, ok := conn.(*net.UDPConn)
 	if !ok {
-		if conn != nil {
-			conn.Close()
-		}
 		return fmt.Errorf("tftp: Serve needs a *net.UDPConn, got %T", conn)
 	}
 	if !s.serving.CompareAndSwap(false, true) {
@@ -113,27 +111,40 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if err := enableDstInfo(udp); err != nil {
 		s.log.Warn().Err(err).Msg("tftp cannot learn request addresses (IP_PKTINFO); transfers answer from the kernel's choice")
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.listen(ctx, udp, local) }()
-	select {
-	case err := <-done: // conn was closed under us
-		s.drain()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.stopListen = cancel
+	s.mu.Unlock()
+	// Wake the read that is waiting, without closing the socket.
+	wake := context.AfterFunc(ctx, func() { udp.SetReadDeadline(time.Unix(1, 0)) })
+	defer wake()
+	if err := s.listen(ctx, udp, local); err != nil {
 		return fmt.Errorf("tftp: listening socket: %w", err)
-	case <-ctx.Done():
 	}
-	udp.Close()
-	<-done
-	s.drain()
 	return nil
 }
 
-// listen reads requests until conn is closed, and returns that error. Any
-// other read error is taken as transient: ENOBUFS or ENOMEM under memory
-// pressure, ECONNREFUSED when an ICMP error about one of the listener's
-// replies comes back (IP_RECVERR), EINTR. A listener that stopped on one
-// would take the whole service down, so each is counted, logged at most
-// once a second, and the read retried after a backoff that grows while the
-// errors last and resets at the next datagram.
+// Shutdown stops Serve reading requests and waits for the transfers in
+// flight until ctx is done; then it stops the rest (each sends ERROR
+// "server shutting down" to its peer at its next packet) and returns
+// ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopListen != nil {
+		s.stopListen()
+	}
+	s.mu.Unlock()
+	return s.drain(ctx)
+}
+
+// listen reads requests until ctx is done (nil) or conn is closed (the
+// error). Any other read error is taken as transient: ENOBUFS or ENOMEM
+// under memory pressure, ECONNREFUSED when an ICMP error about one of the
+// listener's replies comes back (IP_RECVERR), EINTR. A listener that
+// stopped on one would take the whole service down, so each is counted,
+// logged at most once a second, and the read retried after a backoff that
+// grows while the errors last and resets at the next datagram.
 func (s *Server) listen(ctx context.Context, conn *net.UDPConn, local netip.Addr) error {
 	buf := make([]byte, 65536)
 	oob := make([]byte, oobSize)
@@ -141,6 +152,9 @@ func (s *Server) listen(ctx context.Context, conn *net.UDPConn, local netip.Addr
 	for {
 		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
@@ -285,21 +299,19 @@ func (s *Server) track(c *net.UDPConn, add bool) {
 	}
 }
 
-// drain waits up to DrainTimeout for running transfers, then stops the
+// drain waits until ctx is done for running transfers, then stops the
 // rest: each sends ERROR "server shutting down" and ends.
-func (s *Server) drain() {
+func (s *Server) drain(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		s.running.Wait()
 		close(finished)
 	}()
-	s.log.Info().Int("in_flight", s.adm.inFlight()).Dur("drain_timeout", s.conf().DrainTimeout).Msg("tftp draining")
-	deadline := time.NewTimer(s.conf().DrainTimeout)
-	defer deadline.Stop()
+	s.log.Info().Int("in_flight", s.adm.inFlight()).Msg("tftp draining")
 	select {
 	case <-finished:
-		return
-	case <-deadline.C:
+		return nil
+	case <-ctx.Done():
 	}
 	s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp drain deadline passed, stopping transfers")
 	s.stopped.Do(func() { close(s.stop) })
@@ -315,4 +327,5 @@ func (s *Server) drain() {
 	case <-grace.C:
 		s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp transfers still busy after the drain deadline, leaving them")
 	}
+	return ctx.Err()
 }

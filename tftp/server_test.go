@@ -2,8 +2,10 @@ package tftp
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -18,7 +20,7 @@ import (
 func TestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.MaxBlockSize != 65464 || d.Timeout != 2*time.Second || d.Retries != 5 || d.MaxTransfers != 2000 ||
-		d.AllowWrite || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 ||
+		d.AllowWrite || d.MaxUploadSize != 256<<20 ||
 		d.MaxTransfersPerIP != 32 || d.MaxUnverifiedPerIP != 4 || d.UnverifiedRetries != 1 {
 		t.Fatalf("defaults %+v", d)
 	}
@@ -253,8 +255,9 @@ func TestDuplicateACK(t *testing.T) {
 	}
 }
 
-// TestShutdownDrain: after cancel, no new request is answered, a running
-// transfer completes, and Serve returns nil.
+// TestShutdownDrain: after cancel Serve returns at once and no new
+// request is answered; Shutdown lets a running transfer complete and
+// returns nil. The listening socket is left open for its owner.
 func TestShutdownDrain(t *testing.T) {
 	data := randBytes(3000)
 	ts := newTestServer(t, fastConfig(), map[string][]byte{"f": data})
@@ -266,6 +269,21 @@ func TestShutdownDrain(t *testing.T) {
 	}
 	got := append([]byte(nil), p[4:]...)
 	ts.cancel()
+	select {
+	case err := <-ts.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(ts.done)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		shut <- ts.Shutdown(ctx)
+	}()
 	eventually(t, "drain started", func() bool { return strings.Contains(ts.logs.String(), "tftp draining") })
 	late := newRaw(t, ts.addr)
 	late.send(late.srv, request(1, "f", "octet"))
@@ -293,25 +311,27 @@ func TestShutdownDrain(t *testing.T) {
 		t.Fatal("content differs")
 	}
 	select {
-	case err := <-ts.done:
+	case err := <-shut:
 		if err != nil {
 			t.Fatal(err)
 		}
-		close(ts.done)
 	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return after the transfer finished")
+		t.Fatal("Shutdown did not return after the transfer finished")
 	}
 	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", "ok"); got != 1 {
 		t.Fatalf("transfers{read,ok} = %v", got)
 	}
+	if _, err := ts.conn.WriteToUDP([]byte{0}, ts.conn.LocalAddr().(*net.UDPAddr)); err != nil {
+		t.Fatalf("the listening socket was closed by the server: %v", err)
+	}
 }
 
-// TestShutdownDeadline: a transfer still running at DrainTimeout is stopped
-// with an ERROR at its next packet.
+// TestShutdownDeadline: a transfer still running when Shutdown's context
+// ends is stopped with an ERROR at its next packet, and Shutdown says it
+// had to.
 func TestShutdownDeadline(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Timeout = 2 * time.Second
-	cfg.DrainTimeout = 100 * time.Millisecond
 	ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(3000)})
 	r := newRaw(t, ts.addr)
 	r.send(r.srv, request(1, "f", "octet"))
@@ -319,16 +339,25 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatalf("op %d", opcode(p))
 	}
 	ts.cancel()
+	if err := <-ts.done; err != nil {
+		t.Fatal(err)
+	}
+	close(ts.done)
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		shut <- ts.Shutdown(ctx)
+	}()
 	eventually(t, "deadline", func() bool { return strings.Contains(ts.logs.String(), "drain deadline passed") })
 	r.send(r.last, ack(1))
 	code, msg, ok := errPacket(r.read(2 * time.Second))
 	if !ok || msg != "server shutting down" {
 		t.Fatalf("got code %d %q ok=%v", code, msg, ok)
 	}
-	if err := <-ts.done; err != nil {
-		t.Fatal(err)
+	if err := <-shut; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline", err)
 	}
-	close(ts.done)
 	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", "shutdown"); got != 1 {
 		t.Fatalf("transfers{read,shutdown} = %v", got)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,7 +52,7 @@ func newGuardMetrics(reg prometheus.Registerer, open func() float64) (*guardMetr
 // closing ln, which belongs to Serve's caller.
 func (s *Server) guard(ln net.Listener) net.Listener {
 	logged := logsample.New(time.Second)
-	limited := listener.Limit(listener.Retry(newUnclosed(ln), func(err error) {
+	limited := listener.Limit(listener.Retry(listener.Unowned(ln), func(err error) {
 		s.m.acceptErrors.Inc()
 		if ok, n := logged.Allow(time.Now()); ok {
 			s.log.Warn().Err(err).Int("suppressed", n).Msg("http accept failed; retrying")
@@ -70,45 +69,4 @@ func (s *Server) guard(ln net.Listener) net.Listener {
 	})
 	s.open.Store(&limited)
 	return limited
-}
-
-// unclosed is a listener whose Close wakes a blocked Accept (through a
-// deadline in the past) instead of closing the socket, and makes every
-// later Accept fail with net.ErrClosed.
-type unclosed struct {
-	net.Listener
-	once   sync.Once
-	closed chan struct{}
-}
-
-func newUnclosed(ln net.Listener) *unclosed {
-	return &unclosed{Listener: ln, closed: make(chan struct{})}
-}
-
-func (u *unclosed) Accept() (net.Conn, error) {
-	select {
-	case <-u.closed:
-		return nil, net.ErrClosed
-	default:
-	}
-	c, err := u.Listener.Accept()
-	select {
-	case <-u.closed:
-		if c != nil {
-			c.Close()
-		}
-		return nil, net.ErrClosed
-	default:
-	}
-	return c, err
-}
-
-func (u *unclosed) Close() error {
-	u.once.Do(func() {
-		close(u.closed)
-		if d, ok := u.Listener.(interface{ SetDeadline(time.Time) error }); ok {
-			d.SetDeadline(time.Unix(1, 0))
-		}
-	})
-	return nil
 }

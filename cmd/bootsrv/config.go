@@ -215,10 +215,9 @@ func (c *Config) fillDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
-	c.TFTP.DrainTimeout = c.ShutdownTimeout
 	c.TFTP.Config = c.TFTP.Config.WithDefaults()
 	c.FTP.UploadDir = c.Images.Uploads
-	c.FTP.DrainTimeout = c.ShutdownTimeout
+
 	c.FTP.Config = c.FTP.Config.WithDefaults()
 	c.DHCP = c.DHCP.WithDefaults()
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,7 +32,7 @@ type service struct {
 	name  string
 	addr  string
 	serve func(ctx context.Context) error
-	close func() error // releases the socket if serve is never called
+	close func() error // releases the socket once serve has returned, or if it never ran
 	// handlers are extra HTTP endpoints of the service, by pattern
 	// (e.g. "GET /dhcp/leases"), mounted on the http address.
 	handlers map[string]http.Handler
@@ -161,7 +162,7 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 	}
 	log.Info().Str("version", buildVersion()).Str("root", cfg.Images.Root).Msg("ready")
 	wg.Wait()
-	svcs = nil // each serve has closed its own socket
+
 	log.Info().Msg("shut down")
 	return nil
 }
@@ -218,12 +219,21 @@ func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service
 			if err := srv.Serve(ctx, ln); err != nil {
 				return err
 			}
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer cancel()
-			return srv.Shutdown(sctx)
+			return shutdown(srv, cfg.ShutdownTimeout)
 		},
 		close: ln.Close,
 	}, nil
+}
+
+// shutdown drains a service that stopped serving, within timeout (the
+// shutdown_timeout key): what is still running then is stopped.
+func shutdown(srv interface{ Shutdown(context.Context) error }, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
 }
 
 // startTFTP binds the TFTP server, which serves what the boot layer hands
@@ -249,9 +259,14 @@ func startTFTP(cfg *Config, store *images.Store, layer *netboot.Layer, log zerol
 		live: &livePart{keys: []string{"tftp"}, prepare: func(c *Config) (func(), error) {
 			return srv.PrepareReload(c.TFTP.Config)
 		}},
-		name:  "tftp",
-		addr:  conn.LocalAddr().String(),
-		serve: func(ctx context.Context) error { return srv.Serve(ctx, conn) },
+		name: "tftp",
+		addr: conn.LocalAddr().String(),
+		serve: func(ctx context.Context) error {
+			if err := srv.Serve(ctx, conn); err != nil {
+				return err
+			}
+			return shutdown(srv, cfg.ShutdownTimeout)
+		},
 		close: conn.Close,
 	}, nil
 }
@@ -272,9 +287,14 @@ func startFTP(cfg *Config, store *images.Store, log zerolog.Logger, reg promethe
 		live: &livePart{keys: []string{"ftp"}, prepare: func(c *Config) (func(), error) {
 			return srv.PrepareReload(c.FTP.Config)
 		}},
-		name:  "ftp",
-		addr:  ln.Addr().String(),
-		serve: func(ctx context.Context) error { return srv.Serve(ctx, ln) },
+		name: "ftp",
+		addr: ln.Addr().String(),
+		serve: func(ctx context.Context) error {
+			if err := srv.Serve(ctx, ln); err != nil {
+				return err
+			}
+			return shutdown(srv, cfg.ShutdownTimeout)
+		},
 		close: ln.Close,
 	}, nil
 }
