@@ -106,7 +106,7 @@ func (s *Server) network(req *dhcpv4.DHCPv4) *pool {
 
 func clientID(req *dhcpv4.DHCPv4) []byte { return req.Options.Get(dhcpv4.OptionClientIdentifier) }
 
-func (s *Server) client(req *dhcpv4.DHCPv4) (clientKey, *host) {
+func (s *Server) client(req *dhcpv4.DHCPv4) (ClientKey, *host) {
 	cid := clientID(req)
 	k := keyFor(cid, req.ClientHWAddr)
 	if len(cid) > 0 {
@@ -235,7 +235,7 @@ const offerValid = 2
 // our OFFER to k named ip (its hold runs, or it is k's last OFFER and
 // younger than offerValid offer_times), ip is k's reservation, or k has a
 // lease record on ip (a REQUEST retransmitted after its ACK).
-func (s *Server) offeredTo(k clientKey, h *host, ip netip.Addr, now time.Time) bool {
+func (s *Server) offeredTo(k ClientKey, h *host, ip netip.Addr, now time.Time) bool {
 	if s.knows(k, h, ip) || s.table.heldFor(k, ip, now) {
 		return true
 	}
@@ -245,7 +245,7 @@ func (s *Server) offeredTo(k clientKey, h *host, ip netip.Addr, now time.Time) b
 
 // knows reports whether the server has a record of client k on ip: its
 // lease (current or expired) or its reservation.
-func (s *Server) knows(k clientKey, h *host, ip netip.Addr) bool {
+func (s *Server) knows(k ClientKey, h *host, ip netip.Addr) bool {
 	if h != nil && h.ip == ip {
 		return true
 	}

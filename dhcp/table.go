@@ -8,18 +8,20 @@ import (
 	"time"
 )
 
-// clientKey identifies a client: option 61 when sent (RFC 2132 §9.14, it
-// takes precedence), else the hardware address.
-type clientKey string
+// ClientKey identifies a client, in the lease table and in a lease store:
+// option 61 when sent (RFC 2132 §9.14, it takes precedence), else the
+// hardware address. It is raw bytes ("c" + client id or "h" + MAC), not
+// text.
+type ClientKey string
 
-func keyFor(cid []byte, mac net.HardwareAddr) clientKey {
+func keyFor(cid []byte, mac net.HardwareAddr) ClientKey {
 	if len(cid) > 0 {
-		return clientKey("c" + string(cid))
+		return ClientKey("c" + string(cid))
 	}
-	return clientKey("h" + string(mac))
+	return ClientKey("h" + string(mac))
 }
 
-func keyOfLease(l Lease) clientKey {
+func keyOfLease(l Lease) ClientKey {
 	if l.Declined {
 		return ""
 	}
@@ -34,11 +36,11 @@ func keyOfLease(l Lease) clientKey {
 
 type entry struct {
 	lease Lease
-	key   clientKey
+	key   ClientKey
 }
 
 type offerHold struct {
-	key   clientKey
+	key   ClientKey
 	until time.Time
 	pool  *pool // set when the hold counts against the pool's cap (offercap.go)
 }
@@ -48,16 +50,16 @@ type offerHold struct {
 type leaseTable struct {
 	mu       sync.Mutex
 	byIP     map[uint32]*entry
-	byKey    map[clientKey]uint32
+	byKey    map[ClientKey]uint32
 	offers   map[uint32]offerHold
-	offerKey map[clientKey]uint32
+	offerKey map[ClientKey]uint32
 	cursor   map[*pool]uint32
 	reserved map[uint32]*host // reserved address -> its host
 	caps     offerCaps
 }
 
 func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
-	t := &leaseTable{byIP: map[uint32]*entry{}, byKey: map[clientKey]uint32{}, offers: map[uint32]offerHold{}, offerKey: map[clientKey]uint32{},
+	t := &leaseTable{byIP: map[uint32]*entry{}, byKey: map[ClientKey]uint32{}, offers: map[uint32]offerHold{}, offerKey: map[ClientKey]uint32{},
 		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}, caps: newOfferCaps(c)}
 	for _, hs := range []map[string]*host{c.byMAC, c.byCID} {
 		for _, h := range hs {
@@ -79,7 +81,7 @@ func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
 
 // free reports whether ip may be given to client k, which matched
 // reservation h (nil for none), at now. Caller holds mu.
-func (t *leaseTable) free(k clientKey, h *host, ip uint32, now time.Time) bool {
+func (t *leaseTable) free(k ClientKey, h *host, ip uint32, now time.Time) bool {
 	if rh := t.reserved[ip]; rh != nil && rh != h {
 		return false
 	}
@@ -100,7 +102,7 @@ func inRange(p *pool, ip uint32) bool { return ip >= p.first && ip <= p.last }
 // pick chooses an address for client k in pool p (RFC 2131 §4.3.1): its
 // reservation, its current or last address, the requested one if free, then
 // a free one from the range. It holds the address as an offer.
-func (t *leaseTable) pick(p *pool, k clientKey, h *host, requested netip.Addr, now time.Time, hold time.Duration) (netip.Addr, bool) {
+func (t *leaseTable) pick(p *pool, k ClientKey, h *host, requested netip.Addr, now time.Time, hold time.Duration) (netip.Addr, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ip, ok := t.choose(p, k, h, requested, now)
@@ -110,7 +112,7 @@ func (t *leaseTable) pick(p *pool, k clientKey, h *host, requested netip.Addr, n
 	return addr(ip), ok
 }
 
-func (t *leaseTable) choose(p *pool, k clientKey, h *host, requested netip.Addr, now time.Time) (uint32, bool) {
+func (t *leaseTable) choose(p *pool, k ClientKey, h *host, requested netip.Addr, now time.Time) (uint32, bool) {
 	if h != nil && h.ip.IsValid() && p.prefix.Contains(h.ip) {
 		ip := u32(h.ip)
 		return ip, t.free(k, h, ip, now)
@@ -145,7 +147,7 @@ func (t *leaseTable) choose(p *pool, k clientKey, h *host, requested netip.Addr,
 
 // allowed reports whether client k may bind ip in pool p: its reservation,
 // or a free address of the range.
-func (t *leaseTable) allowed(p *pool, k clientKey, h *host, ip netip.Addr, now time.Time) bool {
+func (t *leaseTable) allowed(p *pool, k ClientKey, h *host, ip netip.Addr, now time.Time) bool {
 	if !ip.Is4() || !p.prefix.Contains(ip) {
 		return false
 	}
@@ -162,7 +164,7 @@ func (t *leaseTable) allowed(p *pool, k clientKey, h *host, ip netip.Addr, now t
 //
 // A client holds one address: when it binds a new one, its previous lease
 // ends now, and moved is that ended lease, to store with l.
-func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time) (u *bindUndo, moved []Lease, ok bool) {
+func (t *leaseTable) bind(p *pool, k ClientKey, h *host, l Lease, now time.Time) (u *bindUndo, moved []Lease, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.allowed(p, k, h, l.IP, now) {
@@ -193,7 +195,7 @@ func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time)
 // bindUndo is what one bind changed: the entries it replaced, the client's
 // byKey, and the offers it dropped with their cap accounting.
 type bindUndo struct {
-	key             clientKey
+	key             ClientKey
 	ip              uint32
 	bound, prev     *entry // at ip: bind's entry, and what was there (nil: none)
 	prevKey         uint32
@@ -263,7 +265,7 @@ func (t *leaseTable) unbind(u *bindUndo) {
 }
 
 // owned returns client k's lease on ip, if it has one (expired or not).
-func (t *leaseTable) owned(k clientKey, ip netip.Addr) (Lease, bool) {
+func (t *leaseTable) owned(k ClientKey, ip netip.Addr) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !ip.Is4() {
@@ -279,7 +281,7 @@ func (t *leaseTable) owned(k clientKey, ip netip.Addr) (Lease, bool) {
 // end ends client k's lease on ip at now (RELEASE, RFC 2131 §4.3.4) or
 // quarantines the address until quarantine (DECLINE, §4.3.3). It returns
 // the record to store.
-func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine time.Time) (Lease, bool) {
+func (t *leaseTable) end(k ClientKey, ip netip.Addr, now time.Time, quarantine time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !ip.Is4() {
@@ -309,7 +311,7 @@ func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine t
 }
 
 // heldFor reports whether an offer made to client k holds ip at now.
-func (t *leaseTable) heldFor(k clientKey, ip netip.Addr, now time.Time) bool {
+func (t *leaseTable) heldFor(k ClientKey, ip netip.Addr, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !ip.Is4() {
@@ -320,7 +322,7 @@ func (t *leaseTable) heldFor(k clientKey, ip netip.Addr, now time.Time) bool {
 }
 
 // dropOffer forgets an offer made to k (the client chose another server).
-func (t *leaseTable) dropOffer(k clientKey) {
+func (t *leaseTable) dropOffer(k ClientKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ip, ok := t.offerKey[k]; ok {

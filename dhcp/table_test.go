@@ -13,9 +13,9 @@ import (
 // tableState is, by value, everything bind may change.
 type tableState struct {
 	byIP     map[uint32]entry
-	byKey    map[clientKey]uint32
+	byKey    map[ClientKey]uint32
 	offers   map[uint32]offerHold
-	offerKey map[clientKey]uint32
+	offerKey map[ClientKey]uint32
 	held     map[*pool]int
 	unheld   uint64
 }
@@ -23,8 +23,8 @@ type tableState struct {
 func (t *leaseTable) state() tableState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := tableState{byIP: map[uint32]entry{}, byKey: map[clientKey]uint32{}, offers: map[uint32]offerHold{},
-		offerKey: map[clientKey]uint32{}, held: map[*pool]int{}, unheld: t.caps.unheld}
+	s := tableState{byIP: map[uint32]entry{}, byKey: map[ClientKey]uint32{}, offers: map[uint32]offerHold{},
+		offerKey: map[ClientKey]uint32{}, held: map[*pool]int{}, unheld: t.caps.unheld}
 	for ip, e := range t.byIP {
 		s.byIP[ip] = *e
 	}
@@ -50,7 +50,7 @@ func (t *leaseTable) state() tableState {
 func checkConsistent(t *testing.T, ts *testServer) {
 	t.Helper()
 	s, now := ts.table.state(), ts.clock
-	active := map[clientKey]uint32{}
+	active := map[ClientKey]uint32{}
 	for ip, e := range s.byIP {
 		if e.key == "" || !now.Before(e.lease.Expiry) {
 			continue
