@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,7 +31,9 @@ func keyOfLease(l Lease) ClientKey {
 			return keyFor(b, nil)
 		}
 	}
-	mac, _ := net.ParseMAC(l.MAC)
+	// Lease.MAC is net.HardwareAddr.String() of chaddr, which has any
+	// length up to 16 bytes; net.ParseMAC takes only 6, 8 or 20.
+	mac, _ := hex.DecodeString(strings.ReplaceAll(l.MAC, ":", ""))
 	return keyFor(nil, mac)
 }
 

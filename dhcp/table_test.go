@@ -176,3 +176,18 @@ func TestUnbindLeavesLaterChanges(t *testing.T) {
 	}
 	checkConsistent(t, ts)
 }
+
+// TestKeyOfLeaseAnyHardwareLength: a lease record names its client by the
+// same key as the request did, whatever chaddr's length (1 to 16 bytes),
+// so a client keeps its lease across a restart.
+func TestKeyOfLeaseAnyHardwareLength(t *testing.T) {
+	for _, n := range []int{1, 6, 8, 16} {
+		hw := make(net.HardwareAddr, n)
+		for i := range hw {
+			hw[i] = byte(0xa0 + i)
+		}
+		if got, want := keyOfLease(Lease{MAC: hw.String()}), keyFor(nil, hw); got != want {
+			t.Errorf("%d-byte chaddr: lease key %q, request key %q", n, got, want)
+		}
+	}
+}
