@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,22 +16,6 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Lease is one address binding as kept in the lease file and listed by
-// `bootsrv leases`.
-type Lease struct {
-	IP       netip.Addr `json:"ip"`
-	MAC      string     `json:"mac,omitempty"`
-	ClientID string     `json:"client_id,omitempty"` // option 61, hex
-	Hostname string     `json:"hostname,omitempty"`
-	Expiry   time.Time  `json:"expiry"`
-	// Declined marks an address a client declined (RFC 2131 §4.3.3); it is
-	// out of use until Expiry.
-	Declined bool `json:"declined,omitempty"`
-}
-
-// Active reports whether the lease still holds its address at now.
-func (l Lease) Active(now time.Time) bool { return now.Before(l.Expiry) }
-
 var (
 	// ErrLeaseFileLocked means another process (usually a running bootsrv)
 	// holds the lease file.
@@ -42,57 +27,45 @@ var (
 
 var leaseBucket = []byte("leases")
 
-// maxBatch bounds how many lease writes share one transaction.
-const maxBatch = 4096
-
-// leaseStore makes leases durable. Writers hand leases to one committer
-// goroutine, which puts everything queued since its last fsync into one
-// transaction: under load many ACKs share one fsync (group commit), and a
-// lone ACK waits only for its own.
-type leaseStore struct {
-	db      *bolt.DB
-	reqs    chan commitReq
-	done    chan struct{}
-	observe func(time.Duration)
-	once    sync.Once
-	err     error
+// boltStore is the embedded LeaseStore: one bbolt file, for one server.
+// Every commit is fsynced before Commit returns.
+type boltStore struct {
+	db   *bolt.DB
+	path string
+	gc   *groupCommitter
+	once sync.Once
+	err  error
 	// failCommit, when set by tests, makes commits fail.
 	failCommit func() error
 }
 
-type commitReq struct {
-	leases []Lease
-	errc   chan error
-}
-
-// openLeaseStore opens (creating if needed) the lease file and returns the
-// leases in it. A locked or corrupt file is an error, never a fresh start.
-func openLeaseStore(path string, lockTimeout time.Duration, observe func(time.Duration)) (*leaseStore, []Lease, error) {
+// openBoltStore opens (creating if needed) the lease file. A locked or
+// corrupt file is an error, never a fresh start. observe is told each
+// transaction's duration and number of Commits; it may be nil.
+func openBoltStore(path string, lockTimeout time.Duration, observe func(time.Duration, int)) (*boltStore, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, nil, fmt.Errorf("lease file %s: %w", path, err)
+		return nil, fmt.Errorf("lease file %s: %w", path, err)
 	}
 	db, err := openBolt(path, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(leaseBucket)
 		return err
 	}); err != nil {
 		db.Close()
-		return nil, nil, fmt.Errorf("lease file %s: %w", path, err)
+		return nil, fmt.Errorf("lease file %s: %w", path, err)
 	}
-	leases, err := readAll(db, path)
-	if err != nil {
+	// Check the whole file once, so that damage shows now and not at the
+	// first commit.
+	if _, err := readAll(db, path); err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	if observe == nil {
-		observe = func(time.Duration) {}
-	}
-	s := &leaseStore{db: db, reqs: make(chan commitReq, 1024), done: make(chan struct{}), observe: observe}
-	go s.loop()
-	return s, leases, nil
+	s := &boltStore{db: db, path: path}
+	s.gc = newGroupCommitter(s.write, observe)
+	return s, nil
 }
 
 // ReadLeases reads the lease file without changing it. It fails with
@@ -158,72 +131,145 @@ func readAll(db *bolt.DB, path string) (leases []Lease, err error) {
 	return leases, err
 }
 
-// put makes leases durable and returns once they are on disk.
-func (s *leaseStore) put(leases ...Lease) error {
-	r := commitReq{leases: leases, errc: make(chan error, 1)}
-	select {
-	case s.reqs <- r:
-	case <-s.done:
-		return errors.New("lease store closed")
-	}
-	return <-r.errc
+// List returns every record in the file.
+func (s *boltStore) List(context.Context) ([]Lease, error) { return readAll(s.db, s.path) }
+
+// ByAddr returns the record on ip.
+func (s *boltStore) ByAddr(_ context.Context, ip netip.Addr) (l Lease, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var cur *Lease
+		cur, err = get(tx.Bucket(leaseBucket), ip)
+		if cur != nil {
+			l, ok = *cur, true
+		}
+		return err
+	})
+	return l, ok, err
 }
 
-func (s *leaseStore) loop() {
-	defer close(s.done)
-	for first := range s.reqs {
-		batch := []commitReq{first}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
+// ByClient scans the file for client k's latest record: a bbolt store has
+// one writer, whose lease table already indexes every record by client.
+func (s *boltStore) ByClient(ctx context.Context, k ClientKey) (Lease, bool, error) {
+	all, err := s.List(ctx)
+	if err != nil {
+		return Lease{}, false, err
+	}
+	var best Lease
+	found := false
+	for _, l := range all {
+		if keyOfLease(l) == k && (!found || best.Expiry.Before(l.Expiry)) {
+			best, found = l, true
+		}
+	}
+	return best, found, nil
+}
+
+// Commit writes changes in the committer's next transaction, fsynced.
+func (s *boltStore) Commit(ctx context.Context, now time.Time, changes ...Change) error {
+	return s.gc.commit(ctx, now, changes)
+}
+
+// Expire deletes the records that ended before before.
+func (s *boltStore) Expire(_ context.Context, before time.Time) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(leaseBucket)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var l Lease
+			if err := json.Unmarshal(v, &l); err != nil {
+				return fmt.Errorf("%s: %w: bad record %x", s.path, ErrLeaseFileCorrupt, k)
 			}
-		}
-		err := s.commit(batch)
-		for _, r := range batch {
-			r.errc <- err
-		}
-	}
-}
-
-func (s *leaseStore) commit(batch []commitReq) error {
-	start := time.Now()
-	defer func() { s.observe(time.Since(start)) }()
-	if s.failCommit != nil {
-		if err := s.failCommit(); err != nil {
+			if l.Expiry.Before(before) {
+				old = append(old, k)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	return n, err
+}
+
+// write applies a batch in one transaction, each request whole or not at
+// all, in order.
+func (s *boltStore) write(batch []commitReq) ([]error, error) {
+	if s.failCommit != nil {
+		if err := s.failCommit(); err != nil {
+			return nil, err
+		}
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	errs := make([]error, len(batch))
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(leaseBucket)
-		for _, r := range batch {
-			for _, l := range r.leases {
-				v, err := json.Marshal(l)
-				if err != nil {
-					return err
-				}
-				k := l.IP.As4()
-				if err := b.Put(k[:], v); err != nil {
-					return err
-				}
+		for i, r := range batch {
+			var err error
+			if errs[i], err = apply(b, r); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+	return errs, err
 }
 
-// close stops the committer after queued commits and closes the file. No
-// put may run concurrently with or after close.
-func (s *leaseStore) close() error {
+// apply writes one request's changes: its outcome (nil or a *TakenError),
+// or an error that fails the transaction.
+func apply(b *bolt.Bucket, r commitReq) (taken error, err error) {
+	curs := make([]*Lease, len(r.changes))
+	for i, c := range r.changes {
+		if curs[i], err = get(b, c.Lease.IP); err != nil {
+			return nil, err
+		}
+		if !c.Ending && !c.writable(curs[i], r.now) {
+			return &TakenError{Holder: *curs[i]}, nil
+		}
+	}
+	for i, c := range r.changes {
+		if !c.writable(curs[i], r.now) {
+			continue
+		}
+		v, err := json.Marshal(c.Lease)
+		if err != nil {
+			return nil, err
+		}
+		k := c.Lease.IP.As4()
+		if err := b.Put(k[:], v); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// get reads the record on ip, nil when there is none.
+func get(b *bolt.Bucket, ip netip.Addr) (*Lease, error) {
+	if !ip.Is4() {
+		return nil, fmt.Errorf("lease address %v is not IPv4", ip)
+	}
+	k := ip.As4()
+	v := b.Get(k[:])
+	if v == nil {
+		return nil, nil
+	}
+	var l Lease
+	if err := json.Unmarshal(v, &l); err != nil {
+		return nil, fmt.Errorf("%w: bad record %x", ErrLeaseFileCorrupt, k)
+	}
+	return &l, nil
+}
+
+// Close stops the committer after queued commits and closes the file.
+func (s *boltStore) Close() error {
 	s.once.Do(func() {
-		close(s.reqs)
-		<-s.done
+		s.gc.close()
 		s.err = s.db.Close()
 	})
 	return s.err

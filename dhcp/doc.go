@@ -2,8 +2,9 @@
 // github.com/insomniacslk/dhcp.
 //
 // In server mode it hands out addresses from pools and reservations, keeps
-// every acknowledged lease durable in a bbolt file (a lease is on disk before
-// its ACK is sent, with many ACKs grouped into one transaction), serves
+// every acknowledged lease durable in a lease store (store.go; the bbolt
+// file of boltstore.go: a lease is on disk before its ACK is sent, with
+// many ACKs grouped into one transaction), serves
 // relayed requests (RFC 3046 option 82 is echoed) and answers PXE and iPXE
 // clients with boot information chosen by a pure policy function
 // (bootPolicy in policy.go). Zero-touch provisioning rules (rules.go) give

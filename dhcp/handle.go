@@ -1,6 +1,7 @@
 package dhcp
 
 import (
+	"context"
 	"encoding/hex"
 	"net"
 	"net/netip"
@@ -213,7 +214,11 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	if !ok {
 		return s.refuse(req, state, ip, "address not available", log)
 	}
-	if err := s.store.put(append(moved, l)...); err != nil {
+	changes := []Change{{Lease: l, Client: k, Reserved: h != nil && h.ip == ip}}
+	for _, m := range moved {
+		changes = append(changes, Change{Lease: m, Client: k, Ending: true})
+	}
+	if err := s.store.Commit(context.Background(), now, changes...); err != nil {
 		s.table.unbind(undo)
 		s.m.drop("commit_failed")
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
@@ -282,7 +287,7 @@ func (s *Server) endLease(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog
 		s.m.drop("unknown_lease")
 		return
 	}
-	if err := s.store.put(l); err != nil {
+	if err := s.store.Commit(context.Background(), now, Change{Lease: l, Client: k, Ending: true}); err != nil {
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease end not committed")
 		return
 	}

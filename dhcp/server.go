@@ -26,7 +26,7 @@ type Server struct {
 	c      *compiled
 	log    zerolog.Logger
 	m      *metrics
-	store  *leaseStore
+	store  LeaseStore
 	table  *leaseTable
 	now    func() time.Time
 	sem    chan struct{}
@@ -79,8 +79,13 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		}
 		return s, nil
 	}
-	st, leases, err := openLeaseStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
+	st, err := openBoltStore(cfg.LeaseFile, time.Second, func(d time.Duration, _ int) { s.m.observeCommit(d) })
 	if err != nil {
+		return nil, &keyError{key: "lease_file", err: err}
+	}
+	leases, err := st.List(context.Background())
+	if err != nil {
+		st.Close()
 		return nil, &keyError{key: "lease_file", err: err}
 	}
 	s.store, s.table = st, newLeaseTable(c, leases)
@@ -262,7 +267,7 @@ func (s *Server) Close() error {
 	if s.store == nil { // proxy mode keeps no lease file
 		return nil
 	}
-	return s.store.close()
+	return s.store.Close()
 }
 
 // Leases lists all leases known to the server, sorted by address.

@@ -112,14 +112,14 @@ func TestFailedCommitRestoresTable(t *testing.T) {
 			req := setup(ts)
 			want := req.RequestedIPAddress()
 			before := ts.table.state()
-			ts.store.failCommit = func() error { return errDiskFull }
+			ts.store.(*boltStore).failCommit = func() error { return errDiskFull }
 			if r, _ := ts.exchange(req); r != nil {
 				t.Fatalf("reply although the commit failed: %v", r)
 			}
 			if after := ts.table.state(); !reflect.DeepEqual(before, after) {
 				t.Fatalf("table not restored:\nbefore %s\nafter  %s", dumpState(before), dumpState(after))
 			}
-			ts.store.failCommit = nil
+			ts.store.(*boltStore).failCommit = nil
 			ts.clock = ts.clock.Add(time.Second)
 			r, _ := ts.exchange(req)
 			if r == nil || r.MessageType() != dhcpv4.MessageTypeAck || !r.YourIPAddr.Equal(want) {
