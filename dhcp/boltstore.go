@@ -224,6 +224,9 @@ func (s *boltStore) write(batch []commitReq) ([]error, error) {
 // apply writes one request's changes: its outcome (nil or a *TakenError),
 // or an error that fails the transaction.
 func apply(b *bolt.Bucket, r commitReq) (taken error, err error) {
+	if _, _, err := split(r.changes); err != nil {
+		return err, nil
+	}
 	curs := make([]*Lease, len(r.changes))
 	for i, c := range r.changes {
 		if curs[i], err = get(b, c.Lease.IP); err != nil {

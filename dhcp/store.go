@@ -19,6 +19,10 @@ type Lease struct {
 	// Declined marks an address a client declined (RFC 2131 §4.3.3); it is
 	// out of use until Expiry.
 	Declined bool `json:"declined,omitempty"`
+	// Server is the server_id of the server that wrote the record last,
+	// in a store several servers share (lease_store.type postgres); empty
+	// otherwise. That server answers the client while it is alive.
+	Server string `json:"server,omitempty"`
 }
 
 // Active reports whether the lease still holds its address at now.
@@ -43,12 +47,14 @@ type LeaseStore interface {
 	// ByClient returns client k's record with the latest expiry, if it
 	// has one.
 	ByClient(ctx context.Context, k ClientKey) (Lease, bool, error)
-	// Commit makes the changes durable and returns once they are. The
-	// first change that does not end a lease decides: when its address is
-	// not free for its client at now, nothing is written and the error is
-	// a *TakenError naming the holder. Concurrent Commits share
-	// transactions (group commit) but each is applied whole or not at all,
-	// in the order they were queued.
+	// Commit makes the changes durable and returns once they are. At most
+	// one change may bind (not end) a lease, and it decides: when its
+	// address is not free for its client at now, nothing is written and
+	// the error is a *TakenError naming the holder. Concurrent Commits
+	// share transactions (group commit) but each is applied whole or not
+	// at all, in the order they were queued. An error wrapping
+	// ErrStoreUnavailable means the store could not be reached: the
+	// changes may or may not have been written.
 	Commit(ctx context.Context, now time.Time, changes ...Change) error
 	// Expire deletes the records that ended before before (declined ones
 	// included) and reports how many it deleted.
@@ -77,8 +83,15 @@ type Change struct {
 	Ending bool
 }
 
-// ErrAddressTaken means a Change lost: another client holds the address.
-var ErrAddressTaken = errors.New("address held by another client")
+var (
+	// ErrAddressTaken means a Change lost: another client holds the
+	// address.
+	ErrAddressTaken = errors.New("address held by another client")
+	// ErrStoreUnavailable means the lease store could not be reached (a
+	// database that is down or cut off).
+	ErrStoreUnavailable = errors.New("lease store unavailable")
+	errTwoBinds         = errors.New("lease store: a commit may bind at most one lease")
+)
 
 // TakenError is ErrAddressTaken with the record that holds the address.
 type TakenError struct{ Holder Lease }
@@ -100,6 +113,22 @@ func (c Change) writable(cur *Lease, now time.Time) bool {
 		return true
 	}
 	return !cur.Active(now)
+}
+
+// split returns the change that binds a lease (nil when every change ends
+// one) and the endings.
+func split(changes []Change) (bind *Change, endings []Change, err error) {
+	for i := range changes {
+		switch {
+		case changes[i].Ending:
+			endings = append(endings, changes[i])
+		case bind != nil:
+			return nil, nil, errTwoBinds
+		default:
+			bind = &changes[i]
+		}
+	}
+	return bind, endings, nil
 }
 
 // maxBatch bounds how many Commits share one transaction.

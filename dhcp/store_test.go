@@ -33,6 +33,7 @@ var stores = map[string]func(t *testing.T) opener{
 			return st
 		}
 	},
+	"postgres": pgOpener, // pgstore_test.go
 }
 
 func forEachStore(t *testing.T, test func(t *testing.T, open opener)) {
@@ -51,6 +52,8 @@ func bindChange(ip, hw string, d time.Duration) Change {
 	l := Lease{IP: netip.MustParseAddr(ip), MAC: hw, Hostname: "h-" + hw[len(hw)-2:], Expiry: storeNow.Add(d)}
 	return Change{Lease: l, Client: keyFor(nil, mac(hw))}
 }
+
+func netip4(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 func sortLeases(ls []Lease) []Lease {
 	sort.Slice(ls, func(i, j int) bool { return ls[i].IP.Less(ls[j].IP) })
