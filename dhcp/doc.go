@@ -22,6 +22,15 @@
 // reservation), otherwise a lease the server holds for it, so REQUESTs
 // sent without a DISCOVER cannot take addresses.
 //
+// Several servers can share one pool (share.go): with lease_store type
+// postgres, leases live in a PostgreSQL database (pgstore.go) whose
+// primary key on the address and conditional upserts decide who holds an
+// address, so no address is ever ACKed to two clients. Heartbeat rows say
+// which servers are alive; a client is answered by the server holding its
+// lease while that one is alive, else by the alive server its key hashes
+// to, and each server allocates first from its own slice of each range.
+// When the database is unreachable no lease is granted or renewed.
+//
 // Safety (safety.go): token-bucket rate limits per client and globally
 // (limit.go), a cap on the share of each range that offers may hold so a
 // DISCOVER flood from random MACs cannot starve the pool (offercap.go),

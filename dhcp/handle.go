@@ -3,6 +3,7 @@ package dhcp
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -134,6 +135,9 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4
 		return nil
 	}
 	k, h := s.client(req)
+	if s.storeDown() || !s.answers(k, netip.Addr{}) {
+		return nil
+	}
 	ip, ok := s.table.pick(p, k, h, ipOf(req.RequestedIPAddress()), s.now(), s.c.cfg.OfferTime)
 	if !ok {
 		s.m.drop("pool_exhausted")
@@ -184,6 +188,9 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		s.m.drop("malformed")
 		return nil
 	}
+	if s.storeDown() || (state != "selecting" && !s.answers(k, ip)) {
+		return nil
+	}
 	if p == nil || !p.prefix.Contains(ip) {
 		return s.refuse(req, state, ip, "wrong network", log)
 	}
@@ -203,7 +210,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		// NAKs so it rediscovers at once).
 		return s.refuse(req, state, ip, "no record of this client", log)
 	}
-	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime)}
+	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime), Server: s.serverID()}
 	if cid := clientID(req); len(cid) > 0 {
 		l.ClientID = hex.EncodeToString(cid)
 	}
@@ -216,17 +223,50 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	}
 	changes := []Change{{Lease: l, Client: k, Reserved: h != nil && h.ip == ip}}
 	for _, m := range moved {
+		m.Server = l.Server
 		changes = append(changes, Change{Lease: m, Client: k, Ending: true})
 	}
-	if err := s.store.Commit(context.Background(), now, changes...); err != nil {
+	if err := s.commit(now, changes); err != nil {
 		s.table.unbind(undo)
-		s.m.drop("commit_failed")
+		if te := (*TakenError)(nil); errors.As(err, &te) {
+			// Another server's client got the address first; the
+			// database decided (share.go).
+			s.table.learn(te.Holder)
+			return s.refuse(req, state, ip, "address taken by another server's client", log)
+		}
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
 		return nil
 	}
 	s.noteArch(ip, req)
 	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
+}
+
+// commit makes changes durable, counting what fails: a *TakenError (a
+// conflict: the address went to another server's client), the store
+// unreachable, or another failure.
+func (s *Server) commit(now time.Time, changes []Change) error {
+	ctx := context.Background()
+	if s.share != nil {
+		// A database cut off by the network never answers; the local
+		// file always does, if slowly.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
+	}
+	err := s.store.Commit(ctx, now, changes...)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrAddressTaken):
+		s.m.conflicts.Inc()
+	case errors.Is(err, ErrStoreUnavailable):
+		s.m.storeError("commit")
+		s.m.drop("store_unavailable")
+	default:
+		s.m.storeError("commit")
+		s.m.drop("commit_failed")
+	}
+	return err
 }
 
 // offerValid is how long after an OFFER its client's SELECTING REQUEST
@@ -287,7 +327,8 @@ func (s *Server) endLease(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog
 		s.m.drop("unknown_lease")
 		return
 	}
-	if err := s.store.Commit(context.Background(), now, Change{Lease: l, Client: k, Ending: true}); err != nil {
+	l.Server = s.serverID()
+	if err := s.commit(now, []Change{{Lease: l, Client: k, Ending: true}}); err != nil {
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease end not committed")
 		return
 	}
@@ -305,6 +346,9 @@ func (s *Server) inform(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		s.m.drop("no_pool")
 		return nil
 	}
-	_, h := s.client(req)
+	k, h := s.client(req)
+	if !s.answers(k, ciaddr) {
+		return nil
+	}
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, netip.Addr{})
 }

@@ -59,11 +59,16 @@ type leaseTable struct {
 	cursor   map[*pool]uint32
 	reserved map[uint32]*host // reserved address -> its host
 	caps     offerCaps
+	// part of parts: with a store shared by several servers, this
+	// server's share of each range (offsets equal to part mod parts),
+	// searched first so that servers allocating at once do not pick the
+	// same addresses (share.go). parts is 1 otherwise.
+	part, parts uint32
 }
 
 func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
 	t := &leaseTable{byIP: map[uint32]*entry{}, byKey: map[ClientKey]uint32{}, offers: map[uint32]offerHold{}, offerKey: map[ClientKey]uint32{},
-		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}, caps: newOfferCaps(c)}
+		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}, caps: newOfferCaps(c), parts: 1}
 	for _, hs := range []map[string]*host{c.byMAC, c.byCID} {
 		for _, h := range hs {
 			if h.ip.IsValid() {
@@ -136,16 +141,30 @@ func (t *leaseTable) choose(p *pool, k ClientKey, h *host, requested netip.Addr,
 	}
 	size := p.last - p.first + 1
 	start := t.cursor[p]
-	for i := uint32(0); i < size; i++ {
-		ip := p.first + (start+i)%size
-		if t.byIP[ip] == nil || !now.Before(t.byIP[ip].lease.Expiry) {
-			if t.free(k, h, ip, now) {
-				t.cursor[p] = (start + i + 1) % size
-				return ip, true
+	// First this server's part of the range, then all of it.
+	for pass := range min(t.parts, 2) {
+		for i := uint32(0); i < size; i++ {
+			off := (start + i) % size
+			if pass == 0 && t.parts > 1 && off%t.parts != t.part {
+				continue
+			}
+			ip := p.first + off
+			if t.byIP[ip] == nil || !now.Before(t.byIP[ip].lease.Expiry) {
+				if t.free(k, h, ip, now) {
+					t.cursor[p] = (off + 1) % size
+					return ip, true
+				}
 			}
 		}
 	}
 	return 0, false
+}
+
+// split makes part (of parts) this server's share of every range.
+func (t *leaseTable) split(part, parts int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part, t.parts = uint32(part), uint32(max(parts, 1))
 }
 
 // allowed reports whether client k may bind ip in pool p: its reservation,
@@ -311,6 +330,60 @@ func (t *leaseTable) end(k ClientKey, ip netip.Addr, now time.Time, quarantine t
 		delete(t.byKey, k)
 	}
 	return l, true
+}
+
+// writer returns the server that last wrote client k's lease record (on
+// ip when it is valid, else the client's current one) and whether the
+// table has such a record.
+func (t *leaseTable) writer(k ClientKey, ip netip.Addr) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n uint32
+	var ok bool
+	switch {
+	case ip.Is4():
+		n, ok = u32(ip), true
+	case !ip.IsValid():
+		n, ok = t.byKey[k]
+	}
+	if !ok {
+		return "", false
+	}
+	e := t.byIP[n]
+	if e == nil || e.key != k {
+		return "", false
+	}
+	return e.lease.Server, true
+}
+
+// learn puts records that other servers wrote (read from a shared store)
+// in place of what the table has on their addresses. A record of the
+// same client that expires sooner than the table's is older than the
+// table's (a renewal of ours it has not seen) and is left out.
+func (t *leaseTable) learn(leases ...Lease) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, l := range leases {
+		if !l.IP.Is4() {
+			continue
+		}
+		ip, e := u32(l.IP), &entry{lease: l, key: keyOfLease(l)}
+		old := t.byIP[ip]
+		if old != nil && old.key == e.key && old.lease.Expiry.After(l.Expiry) {
+			continue
+		}
+		if old != nil && old.key != e.key && t.byKey[old.key] == ip {
+			delete(t.byKey, old.key)
+		}
+		t.byIP[ip] = e
+		if e.key == "" {
+			continue
+		}
+		if cur, ok := t.byKey[e.key]; !ok || cur == ip || t.byIP[cur] == nil || t.byIP[cur].key != e.key ||
+			!t.byIP[cur].lease.Expiry.After(l.Expiry) {
+			t.byKey[e.key] = ip
+		}
+	}
 }
 
 // heldFor reports whether an offer made to client k holds ip at now.
