@@ -73,6 +73,7 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 			return srv.Close()
 		},
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
+		degraded: srv.Degraded,
 	}, nil
 }
 
