@@ -198,14 +198,15 @@ func (s *pgStore) write(batch []commitReq) ([]error, error) {
 func (s *pgStore) writeOnce(batch []commitReq, errs []error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	alone, rest := plan(batch, errs)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
-		for i, r := range batch {
-			bind, endings, err := split(r.changes)
-			if err != nil {
-				errs[i] = err
-				continue
-			}
+		if len(alone) > 0 {
+			queueBinds(b, batch, alone, errs)
+		}
+		for _, i := range rest {
+			r := batch[i]
+			bind, endings, _ := split(r.changes)
 			if bind == nil {
 				b.Queue(endingsSQL, endingArgs(endings)...)
 				continue
@@ -236,6 +237,86 @@ func (s *pgStore) writeOnce(batch []commitReq, errs []error) error {
 			})
 		}
 		return tx.SendBatch(ctx, b).Close()
+	})
+}
+
+// plan sorts a batch's Commits: those that only bind an address no other
+// Commit of the batch touches commute with everything else in it, and go
+// into one statement (alone); the others run one statement each, in
+// order (rest). A Commit that is not well formed gets its error now.
+func plan(batch []commitReq, errs []error) (alone, rest []int) {
+	touched := map[netip.Addr]int{}
+	for _, r := range batch {
+		for _, c := range r.changes {
+			touched[c.Lease.IP]++
+		}
+	}
+	for i, r := range batch {
+		bind, endings, err := split(r.changes)
+		switch {
+		case err != nil:
+			errs[i] = err
+		case bind != nil && len(endings) == 0 && !bind.Lease.Declined && touched[bind.Lease.IP] == 1:
+			alone = append(alone, i)
+		default:
+			rest = append(rest, i)
+		}
+	}
+	return alone, rest
+}
+
+// bindsSQL writes many binds of distinct addresses at once, each when its
+// address is free for its client, expired at the earliest now of the
+// batch ($9: a lease expiring within the batch's few milliseconds is
+// refused, never taken early), or reserved for it ($10). It returns the
+// addresses written.
+const bindsSQL = `
+INSERT INTO bootsrv_leases AS l (ip, client, mac, client_id, hostname, expiry, declined, server, txid)
+SELECT c.ip, c.client, c.mac, c.client_id, c.hostname, c.expiry, c.declined, c.server, pg_current_xact_id()::text::bigint
+FROM unnest($1::inet[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bool[], $8::text[])
+	AS c (ip, client, mac, client_id, hostname, expiry, declined, server)
+ON CONFLICT (ip) DO UPDATE SET client = excluded.client, mac = excluded.mac, client_id = excluded.client_id,
+	hostname = excluded.hostname, expiry = excluded.expiry, declined = excluded.declined,
+	server = excluded.server, txid = excluded.txid
+WHERE l.client = excluded.client OR l.expiry <= $9 OR excluded.ip = ANY($10::inet[])
+RETURNING l.ip`
+
+// queueBinds queues one statement for the Commits alone (indexes into
+// batch) and marks those it did not write as taken (holders unknown:
+// fillHolders reads them).
+func queueBinds(b *pgx.Batch, batch []commitReq, alone []int, errs []error) {
+	binds := make([]Change, len(alone))
+	earliest := batch[alone[0]].now
+	reserved := []netip.Addr{}
+	for j, i := range alone {
+		bind, _, _ := split(batch[i].changes)
+		binds[j] = *bind
+		if batch[i].now.Before(earliest) {
+			earliest = batch[i].now
+		}
+		if bind.Reserved {
+			reserved = append(reserved, bind.Lease.IP)
+		}
+	}
+	args := endingArgs(binds)[:8] // the same columns, without holders
+	b.Queue(bindsSQL, append(args, earliest, reserved)...).Query(func(rows pgx.Rows) error {
+		won := map[netip.Addr]bool{}
+		for rows.Next() {
+			var ip netip.Addr
+			if err := rows.Scan(&ip); err != nil {
+				return err
+			}
+			won[ip] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for j, i := range alone {
+			if !won[binds[j].Lease.IP] {
+				errs[i] = &TakenError{Holder: Lease{IP: binds[j].Lease.IP}}
+			}
+		}
+		return nil
 	})
 }
 
