@@ -30,9 +30,10 @@ import (
 //
 // Every heartbeat, a server also reads the records the others wrote since
 // the last read (by transaction id, from a snapshot's xmin, so none is
-// missed however transactions interleave) into its table. A lookup that
-// misses the table (a client the server has no record of, a REQUEST for
-// an address it knows no lease of for that client) asks the database.
+// missed however transactions interleave) into its table. A REQUEST for an
+// address the table knows no lease of for that client asks the database;
+// so does a DISCOVER from a client the table has no record of, while the
+// group is changing (in a settled group such a client is new).
 
 // peer is a server sharing the store, as its heartbeat row says.
 type peer struct {
@@ -47,14 +48,27 @@ type sharing struct {
 	every       time.Duration
 	peerTimeout time.Duration
 
-	mu     sync.Mutex
-	alive  []peer // fresh heartbeats, this server included
-	cursor int64  // read the others' records from this transaction id
-	down   bool   // the last heartbeat failed
+	mu      sync.Mutex
+	alive   []peer    // fresh heartbeats, this server included
+	changed time.Time // when alive last changed (zero: never; alone at start)
+	cursor  int64     // read the others' records from this transaction id
+	down    bool      // the last heartbeat failed
 }
 
 func newSharing(st *pgStore, self peer, cfg LeaseStoreConfig) *sharing {
 	return &sharing{st: st, self: self, every: cfg.Heartbeat, peerTimeout: cfg.PeerTimeout, alive: []peer{self}}
+}
+
+// settled reports whether the group has not changed for long enough that
+// every server agrees who is alive and has read what the others wrote: a
+// client that hashes here and that this server has no record of is then
+// new, and a DISCOVER need not ask the database about it. While the
+// group changes (a server started, died or came back) it must: the
+// client may hold a lease another server wrote a moment ago.
+func (sh *sharing) settled(now time.Time) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return now.Sub(sh.changed) > sh.peerTimeout+2*sh.every
 }
 
 // score is client k's rendezvous weight for server id: FNV-1a, then
@@ -123,15 +137,16 @@ func (sh *sharing) answers(k ClientKey, owner string) bool {
 
 // answers reports whether this server answers client k about ip (invalid:
 // about the client's current lease), asking the store when the table has
-// no record of it and the client hashes here. Without a shared store it
-// always does. A client left to another server is counted as a drop.
+// no record of it and the client hashes here (about its current lease:
+// only while the group is not settled). Without a shared store it always
+// does. A client left to another server is counted as a drop.
 func (s *Server) answers(k ClientKey, ip netip.Addr) bool {
 	sh := s.share
 	if sh == nil {
 		return true
 	}
 	owner, known := s.table.writer(k, ip)
-	if !known && sh.preferred(k) {
+	if !known && sh.preferred(k) && (ip.IsValid() || !sh.settled(time.Now())) {
 		s.fetch(k, ip)
 		owner, _ = s.table.writer(k, ip)
 	}
@@ -275,6 +290,9 @@ func (s *Server) shareTick(ctx context.Context) {
 	sh.mu.Lock()
 	before, wasDown := sh.alive, sh.down
 	sh.alive, sh.down = alive, false
+	if !slices.Equal(before, alive) {
+		sh.changed = time.Now()
+	}
 	cursor := sh.cursor
 	sh.mu.Unlock()
 	if wasDown {

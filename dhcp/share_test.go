@@ -292,3 +292,16 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.w.Write(p)
 }
+
+// TestSharedDiscoverAfterFailover: a client of a dead server that starts
+// over with a DISCOVER is offered its address by the survivor.
+func TestSharedDiscoverAfterFailover(t *testing.T) {
+	a, b := sharedPair(t)
+	hw := macFor(t, a, "52:54:00:bb:09")
+	ip := a.dora(hw).YourIPAddr
+	kill(t, a, b)
+	o, _ := b.exchange(discover(hw))
+	if o == nil || !o.YourIPAddr.Equal(ip) {
+		t.Fatalf("b offered %v, want %v", o, ip)
+	}
+}
