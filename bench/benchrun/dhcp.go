@@ -13,7 +13,7 @@ var ladder = []int{1000, 2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 200
 
 // pgLadder starts lower: a server that commits each lease in its own
 // database transaction is measured in hundreds per second.
-var pgLadder = []int{250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 16000}
+var pgLadder = []int{250, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000}
 
 // search is one server's rate search.
 type search struct {
