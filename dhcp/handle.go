@@ -259,7 +259,9 @@ func (s *Server) commit(now time.Time, changes []Change) error {
 	case err == nil:
 	case errors.Is(err, ErrAddressTaken):
 		s.m.conflicts.Inc()
-	case errors.Is(err, ErrStoreUnavailable):
+	case errors.Is(err, ErrStoreUnavailable), s.share != nil && errors.Is(err, context.DeadlineExceeded):
+		// A database that does not answer within storeTimeout is as
+		// unavailable as one that refuses the connection.
 		s.m.storeError("commit")
 		s.m.drop("store_unavailable")
 	default:
