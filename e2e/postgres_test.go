@@ -150,8 +150,11 @@ func TestPostgresTwoServersKill9(t *testing.T) {
 	if !strings.Contains(text, "***Statistics for: REQUEST-ACK***") {
 		t.Fatalf("perfdhcp printed no statistics:\n%s", text)
 	}
-	if !strings.Contains(text, "non unique addresses: 0\n") || strings.Contains(text, "non unique addresses: 1") {
-		t.Errorf("perfdhcp saw an address twice:\n%s", grepLines(text, "non unique"))
+	// Two servers may OFFER one address (the DISCOVER-OFFER figure may
+	// count some); only ACKs must be unique.
+	_, ra, _ := strings.Cut(text, "***Statistics for: REQUEST-ACK***")
+	if !strings.Contains(ra, "non unique addresses: 0\n") {
+		t.Errorf("perfdhcp saw an address ACKed twice:\n%s", grepLines(ra, "non unique"))
 	}
 	bAfter := metricIn(t, g.srv[1], b, `bootsrv_dhcp_replies_total{type="ack"}`)
 	if !strings.Contains(b.Logs(), `"servers":["b"]`) {
@@ -180,8 +183,8 @@ func TestPostgresTwoServersKill9(t *testing.T) {
 	for _, d := range dups {
 		t.Errorf("database: %s held %s times", d[0], d[1])
 	}
-	t.Logf("a killed after about %v ACKs (b: %v); b ACKed %v in all; perfdhcp saw %d ACKs, %d leases in the database, %d missing, %d addresses ACKed twice, %d duplicate rows",
-		aAcks, bBefore, bAfter, seen, len(byMAC), missing, twice, len(dups))
+	t.Logf("a killed after about %v ACKs (b: %v); b ACKed %v in all; perfdhcp saw %d ACKs, %d leases in the database, %d missing, %d addresses ACKed twice, %d duplicate rows; perfdhcp's uniqueness checks: %s",
+		aAcks, bBefore, bAfter, seen, len(byMAC), missing, twice, len(dups), strings.ReplaceAll(grepLines(text, "non unique"), "\n", "; "))
 	if seen < 600 || bAfter <= bBefore {
 		t.Errorf("too little load: %d ACKs seen, b %v -> %v", seen, bBefore, bAfter)
 	}
