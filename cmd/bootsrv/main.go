@@ -38,8 +38,9 @@ const usageText = `Usage:
           [-log-level LEVEL] [-log-format json|console]
   bootsrv check [-config FILE]   validate a config file and print what would run
   bootsrv passwd                 read a password on stdin, print a hash for ftp.users
-  bootsrv leases [-config FILE]  list the DHCP leases in the lease file
+  bootsrv leases [-config FILE]  list the DHCP leases (lease file or database)
   bootsrv machines [-config FILE]  the running server's boot timelines (-mac MAC, -json)
+  bootsrv migrate -config FILE   create/upgrade the PostgreSQL lease schema
   bootsrv version                print the version
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return runLeases(args[1:], stdout, stderr)
 		case "machines":
 			return runMachines(ctx, args[1:], stdout, stderr)
+		case "migrate":
+			return runMigrate(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fl, err := parseServeFlags(args, stderr)

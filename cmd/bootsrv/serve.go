@@ -29,6 +29,9 @@ type service struct {
 	// handlers are extra HTTP endpoints of the service, by pattern
 	// (e.g. "GET /dhcp/leases"), mounted on the http address.
 	handlers map[string]http.Handler
+	// degraded, when set, says why the service, though serving, does not
+	// fully serve ("" when it does); /healthz reports it.
+	degraded func() string
 }
 
 // serve runs every enabled service until ctx is cancelled (SIGINT or
@@ -101,6 +104,11 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	health, err := newHealth(names, reg)
 	if err != nil {
 		return err
+	}
+	for _, s := range svcs {
+		if s.degraded != nil {
+			health.watch(s.name, s.degraded)
+		}
 	}
 	if httpLn != nil {
 		var files *images.Store
