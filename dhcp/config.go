@@ -29,10 +29,14 @@ type Config struct {
 	// unicast, once they have an address). Default 4011; -1: not opened.
 	// Server mode does not use it.
 	PXEPort int `yaml:"pxe_port"`
-	// LeaseFile is the bbolt file holding acknowledged leases.
-	// Default /var/lib/bootsrv/leases.db in server mode; proxy mode keeps
-	// no leases and opens no file.
+	// LeaseFile is the bbolt file holding acknowledged leases (lease_store
+	// type bbolt). Default /var/lib/bootsrv/leases.db in server mode with
+	// the bbolt store; proxy mode keeps no leases and opens no file.
 	LeaseFile string `yaml:"lease_file"`
+	// LeaseStore chooses where leases are kept: the bbolt file LeaseFile,
+	// or a PostgreSQL database several servers share (see
+	// LeaseStoreConfig). Zero: bbolt.
+	LeaseStore LeaseStoreConfig `yaml:"lease_store"`
 	// Authoritative makes the server NAK INIT-REBOOT, RENEWING and
 	// REBINDING requests (no server id) for an address it holds no lease
 	// of that client on, or outside its subnets (RFC 2131 §4.3.2). Zero
@@ -179,7 +183,10 @@ func (c Config) WithDefaults() Config {
 	if c.PXEPort == 0 {
 		c.PXEPort = 4011
 	}
-	if c.LeaseFile == "" && c.Mode != "proxy" {
+	if c.Mode != "proxy" {
+		c.LeaseStore = c.LeaseStore.withDefaults()
+	}
+	if c.LeaseFile == "" && c.Mode != "proxy" && !c.LeaseStore.shared() {
 		c.LeaseFile = DefaultLeaseFile
 	}
 	if c.DeclineTime == 0 {
@@ -209,8 +216,10 @@ func (c Config) WithDefaults() Config {
 // Validate checks the configuration. Errors implement Key() string giving
 // the key path inside the dhcp section, e.g. "pools[0].range".
 func (c Config) Validate() error {
-	_, err := c.compile()
-	return err
+	if _, err := c.compile(); err != nil || !c.Enabled() {
+		return err
+	}
+	return c.WithDefaults().validateStore()
 }
 
 // keyError is a validation error tied to a config key.

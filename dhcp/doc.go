@@ -2,8 +2,9 @@
 // github.com/insomniacslk/dhcp.
 //
 // In server mode it hands out addresses from pools and reservations, keeps
-// every acknowledged lease durable in a bbolt file (a lease is on disk before
-// its ACK is sent, with many ACKs grouped into one transaction), serves
+// every acknowledged lease durable in a lease store (store.go; the bbolt
+// file of boltstore.go: a lease is on disk before its ACK is sent, with
+// many ACKs grouped into one transaction), serves
 // relayed requests (RFC 3046 option 82 is echoed) and answers PXE and iPXE
 // clients with boot information chosen by a pure policy function
 // (bootPolicy in policy.go). Zero-touch provisioning rules (rules.go) give
@@ -20,6 +21,15 @@
 // §4.3.2): in SELECTING an address offered to that client (or its
 // reservation), otherwise a lease the server holds for it, so REQUESTs
 // sent without a DISCOVER cannot take addresses.
+//
+// Several servers can share one pool (share.go): with lease_store type
+// postgres, leases live in a PostgreSQL database (pgstore.go) whose
+// primary key on the address and conditional upserts decide who holds an
+// address, so no address is ever ACKed to two clients. Heartbeat rows say
+// which servers are alive; a client is answered by the server holding its
+// lease while that one is alive, else by the alive server its key hashes
+// to, and each server allocates first from its own slice of each range.
+// When the database is unreachable no lease is granted or renewed.
 //
 // Safety (safety.go): token-bucket rate limits per client and globally
 // (limit.go), a cap on the share of each range that offers may hold so a

@@ -1,7 +1,9 @@
 package dhcp
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -106,7 +108,7 @@ func (s *Server) network(req *dhcpv4.DHCPv4) *pool {
 
 func clientID(req *dhcpv4.DHCPv4) []byte { return req.Options.Get(dhcpv4.OptionClientIdentifier) }
 
-func (s *Server) client(req *dhcpv4.DHCPv4) (clientKey, *host) {
+func (s *Server) client(req *dhcpv4.DHCPv4) (ClientKey, *host) {
 	cid := clientID(req)
 	k := keyFor(cid, req.ClientHWAddr)
 	if len(cid) > 0 {
@@ -133,6 +135,9 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4
 		return nil
 	}
 	k, h := s.client(req)
+	if s.storeDown() || !s.answers(k, netip.Addr{}) {
+		return nil
+	}
 	ip, ok := s.table.pick(p, k, h, ipOf(req.RequestedIPAddress()), s.now(), s.c.cfg.OfferTime)
 	if !ok {
 		s.m.drop("pool_exhausted")
@@ -183,6 +188,9 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		s.m.drop("malformed")
 		return nil
 	}
+	if s.storeDown() || (state != "selecting" && !s.answers(k, ip)) {
+		return nil
+	}
 	if p == nil || !p.prefix.Contains(ip) {
 		return s.refuse(req, state, ip, "wrong network", log)
 	}
@@ -202,7 +210,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		// NAKs so it rediscovers at once).
 		return s.refuse(req, state, ip, "no record of this client", log)
 	}
-	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime)}
+	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime), Server: s.serverID()}
 	if cid := clientID(req); len(cid) > 0 {
 		l.ClientID = hex.EncodeToString(cid)
 	}
@@ -213,15 +221,54 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	if !ok {
 		return s.refuse(req, state, ip, "address not available", log)
 	}
-	if err := s.store.put(append(moved, l)...); err != nil {
+	changes := []Change{{Lease: l, Client: k, Reserved: h != nil && h.ip == ip}}
+	for _, m := range moved {
+		m.Server = l.Server
+		changes = append(changes, Change{Lease: m, Client: k, Ending: true})
+	}
+	if err := s.commit(now, changes); err != nil {
 		s.table.unbind(undo)
-		s.m.drop("commit_failed")
+		if te := (*TakenError)(nil); errors.As(err, &te) {
+			// Another server's client got the address first; the
+			// database decided (share.go).
+			s.table.learn(te.Holder)
+			return s.refuse(req, state, ip, "address taken by another server's client", log)
+		}
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
 		return nil
 	}
 	s.noteArch(ip, req)
 	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
+}
+
+// commit makes changes durable, counting what fails: a *TakenError (a
+// conflict: the address went to another server's client), the store
+// unreachable, or another failure.
+func (s *Server) commit(now time.Time, changes []Change) error {
+	ctx := context.Background()
+	if s.share != nil {
+		// A database cut off by the network never answers; the local
+		// file always does, if slowly.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
+	}
+	err := s.store.Commit(ctx, now, changes...)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrAddressTaken):
+		s.m.conflicts.Inc()
+	case errors.Is(err, ErrStoreUnavailable), s.share != nil && errors.Is(err, context.DeadlineExceeded):
+		// A database that does not answer within storeTimeout is as
+		// unavailable as one that refuses the connection.
+		s.m.storeError("commit")
+		s.m.drop("store_unavailable")
+	default:
+		s.m.storeError("commit")
+		s.m.drop("commit_failed")
+	}
+	return err
 }
 
 // offerValid is how long after an OFFER its client's SELECTING REQUEST
@@ -235,7 +282,7 @@ const offerValid = 2
 // our OFFER to k named ip (its hold runs, or it is k's last OFFER and
 // younger than offerValid offer_times), ip is k's reservation, or k has a
 // lease record on ip (a REQUEST retransmitted after its ACK).
-func (s *Server) offeredTo(k clientKey, h *host, ip netip.Addr, now time.Time) bool {
+func (s *Server) offeredTo(k ClientKey, h *host, ip netip.Addr, now time.Time) bool {
 	if s.knows(k, h, ip) || s.table.heldFor(k, ip, now) {
 		return true
 	}
@@ -245,7 +292,7 @@ func (s *Server) offeredTo(k clientKey, h *host, ip netip.Addr, now time.Time) b
 
 // knows reports whether the server has a record of client k on ip: its
 // lease (current or expired) or its reservation.
-func (s *Server) knows(k clientKey, h *host, ip netip.Addr) bool {
+func (s *Server) knows(k ClientKey, h *host, ip netip.Addr) bool {
 	if h != nil && h.ip == ip {
 		return true
 	}
@@ -282,7 +329,8 @@ func (s *Server) endLease(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog
 		s.m.drop("unknown_lease")
 		return
 	}
-	if err := s.store.put(l); err != nil {
+	l.Server = s.serverID()
+	if err := s.commit(now, []Change{{Lease: l, Client: k, Ending: true}}); err != nil {
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease end not committed")
 		return
 	}
@@ -300,6 +348,9 @@ func (s *Server) inform(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 		s.m.drop("no_pool")
 		return nil
 	}
-	_, h := s.client(req)
+	k, h := s.client(req)
+	if !s.answers(k, ciaddr) {
+		return nil
+	}
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, netip.Addr{})
 }

@@ -149,7 +149,7 @@ func (b *bucket) take(now time.Time, rate Rate, burst int) bool {
 }
 
 type clientState struct {
-	key     clientKey
+	key     ClientKey
 	bucket  bucket
 	offered time.Time  // when we last sent this client an OFFER
 	offer   netip.Addr // the address in it: what its SELECTING REQUEST may name (handle.go)
@@ -164,11 +164,11 @@ type limiter struct {
 	arrivals rateMeter      // packets facing the global limit
 	rnd      func() float64 // [0,1); tests make it deterministic
 	lru      *list.List     // of *clientState, most recent first
-	clients  map[clientKey]*list.Element
+	clients  map[ClientKey]*list.Element
 }
 
 func newLimiter(cfg RateLimit) *limiter {
-	return &limiter{cfg: cfg, rnd: rand.Float64, lru: list.New(), clients: map[clientKey]*list.Element{}}
+	return &limiter{cfg: cfg, rnd: rand.Float64, lru: list.New(), clients: map[ClientKey]*list.Element{}}
 }
 
 // verdict is "" to handle the message, else the drop reason.
@@ -178,7 +178,7 @@ func newLimiter(cfg RateLimit) *limiter {
 // only after passing the global bucket, so a flood of random MACs dropped
 // there never churns the table. exempt (the client is finishing an exchange
 // we started) skips the global bucket only.
-func (l *limiter) verdict(k clientKey, exempt func(offered time.Time) bool, now time.Time) string {
+func (l *limiter) verdict(k ClientKey, exempt func(offered time.Time) bool, now time.Time) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var cs *clientState
@@ -244,7 +244,7 @@ func (m *rateMeter) note(now time.Time) float64 {
 
 // insert adds k at the front, forgetting the least recently seen client
 // when the table is full. Caller holds mu.
-func (l *limiter) insert(k clientKey) *clientState {
+func (l *limiter) insert(k ClientKey) *clientState {
 	for l.lru.Len() >= l.cfg.Clients {
 		old := l.lru.Back()
 		delete(l.clients, old.Value.(*clientState).key)
@@ -257,7 +257,7 @@ func (l *limiter) insert(k clientKey) *clientState {
 
 // offered records an OFFER of ip to k, so its REQUEST skips the global
 // bucket and may name ip even after the offer's hold has ended.
-func (l *limiter) offered(k clientKey, ip netip.Addr, now time.Time) {
+func (l *limiter) offered(k ClientKey, ip netip.Addr, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el := l.clients[k]
@@ -271,7 +271,7 @@ func (l *limiter) offered(k clientKey, ip netip.Addr, now time.Time) {
 // lastOffer is the address of the last OFFER to k and when it was made;
 // invalid when none is remembered (never offered, or forgotten by the LRU
 // under a flood of more than rate_limit.clients new clients).
-func (l *limiter) lastOffer(k clientKey) (netip.Addr, time.Time) {
+func (l *limiter) lastOffer(k ClientKey) (netip.Addr, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	el := l.clients[k]
@@ -325,7 +325,7 @@ func (s *Server) admit(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Lo
 }
 
 // bound reports whether client k holds an active lease.
-func (t *leaseTable) bound(k clientKey, now time.Time) bool {
+func (t *leaseTable) bound(k ClientKey, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ip, ok := t.byKey[k]

@@ -169,7 +169,7 @@ func TestLimiterTableBounded(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	never := func(time.Time) bool { return false }
 	for i := range 10000 {
-		l.verdict(clientKey(fmt.Sprint("h", i)), never, now)
+		l.verdict(ClientKey(fmt.Sprint("h", i)), never, now)
 	}
 	if n := l.size(); n != 50 {
 		t.Fatalf("table holds %d clients, want 50", n)

@@ -12,6 +12,10 @@ type metrics struct {
 	drops    *prometheus.CounterVec
 	rules    *prometheus.CounterVec
 	commit   prometheus.Histogram
+	// batch, storeErrors and conflicts describe the lease store.
+	batch       prometheus.Histogram
+	storeErrors *prometheus.CounterVec
+	conflicts   prometheus.Counter
 	// readErrors counts failed socket reads, retried (server.go readPacket).
 	readErrors *prometheus.CounterVec
 }
@@ -36,12 +40,44 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			Help:    "Time to make one group of leases durable (one transaction and fsync).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bootsrv_dhcp_store_commit_batch_size",
+			Help:    "Commits (one per ACK, RELEASE or DECLINE) that shared one lease store transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 13),
+		}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_store_errors_total",
+			Help: "Lease store operations that failed, by operation (commit, lookup, heartbeat, sync).",
+		}, []string{"op"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_store_conflicts_total",
+			Help: "Leases the store refused because another client holds the address (another server committed it first).",
+		}),
 		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bootsrv_dhcp_read_errors_total",
 			Help: "Failed reads on a DHCP socket (dhcp: the server port, pxe: pxe_port, client: the rogue-detection listener), retried after a short backoff.",
 		}, []string{"socket"}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, m.readErrors, newPoolCollector(s)} {
+	storeUp := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bootsrv_dhcp_store_up",
+		Help: "1 while the lease store answers, 0 while it is unreachable (no lease is granted or renewed).",
+	}, func() float64 {
+		if s.Degraded() != "" {
+			return 0
+		}
+		return 1
+	})
+	alive := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bootsrv_dhcp_servers_alive",
+		Help: "Servers sharing the lease store whose heartbeat is fresh, this one included (1 with the bbolt store).",
+	}, func() float64 {
+		if s.share == nil {
+			return 1
+		}
+		return float64(s.share.aliveCount())
+	})
+	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, m.readErrors, newPoolCollector(s),
+		m.batch, m.storeErrors, m.conflicts, storeUp, alive} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -49,12 +85,22 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	for _, sock := range []string{"dhcp", "pxe", "client"} {
 		m.readErrors.WithLabelValues(sock)
 	}
+	for _, op := range []string{"commit", "lookup", "heartbeat", "sync"} {
+		m.storeErrors.WithLabelValues(op)
+	}
 	return m, nil
 }
 
 func (m *metrics) drop(reason string) { m.drops.WithLabelValues(reason).Inc() }
 
-func (m *metrics) observeCommit(d time.Duration) { m.commit.Observe(d.Seconds()) }
+// observeCommit records one lease store transaction: its duration and
+// how many commits shared it.
+func (m *metrics) observeCommit(d time.Duration, commits int) {
+	m.commit.Observe(d.Seconds())
+	m.batch.Observe(float64(commits))
+}
+
+func (m *metrics) storeError(op string) { m.storeErrors.WithLabelValues(op).Inc() }
 
 // poolCollector reads per-pool figures from the lease table at scrape
 // time: leases in use, range size, and addresses held by offers.

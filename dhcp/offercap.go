@@ -42,7 +42,7 @@ func (oc *offerCaps) release(o offerHold) {
 // hold records an offer of ip to client k for d, if p's cap allows. Offers
 // of reserved addresses and of addresses outside the range are not capped:
 // nobody else may take those anyway. Caller holds t.mu.
-func (t *leaseTable) hold(p *pool, k clientKey, h *host, ip uint32, now time.Time, d time.Duration) {
+func (t *leaseTable) hold(p *pool, k ClientKey, h *host, ip uint32, now time.Time, d time.Duration) {
 	t.deleteOffer(ip) // a refresh, or an expired hold of another client
 	o := offerHold{key: k, until: now.Add(d)}
 	if inRange(p, ip) && (h == nil || !h.ip.IsValid() || u32(h.ip) != ip) {

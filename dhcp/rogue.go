@@ -67,6 +67,9 @@ type rogueDetector struct {
 	known  map[netip.Addr]bool
 	window time.Duration
 	count  *prometheus.CounterVec
+	// isPeer, when set, reports the server ids of the servers sharing our
+	// lease store (share.go): not rogues.
+	isPeer func(netip.Addr) bool
 
 	mu     sync.Mutex
 	seen   map[netip.Addr]time.Time // server id -> last seen
@@ -97,7 +100,7 @@ func newRogueDetector(ours netip.Addr, cfg RogueDetection) (*rogueDetector, erro
 // observe records server id sid seen by src at now. It reports whether to
 // log it: the first time in each window.
 func (d *rogueDetector) observe(sid netip.Addr, src string, now time.Time) bool {
-	if !sid.IsValid() || sid == d.ours || d.known[sid] {
+	if !sid.IsValid() || sid == d.ours || d.known[sid] || (d.isPeer != nil && d.isPeer(sid)) {
 		return false
 	}
 	d.count.WithLabelValues(src).Inc()

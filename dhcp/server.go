@@ -26,7 +26,8 @@ type Server struct {
 	c      *compiled
 	log    zerolog.Logger
 	m      *metrics
-	store  *leaseStore
+	store  LeaseStore
+	share  *sharing // when several servers share the store (share.go)
 	table  *leaseTable
 	now    func() time.Time
 	sem    chan struct{}
@@ -34,6 +35,7 @@ type Server struct {
 	// readSample is for read errors, which come in runs (readPacket).
 	readSample *sampler
 	seen       sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
+	shareOnce  sync.Once
 	safety     *safety
 
 	serverIP   netip.Addr
@@ -57,6 +59,9 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	if !cfg.Enabled() {
 		return nil, errors.New("dhcp: not enabled (needs mode and interface)")
 	}
+	if err := cfg.validateStore(); err != nil {
+		return nil, err
+	}
 	serverIP := c.serverIP
 	if !serverIP.IsValid() {
 		if serverIP, err = interfaceAddr(cfg.Interface); err != nil {
@@ -79,8 +84,20 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		}
 		return s, nil
 	}
-	st, leases, err := openLeaseStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
+	if cfg.LeaseStore.shared() {
+		if err := s.openShared(cfg); err != nil {
+			return nil, err
+		}
+		s.warnMissingBootfiles(store)
+		return s, nil
+	}
+	st, err := openBoltStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
 	if err != nil {
+		return nil, &keyError{key: "lease_file", err: err}
+	}
+	leases, err := st.List(context.Background())
+	if err != nil {
+		st.Close()
 		return nil, &keyError{key: "lease_file", err: err}
 	}
 	s.store, s.table = st, newLeaseTable(c, leases)
@@ -170,6 +187,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer stop()
 	if !s.c.proxy { // a proxy holds no offers; its two ports share Serve
 		go s.sweep(ctx)
+	}
+	if s.share != nil {
+		s.shareOnce.Do(func() { wg.Go(func() { s.shareLoop(ctx) }) })
 	}
 	sock := "dhcp"
 	if _, ok := conn.(pxePortConn); ok {
@@ -262,7 +282,7 @@ func (s *Server) Close() error {
 	if s.store == nil { // proxy mode keeps no lease file
 		return nil
 	}
-	return s.store.close()
+	return s.store.Close()
 }
 
 // Leases lists all leases known to the server, sorted by address.

@@ -393,7 +393,7 @@ func TestInform(t *testing.T) {
 func TestCommitFailureSendsNoAck(t *testing.T) {
 	ts := newTestServer(t, testConfig(t))
 	o, _ := ts.exchange(discover("52:54:00:13:00:01"))
-	ts.store.failCommit = func() error { return errDiskFull }
+	ts.store.(*boltStore).failCommit = func() error { return errDiskFull }
 	if r, _ := ts.exchange(requestFor(o)); r != nil {
 		t.Fatalf("ACK sent although the commit failed: %v", r)
 	}

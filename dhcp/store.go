@@ -1,21 +1,14 @@
 package dhcp
 
 import (
-	"encoding/binary"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Lease is one address binding as kept in the lease file and listed by
+// Lease is one address binding as kept in a lease store and listed by
 // `bootsrv leases`.
 type Lease struct {
 	IP       netip.Addr `json:"ip"`
@@ -26,157 +19,180 @@ type Lease struct {
 	// Declined marks an address a client declined (RFC 2131 §4.3.3); it is
 	// out of use until Expiry.
 	Declined bool `json:"declined,omitempty"`
+	// Server is the server_id of the server that wrote the record last,
+	// in a store several servers share (lease_store.type postgres); empty
+	// otherwise. That server answers the client while it is alive.
+	Server string `json:"server,omitempty"`
 }
 
 // Active reports whether the lease still holds its address at now.
 func (l Lease) Active(now time.Time) bool { return now.Before(l.Expiry) }
 
+// LeaseStore is where acknowledged leases live: a lease is in the store
+// before its ACK is sent. The server's lease table (table.go) is an index
+// over it, loaded with List at start and kept in step by the server's own
+// Commits.
+//
+// Durability is the store's promise, and the same tests check it for
+// every implementation (store_test.go): once Commit returns nil, the
+// changes survive a crash of the process (and, for a database, of the
+// database server), and two clients never both hold an active lease on
+// one address, however many servers commit to the store at once.
+type LeaseStore interface {
+	// List returns every lease record in the store, expired and declined
+	// ones included.
+	List(ctx context.Context) ([]Lease, error)
+	// ByAddr returns the record on ip, if there is one.
+	ByAddr(ctx context.Context, ip netip.Addr) (Lease, bool, error)
+	// ByClient returns client k's record with the latest expiry, if it
+	// has one.
+	ByClient(ctx context.Context, k ClientKey) (Lease, bool, error)
+	// Commit makes the changes durable and returns once they are. At most
+	// one change may bind (not end) a lease, and it decides: when its
+	// address is not free for its client at now, nothing is written and
+	// the error is a *TakenError naming the holder. Concurrent Commits
+	// share transactions (group commit) but each is applied whole or not
+	// at all, in the order they were queued. An error wrapping
+	// ErrStoreUnavailable means the store could not be reached: the
+	// changes may or may not have been written.
+	Commit(ctx context.Context, now time.Time, changes ...Change) error
+	// Expire deletes the records that ended before before (declined ones
+	// included) and reports how many it deleted.
+	Expire(ctx context.Context, before time.Time) (int, error)
+	// Close waits for queued commits and releases the store. No other
+	// method may be called during or after Close.
+	Close() error
+}
+
+// Change is one lease record to write on behalf of client Client.
+type Change struct {
+	Lease Lease
+	// Client is the client the change is made for: the record is written
+	// only when Lease.IP is free for it at the commit's now (no record, a
+	// record of Client, or an expired one).
+	Client ClientKey
+	// Reserved marks Lease.IP as Client's reservation: it is written
+	// whoever holds the address, because a host keeps its reserved
+	// address when it changes client id (udhcpc sends none, dhcpcd a
+	// DUID) and every server has the same reservations.
+	Reserved bool
+	// Ending marks a change that ends Client's own lease: a release, a
+	// decline, or the old address of a client that moved. It is written
+	// only over a record of Client and skipped otherwise (the address is
+	// no longer the client's to end); it never fails a Commit.
+	Ending bool
+}
+
 var (
-	// ErrLeaseFileLocked means another process (usually a running bootsrv)
-	// holds the lease file.
-	ErrLeaseFileLocked = errors.New("lease file is locked by another process (is bootsrv already running?)")
-	// ErrLeaseFileCorrupt means the lease file cannot be read. bootsrv never
-	// wipes it: move it aside to start afresh.
-	ErrLeaseFileCorrupt = errors.New("lease file is corrupt; move it aside to start with no leases")
+	// ErrAddressTaken means a Change lost: another client holds the
+	// address.
+	ErrAddressTaken = errors.New("address held by another client")
+	// ErrStoreUnavailable means the lease store could not be reached (a
+	// database that is down or cut off).
+	ErrStoreUnavailable = errors.New("lease store unavailable")
+	errTwoBinds         = errors.New("lease store: a commit may bind at most one lease")
 )
 
-var leaseBucket = []byte("leases")
+// TakenError is ErrAddressTaken with the record that holds the address.
+type TakenError struct{ Holder Lease }
 
-// maxBatch bounds how many lease writes share one transaction.
+func (e *TakenError) Error() string {
+	return fmt.Sprintf("%v: %s until %s", e.Holder.IP, ErrAddressTaken, e.Holder.Expiry.UTC().Format(time.RFC3339))
+}
+
+func (e *TakenError) Unwrap() error { return ErrAddressTaken }
+
+// writable reports whether c may be written over cur (nil: no record on
+// the address) at now. Stores apply it inside their transaction.
+func (c Change) writable(cur *Lease, now time.Time) bool {
+	held := cur != nil && keyOfLease(*cur) == c.Client
+	switch {
+	case c.Ending:
+		return held
+	case c.Reserved, cur == nil, held:
+		return true
+	}
+	return !cur.Active(now)
+}
+
+// split returns the change that binds a lease (nil when every change ends
+// one) and the endings.
+func split(changes []Change) (bind *Change, endings []Change, err error) {
+	for i := range changes {
+		switch {
+		case changes[i].Ending:
+			endings = append(endings, changes[i])
+		case bind != nil:
+			return nil, nil, errTwoBinds
+		default:
+			bind = &changes[i]
+		}
+	}
+	return bind, endings, nil
+}
+
+// maxBatch bounds how many Commits share one transaction.
 const maxBatch = 4096
 
-// leaseStore makes leases durable. Writers hand leases to one committer
-// goroutine, which puts everything queued since its last fsync into one
-// transaction: under load many ACKs share one fsync (group commit), and a
-// lone ACK waits only for its own.
-type leaseStore struct {
-	db      *bolt.DB
-	reqs    chan commitReq
-	done    chan struct{}
-	observe func(time.Duration)
-	once    sync.Once
-	err     error
-	// failCommit, when set by tests, makes commits fail.
-	failCommit func() error
-}
-
+// commitReq is one queued Commit.
 type commitReq struct {
-	leases []Lease
-	errc   chan error
+	now     time.Time
+	changes []Change
+	errc    chan error
 }
 
-// openLeaseStore opens (creating if needed) the lease file and returns the
-// leases in it. A locked or corrupt file is an error, never a fresh start.
-func openLeaseStore(path string, lockTimeout time.Duration, observe func(time.Duration)) (*leaseStore, []Lease, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, nil, fmt.Errorf("lease file %s: %w", path, err)
-	}
-	db, err := openBolt(path, &bolt.Options{Timeout: lockTimeout})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(leaseBucket)
-		return err
-	}); err != nil {
-		db.Close()
-		return nil, nil, fmt.Errorf("lease file %s: %w", path, err)
-	}
-	leases, err := readAll(db, path)
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
+// groupCommitter runs a store's commits: callers queue them, and one
+// goroutine writes everything queued since its last transaction as one
+// transaction. Under load many Commits share one fsync; a lone Commit
+// waits only for its own.
+type groupCommitter struct {
+	reqs chan commitReq
+	done chan struct{}
+	// write applies a batch as one transaction: it returns each request's
+	// own outcome (nil or a *TakenError), or one error for them all when
+	// the transaction failed.
+	write func(batch []commitReq) ([]error, error)
+	// observe is told each transaction's duration and number of Commits.
+	observe func(d time.Duration, commits int)
+}
+
+func newGroupCommitter(write func([]commitReq) ([]error, error), observe func(time.Duration, int)) *groupCommitter {
 	if observe == nil {
-		observe = func(time.Duration) {}
+		observe = func(time.Duration, int) {}
 	}
-	s := &leaseStore{db: db, reqs: make(chan commitReq, 1024), done: make(chan struct{}), observe: observe}
-	go s.loop()
-	return s, leases, nil
+	g := &groupCommitter{reqs: make(chan commitReq, 1024), done: make(chan struct{}), write: write, observe: observe}
+	go g.loop()
+	return g
 }
 
-// ReadLeases reads the lease file without changing it. It fails with
-// ErrLeaseFileLocked within about a second when a running server holds the
-// file; use the server's lease handler then.
-func ReadLeases(path string) ([]Lease, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("lease file: %w", err)
-	}
-	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	return readAll(db, path)
-}
-
-func openBolt(path string, opts *bolt.Options) (db *bolt.DB, err error) {
-	defer func() {
-		// bbolt panics on some damaged pages; that is a corrupt file.
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%s: %w (%v)", path, ErrLeaseFileCorrupt, r)
-		}
-	}()
-	db, err = bolt.Open(path, 0o600, opts)
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%s: %w", path, ErrLeaseFileLocked)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
-		errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrLeaseFileCorrupt, err)
-	case err != nil:
-		// bbolt reports short or unreadable files with plain errors.
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrLeaseFileCorrupt, err)
-	}
-	return db, nil
-}
-
-// readAll checks the whole file's structure and decodes every lease.
-func readAll(db *bolt.DB, path string) (leases []Lease, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			leases, err = nil, fmt.Errorf("%s: %w (%v)", path, ErrLeaseFileCorrupt, r)
-		}
-	}()
-	err = db.View(func(tx *bolt.Tx) error {
-		for cerr := range tx.Check() {
-			return fmt.Errorf("%s: %w: %v", path, ErrLeaseFileCorrupt, cerr)
-		}
-		b := tx.Bucket(leaseBucket)
-		if b == nil {
-			return fmt.Errorf("%s: %w: no %q bucket", path, ErrLeaseFileCorrupt, leaseBucket)
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var l Lease
-			if err := json.Unmarshal(v, &l); err != nil || len(k) != 4 || !l.IP.Is4() || l.IP != addr(binary.BigEndian.Uint32(k)) {
-				return fmt.Errorf("%s: %w: bad record %x", path, ErrLeaseFileCorrupt, k)
-			}
-			leases = append(leases, l)
-			return nil
-		})
-	})
-	return leases, err
-}
-
-// put makes leases durable and returns once they are on disk.
-func (s *leaseStore) put(leases ...Lease) error {
-	r := commitReq{leases: leases, errc: make(chan error, 1)}
+// commit queues changes and waits for their transaction.
+func (g *groupCommitter) commit(ctx context.Context, now time.Time, changes []Change) error {
+	r := commitReq{now: now, changes: changes, errc: make(chan error, 1)}
 	select {
-	case s.reqs <- r:
-	case <-s.done:
+	case g.reqs <- r:
+	case <-g.done:
 		return errors.New("lease store closed")
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return <-r.errc
+	select {
+	case err := <-r.errc:
+		return err
+	case <-ctx.Done():
+		// The transaction may still commit: no ACK is sent for it, and
+		// the client's retry finds its own record.
+		return ctx.Err()
+	}
 }
 
-func (s *leaseStore) loop() {
-	defer close(s.done)
-	for first := range s.reqs {
+func (g *groupCommitter) loop() {
+	defer close(g.done)
+	for first := range g.reqs {
 		batch := []commitReq{first}
 	drain:
 		for len(batch) < maxBatch {
 			select {
-			case r, ok := <-s.reqs:
+			case r, ok := <-g.reqs:
 				if !ok {
 					break drain
 				}
@@ -185,46 +201,22 @@ func (s *leaseStore) loop() {
 				break drain
 			}
 		}
-		err := s.commit(batch)
-		for _, r := range batch {
-			r.errc <- err
-		}
-	}
-}
-
-func (s *leaseStore) commit(batch []commitReq) error {
-	start := time.Now()
-	defer func() { s.observe(time.Since(start)) }()
-	if s.failCommit != nil {
-		if err := s.failCommit(); err != nil {
-			return err
-		}
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(leaseBucket)
-		for _, r := range batch {
-			for _, l := range r.leases {
-				v, err := json.Marshal(l)
-				if err != nil {
-					return err
-				}
-				k := l.IP.As4()
-				if err := b.Put(k[:], v); err != nil {
-					return err
-				}
+		start := time.Now()
+		errs, err := g.write(batch)
+		g.observe(time.Since(start), len(batch))
+		for i, r := range batch {
+			if err == nil {
+				r.errc <- errs[i]
+			} else {
+				r.errc <- err
 			}
 		}
-		return nil
-	})
+	}
 }
 
-// close stops the committer after queued commits and closes the file. No
-// put may run concurrently with or after close.
-func (s *leaseStore) close() error {
-	s.once.Do(func() {
-		close(s.reqs)
-		<-s.done
-		s.err = s.db.Close()
-	})
-	return s.err
+// close lets queued commits finish and stops the goroutine. No commit may
+// run concurrently with or after close.
+func (g *groupCommitter) close() {
+	close(g.reqs)
+	<-g.done
 }

@@ -4,22 +4,25 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
 
-// clientKey identifies a client: option 61 when sent (RFC 2132 §9.14, it
-// takes precedence), else the hardware address.
-type clientKey string
+// ClientKey identifies a client, in the lease table and in a lease store:
+// option 61 when sent (RFC 2132 §9.14, it takes precedence), else the
+// hardware address. It is raw bytes ("c" + client id or "h" + MAC), not
+// text.
+type ClientKey string
 
-func keyFor(cid []byte, mac net.HardwareAddr) clientKey {
+func keyFor(cid []byte, mac net.HardwareAddr) ClientKey {
 	if len(cid) > 0 {
-		return clientKey("c" + string(cid))
+		return ClientKey("c" + string(cid))
 	}
-	return clientKey("h" + string(mac))
+	return ClientKey("h" + string(mac))
 }
 
-func keyOfLease(l Lease) clientKey {
+func keyOfLease(l Lease) ClientKey {
 	if l.Declined {
 		return ""
 	}
@@ -28,17 +31,19 @@ func keyOfLease(l Lease) clientKey {
 			return keyFor(b, nil)
 		}
 	}
-	mac, _ := net.ParseMAC(l.MAC)
+	// Lease.MAC is net.HardwareAddr.String() of chaddr, which has any
+	// length up to 16 bytes; net.ParseMAC takes only 6, 8 or 20.
+	mac, _ := hex.DecodeString(strings.ReplaceAll(l.MAC, ":", ""))
 	return keyFor(nil, mac)
 }
 
 type entry struct {
 	lease Lease
-	key   clientKey
+	key   ClientKey
 }
 
 type offerHold struct {
-	key   clientKey
+	key   ClientKey
 	until time.Time
 	pool  *pool // set when the hold counts against the pool's cap (offercap.go)
 }
@@ -48,17 +53,22 @@ type offerHold struct {
 type leaseTable struct {
 	mu       sync.Mutex
 	byIP     map[uint32]*entry
-	byKey    map[clientKey]uint32
+	byKey    map[ClientKey]uint32
 	offers   map[uint32]offerHold
-	offerKey map[clientKey]uint32
+	offerKey map[ClientKey]uint32
 	cursor   map[*pool]uint32
 	reserved map[uint32]*host // reserved address -> its host
 	caps     offerCaps
+	// part of parts: with a store shared by several servers, this
+	// server's share of each range (offsets equal to part mod parts),
+	// searched first so that servers allocating at once do not pick the
+	// same addresses (share.go). parts is 1 otherwise.
+	part, parts uint32
 }
 
 func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
-	t := &leaseTable{byIP: map[uint32]*entry{}, byKey: map[clientKey]uint32{}, offers: map[uint32]offerHold{}, offerKey: map[clientKey]uint32{},
-		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}, caps: newOfferCaps(c)}
+	t := &leaseTable{byIP: map[uint32]*entry{}, byKey: map[ClientKey]uint32{}, offers: map[uint32]offerHold{}, offerKey: map[ClientKey]uint32{},
+		cursor: map[*pool]uint32{}, reserved: map[uint32]*host{}, caps: newOfferCaps(c), parts: 1}
 	for _, hs := range []map[string]*host{c.byMAC, c.byCID} {
 		for _, h := range hs {
 			if h.ip.IsValid() {
@@ -79,7 +89,7 @@ func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
 
 // free reports whether ip may be given to client k, which matched
 // reservation h (nil for none), at now. Caller holds mu.
-func (t *leaseTable) free(k clientKey, h *host, ip uint32, now time.Time) bool {
+func (t *leaseTable) free(k ClientKey, h *host, ip uint32, now time.Time) bool {
 	if rh := t.reserved[ip]; rh != nil && rh != h {
 		return false
 	}
@@ -100,7 +110,7 @@ func inRange(p *pool, ip uint32) bool { return ip >= p.first && ip <= p.last }
 // pick chooses an address for client k in pool p (RFC 2131 §4.3.1): its
 // reservation, its current or last address, the requested one if free, then
 // a free one from the range. It holds the address as an offer.
-func (t *leaseTable) pick(p *pool, k clientKey, h *host, requested netip.Addr, now time.Time, hold time.Duration) (netip.Addr, bool) {
+func (t *leaseTable) pick(p *pool, k ClientKey, h *host, requested netip.Addr, now time.Time, hold time.Duration) (netip.Addr, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ip, ok := t.choose(p, k, h, requested, now)
@@ -110,7 +120,7 @@ func (t *leaseTable) pick(p *pool, k clientKey, h *host, requested netip.Addr, n
 	return addr(ip), ok
 }
 
-func (t *leaseTable) choose(p *pool, k clientKey, h *host, requested netip.Addr, now time.Time) (uint32, bool) {
+func (t *leaseTable) choose(p *pool, k ClientKey, h *host, requested netip.Addr, now time.Time) (uint32, bool) {
 	if h != nil && h.ip.IsValid() && p.prefix.Contains(h.ip) {
 		ip := u32(h.ip)
 		return ip, t.free(k, h, ip, now)
@@ -131,21 +141,35 @@ func (t *leaseTable) choose(p *pool, k clientKey, h *host, requested netip.Addr,
 	}
 	size := p.last - p.first + 1
 	start := t.cursor[p]
-	for i := uint32(0); i < size; i++ {
-		ip := p.first + (start+i)%size
-		if t.byIP[ip] == nil || !now.Before(t.byIP[ip].lease.Expiry) {
-			if t.free(k, h, ip, now) {
-				t.cursor[p] = (start + i + 1) % size
-				return ip, true
+	// First this server's part of the range, then all of it.
+	for pass := range min(t.parts, 2) {
+		for i := uint32(0); i < size; i++ {
+			off := (start + i) % size
+			if pass == 0 && t.parts > 1 && off%t.parts != t.part {
+				continue
+			}
+			ip := p.first + off
+			if t.byIP[ip] == nil || !now.Before(t.byIP[ip].lease.Expiry) {
+				if t.free(k, h, ip, now) {
+					t.cursor[p] = (off + 1) % size
+					return ip, true
+				}
 			}
 		}
 	}
 	return 0, false
 }
 
+// split makes part (of parts) this server's share of every range.
+func (t *leaseTable) split(part, parts int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part, t.parts = uint32(part), uint32(max(parts, 1))
+}
+
 // allowed reports whether client k may bind ip in pool p: its reservation,
 // or a free address of the range.
-func (t *leaseTable) allowed(p *pool, k clientKey, h *host, ip netip.Addr, now time.Time) bool {
+func (t *leaseTable) allowed(p *pool, k ClientKey, h *host, ip netip.Addr, now time.Time) bool {
 	if !ip.Is4() || !p.prefix.Contains(ip) {
 		return false
 	}
@@ -162,7 +186,7 @@ func (t *leaseTable) allowed(p *pool, k clientKey, h *host, ip netip.Addr, now t
 //
 // A client holds one address: when it binds a new one, its previous lease
 // ends now, and moved is that ended lease, to store with l.
-func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time) (u *bindUndo, moved []Lease, ok bool) {
+func (t *leaseTable) bind(p *pool, k ClientKey, h *host, l Lease, now time.Time) (u *bindUndo, moved []Lease, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.allowed(p, k, h, l.IP, now) {
@@ -193,7 +217,7 @@ func (t *leaseTable) bind(p *pool, k clientKey, h *host, l Lease, now time.Time)
 // bindUndo is what one bind changed: the entries it replaced, the client's
 // byKey, and the offers it dropped with their cap accounting.
 type bindUndo struct {
-	key             clientKey
+	key             ClientKey
 	ip              uint32
 	bound, prev     *entry // at ip: bind's entry, and what was there (nil: none)
 	prevKey         uint32
@@ -263,7 +287,7 @@ func (t *leaseTable) unbind(u *bindUndo) {
 }
 
 // owned returns client k's lease on ip, if it has one (expired or not).
-func (t *leaseTable) owned(k clientKey, ip netip.Addr) (Lease, bool) {
+func (t *leaseTable) owned(k ClientKey, ip netip.Addr) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !ip.Is4() {
@@ -279,7 +303,7 @@ func (t *leaseTable) owned(k clientKey, ip netip.Addr) (Lease, bool) {
 // end ends client k's lease on ip at now (RELEASE, RFC 2131 §4.3.4) or
 // quarantines the address until quarantine (DECLINE, §4.3.3). It returns
 // the record to store.
-func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine time.Time) (Lease, bool) {
+func (t *leaseTable) end(k ClientKey, ip netip.Addr, now time.Time, quarantine time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !ip.Is4() {
@@ -308,8 +332,62 @@ func (t *leaseTable) end(k clientKey, ip netip.Addr, now time.Time, quarantine t
 	return l, true
 }
 
+// writer returns the server that last wrote client k's lease record (on
+// ip when it is valid, else the client's current one) and whether the
+// table has such a record.
+func (t *leaseTable) writer(k ClientKey, ip netip.Addr) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n uint32
+	var ok bool
+	switch {
+	case ip.Is4():
+		n, ok = u32(ip), true
+	case !ip.IsValid():
+		n, ok = t.byKey[k]
+	}
+	if !ok {
+		return "", false
+	}
+	e := t.byIP[n]
+	if e == nil || e.key != k {
+		return "", false
+	}
+	return e.lease.Server, true
+}
+
+// learn puts records that other servers wrote (read from a shared store)
+// in place of what the table has on their addresses. A record of the
+// same client that expires sooner than the table's is older than the
+// table's (a renewal of ours it has not seen) and is left out.
+func (t *leaseTable) learn(leases ...Lease) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, l := range leases {
+		if !l.IP.Is4() {
+			continue
+		}
+		ip, e := u32(l.IP), &entry{lease: l, key: keyOfLease(l)}
+		old := t.byIP[ip]
+		if old != nil && old.key == e.key && old.lease.Expiry.After(l.Expiry) {
+			continue
+		}
+		if old != nil && old.key != e.key && t.byKey[old.key] == ip {
+			delete(t.byKey, old.key)
+		}
+		t.byIP[ip] = e
+		if e.key == "" {
+			continue
+		}
+		if cur, ok := t.byKey[e.key]; !ok || cur == ip || t.byIP[cur] == nil || t.byIP[cur].key != e.key ||
+			!t.byIP[cur].lease.Expiry.After(l.Expiry) {
+			t.byKey[e.key] = ip
+		}
+	}
+}
+
 // heldFor reports whether an offer made to client k holds ip at now.
-func (t *leaseTable) heldFor(k clientKey, ip netip.Addr, now time.Time) bool {
+func (t *leaseTable) heldFor(k ClientKey, ip netip.Addr, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !ip.Is4() {
@@ -320,7 +398,7 @@ func (t *leaseTable) heldFor(k clientKey, ip netip.Addr, now time.Time) bool {
 }
 
 // dropOffer forgets an offer made to k (the client chose another server).
-func (t *leaseTable) dropOffer(k clientKey) {
+func (t *leaseTable) dropOffer(k ClientKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ip, ok := t.offerKey[k]; ok {

@@ -13,9 +13,9 @@ import (
 // tableState is, by value, everything bind may change.
 type tableState struct {
 	byIP     map[uint32]entry
-	byKey    map[clientKey]uint32
+	byKey    map[ClientKey]uint32
 	offers   map[uint32]offerHold
-	offerKey map[clientKey]uint32
+	offerKey map[ClientKey]uint32
 	held     map[*pool]int
 	unheld   uint64
 }
@@ -23,8 +23,8 @@ type tableState struct {
 func (t *leaseTable) state() tableState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := tableState{byIP: map[uint32]entry{}, byKey: map[clientKey]uint32{}, offers: map[uint32]offerHold{},
-		offerKey: map[clientKey]uint32{}, held: map[*pool]int{}, unheld: t.caps.unheld}
+	s := tableState{byIP: map[uint32]entry{}, byKey: map[ClientKey]uint32{}, offers: map[uint32]offerHold{},
+		offerKey: map[ClientKey]uint32{}, held: map[*pool]int{}, unheld: t.caps.unheld}
 	for ip, e := range t.byIP {
 		s.byIP[ip] = *e
 	}
@@ -50,7 +50,7 @@ func (t *leaseTable) state() tableState {
 func checkConsistent(t *testing.T, ts *testServer) {
 	t.Helper()
 	s, now := ts.table.state(), ts.clock
-	active := map[clientKey]uint32{}
+	active := map[ClientKey]uint32{}
 	for ip, e := range s.byIP {
 		if e.key == "" || !now.Before(e.lease.Expiry) {
 			continue
@@ -112,14 +112,14 @@ func TestFailedCommitRestoresTable(t *testing.T) {
 			req := setup(ts)
 			want := req.RequestedIPAddress()
 			before := ts.table.state()
-			ts.store.failCommit = func() error { return errDiskFull }
+			ts.store.(*boltStore).failCommit = func() error { return errDiskFull }
 			if r, _ := ts.exchange(req); r != nil {
 				t.Fatalf("reply although the commit failed: %v", r)
 			}
 			if after := ts.table.state(); !reflect.DeepEqual(before, after) {
 				t.Fatalf("table not restored:\nbefore %s\nafter  %s", dumpState(before), dumpState(after))
 			}
-			ts.store.failCommit = nil
+			ts.store.(*boltStore).failCommit = nil
 			ts.clock = ts.clock.Add(time.Second)
 			r, _ := ts.exchange(req)
 			if r == nil || r.MessageType() != dhcpv4.MessageTypeAck || !r.YourIPAddr.Equal(want) {
@@ -175,4 +175,19 @@ func TestUnbindLeavesLaterChanges(t *testing.T) {
 		t.Error("the failed lease is still in the table")
 	}
 	checkConsistent(t, ts)
+}
+
+// TestKeyOfLeaseAnyHardwareLength: a lease record names its client by the
+// same key as the request did, whatever chaddr's length (1 to 16 bytes),
+// so a client keeps its lease across a restart.
+func TestKeyOfLeaseAnyHardwareLength(t *testing.T) {
+	for _, n := range []int{1, 6, 8, 16} {
+		hw := make(net.HardwareAddr, n)
+		for i := range hw {
+			hw[i] = byte(0xa0 + i)
+		}
+		if got, want := keyOfLease(Lease{MAC: hw.String()}), keyFor(nil, hw); got != want {
+			t.Errorf("%d-byte chaddr: lease key %q, request key %q", n, got, want)
+		}
+	}
 }

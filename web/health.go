@@ -11,18 +11,21 @@ import (
 )
 
 // Health answers /healthz and feeds bootsrv_service_up: 200 only while
-// every enabled service is serving; otherwise 503 naming each service that
-// is not, and why.
+// every enabled service is serving and none is degraded; otherwise 503
+// naming each service that is not serving or degraded, and why.
 type Health struct {
 	mu   sync.Mutex
 	down map[string]string // service -> why it is not serving; "" when it is
-	up   *prometheus.GaugeVec
+	// degraded says why a serving service does not fully serve ("" when
+	// it does), asked at each request: the DHCP lease store unreachable.
+	degraded map[string]func() string
+	up       *prometheus.GaugeVec
 }
 
 // NewHealth tracks the named services, each "starting" until Set says
 // otherwise.
 func NewHealth(names []string, reg prometheus.Registerer) (*Health, error) {
-	h := &Health{down: map[string]string{}, up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	h := &Health{down: map[string]string{}, degraded: map[string]func() string{}, up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bootsrv_service_up",
 		Help: "1 while the service is serving, 0 when it has stopped (see /healthz and the log for why).",
 	}, []string{"service"})}
@@ -47,6 +50,14 @@ func (h *Health) Set(name, why string) {
 	h.up.WithLabelValues(name).Set(v)
 }
 
+// Watch makes /healthz ask fn whether service name, while serving, is
+// degraded: fn returns why, or "".
+func (h *Health) Watch(name string, fn func() string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.degraded[name] = fn
+}
+
 // Status reports why service name is not serving, "" when it is.
 func (h *Health) Status(name string) (why string, known bool) {
 	h.mu.Lock()
@@ -57,20 +68,30 @@ func (h *Health) Status(name string) (why string, known bool) {
 
 func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	h.mu.Lock()
-	var down []string
+	var down, degraded []string
 	for name, why := range h.down {
 		if why != "" {
 			down = append(down, name+" ("+why+")")
+		} else if fn := h.degraded[name]; fn != nil {
+			if why := fn(); why != "" {
+				degraded = append(degraded, name+" ("+why+")")
+			}
 		}
 	}
 	h.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if len(down) > 0 {
-		sort.Strings(down)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not serving: %s\n", strings.Join(down, ", "))
+	if len(down)+len(degraded) == 0 {
+		fmt.Fprintln(w, "ok")
 		return
 	}
-	fmt.Fprintln(w, "ok")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if len(down) > 0 {
+		sort.Strings(down)
+		fmt.Fprintf(w, "not serving: %s\n", strings.Join(down, ", "))
+	}
+	if len(degraded) > 0 {
+		sort.Strings(degraded)
+		fmt.Fprintf(w, "degraded: %s\n", strings.Join(degraded, ", "))
+	}
 }

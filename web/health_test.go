@@ -44,3 +44,27 @@ func TestHealthMetric(t *testing.T) {
 		t.Errorf("Status(tftp) = %q, %v", why, known)
 	}
 }
+
+// TestHealthDegraded: a serving service that reports itself degraded (the
+// DHCP lease store unreachable) makes /healthz answer 503 saying so.
+func TestHealthDegraded(t *testing.T) {
+	h, err := NewHealth([]string{"dhcp", "tftp"}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := "lease store unavailable"
+	h.Watch("dhcp", func() string { return why })
+	h.Set("dhcp", "")
+	h.Set("tftp", "")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != 503 || rec.Body.String() != "degraded: dhcp (lease store unavailable)\n" {
+		t.Fatalf("degraded: %d %q", rec.Code, rec.Body.String())
+	}
+	why = ""
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != 200 {
+		t.Fatalf("recovered: %d %q", rec.Code, rec.Body.String())
+	}
+}

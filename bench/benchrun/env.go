@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bootsrv/bootsrv/internal/pgtest"
 )
 
 // env is one run: its work directory, namespaces and the processes it
@@ -33,6 +35,7 @@ type env struct {
 
 	files      map[string]file // by name in img
 	lossMethod string
+	pg         *pgtest.Cluster // the PostgreSQL server of the dhcp-pg row (pg.go)
 
 	mu    sync.Mutex
 	procs map[*proc]bool
@@ -79,6 +82,11 @@ func (e *env) setup(rows []*row) error {
 	}
 	if err := e.netns(); err != nil {
 		return err
+	}
+	if needsPG(rows) {
+		if err := e.setupPG(); err != nil {
+			return err
+		}
 	}
 	for _, d := range []string{e.img, filepath.Join(e.img, "incoming"), filepath.Join(e.work, "out"), filepath.Join(e.work, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -212,6 +220,11 @@ func (e *env) close() {
 	for _, p := range ps {
 		p.stop()
 	}
+	if e.pg != nil {
+		if err := e.pg.Remove(); err != nil {
+			e.logf("removing PostgreSQL: %v", err)
+		}
+	}
 	if e.nsUp {
 		for _, ns := range []string{e.srvNS, e.cliNS} {
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
@@ -241,6 +254,7 @@ func checkTools(o *options) error {
 	}
 	if o.rows["dhcp"] {
 		need["kea-dhcp4"], need["perfdhcp"], need["ss"] = "kea-dhcp4-server", "kea-admin", "iproute2"
+		need["kea-admin"], need["psql"], need[filepath.Join(pgtest.Bin, "postgres")] = "kea-admin", "postgresql-client", "postgresql"
 	}
 	if o.profile != "" {
 		need["perf"] = "linux-perf"

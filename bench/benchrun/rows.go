@@ -13,6 +13,7 @@ type row struct {
 	servers          []string
 	files            map[string]int64 // files the row needs in the store, by name
 	loss             bool             // 1% UDP loss on the server namespace's loopback
+	pg               bool             // DHCP: leases in the run's PostgreSQL server (pg.go)
 	// run does one repetition against one server and returns the measured
 	// value, the number of failed or inexact transfers, and a note.
 	run func(e *env, srv string, rep int) caseResult
@@ -51,6 +52,9 @@ func plan(o *options) []*row {
 		rows = append(rows, &row{
 			id: "dhcp-dora-rate", group: "dhcp", unit: "/s", higher: true, servers: []string{bootsrv, keaDHCP4},
 			title: "DHCP DORA rate with <1% drops, perfdhcp (higher is better)",
+		}, &row{
+			id: "dhcp-pg-dora-rate", group: "dhcp", unit: "/s", higher: true, servers: []string{bootsrv, keaDHCP4}, pg: true,
+			title: "DHCP DORA rate with <1% drops, perfdhcp, leases in PostgreSQL 15 (one server for both; higher is better)",
 		})
 	}
 	if o.only != "" {

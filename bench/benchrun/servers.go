@@ -60,7 +60,7 @@ func (e *env) startServer(name, group string) (*proc, error) {
 		}
 		p, err = e.startProc(name, e.srvNS, nil, "vsftpd", conf)
 	case keaDHCP4:
-		conf, cerr := e.keaConf()
+		conf, cerr := e.keaConf(group == "dhcp-pg")
 		if cerr != nil {
 			return nil, cerr
 		}
@@ -81,7 +81,7 @@ func (e *env) startServer(name, group string) (*proc, error) {
 		probe = func() error {
 			return e.probe("curl", "-sf", "-m", "2", "-o", "/dev/null", fmt.Sprintf("ftp://127.0.0.1:%d/ready.txt", ftpPorts[name]))
 		}
-	case "dhcp":
+	case "dhcp", "dhcp-pg":
 		probe = func() error {
 			out, err := exec.Command("ip", "netns", "exec", e.srvNS, "ss", "-Hlun", "sport", "=", ":67").Output()
 			if err == nil && len(strings.TrimSpace(string(out))) == 0 {
@@ -127,24 +127,34 @@ ftp:
   anonymous: {enabled: true, root: /, upload: true}
   limits: {max_sessions_per_ip: 500}
 `, tftpListen, ftpListen)
-	if group == "dhcp" {
-		y += fmt.Sprintf(`dhcp:
+	if group == "dhcp" || group == "dhcp-pg" {
+		y += e.bootsrvDHCP(group == "dhcp-pg")
+	}
+	if err := os.WriteFile(conf, []byte(y), 0o644); err != nil {
+		return nil, err
+	}
+	return e.startProc(bootsrv, e.srvNS, nil, e.bin, "-config", conf, "-root", e.img)
+}
+
+// bootsrvDHCP is the dhcp section: leases in the bbolt file, or in the
+// run's PostgreSQL server.
+func (e *env) bootsrvDHCP(pg bool) string {
+	store := fmt.Sprintf("lease_file: %s", filepath.Join(e.work, "bootsrv-leases.db"))
+	if pg {
+		store = fmt.Sprintf("lease_store: {type: postgres, dsn: %q}", e.pg.DSN("bootsrv"))
+	}
+	return fmt.Sprintf(`dhcp:
   mode: server
   interface: s0
   server_ip: 10.64.0.1
-  lease_file: %s
+  %s
   authoritative: true
   pools:
     - {subnet: 10.64.0.0/10, range: 10.64.1.0-10.127.255.250, lease_time: 1h}
   # The flood guard (global 1000/s by default) would cap what the row
   # measures; kea has no such limit. Off here, on by default in bootsrv.
   rate_limit: {per_client: "off", global: "off"}
-`, filepath.Join(e.work, "bootsrv-leases.db"))
-	}
-	if err := os.WriteFile(conf, []byte(y), 0o644); err != nil {
-		return nil, err
-	}
-	return e.startProc(bootsrv, e.srvNS, nil, e.bin, "-config", conf, "-root", e.img)
+`, store)
 }
 
 func (e *env) vsftpdConf() (string, error) {
@@ -173,17 +183,25 @@ xferlog_enable=NO
 }
 
 // keaConf is kea-dhcp4 with the memfile lease database persisted to a CSV
-// file (persist=true) and lease file cleanup (LFC) off.
-func (e *env) keaConf() (string, error) {
+// file (persist=true) and lease file cleanup (LFC) off, or, for pg, its
+// PostgreSQL backend on the run's server with multi-threading on, as Kea
+// recommends for database backends (a thread waits for each commit).
+func (e *env) keaConf(pg bool) (string, error) {
 	conf := filepath.Join(e.work, "kea.json")
+	db := fmt.Sprintf(`"lease-database": { "type": "memfile", "persist": true, "name": %q, "lfc-interval": 0 },`,
+		filepath.Join(e.work, "kea-leases.csv"))
+	if pg {
+		db = fmt.Sprintf(`"lease-database": { "type": "postgresql", "name": "kea", "user": "postgres", "host": %q },
+  "multi-threading": { "enable-multi-threading": true, "thread-pool-size": 8, "packet-queue-size": 64 },`, e.pg.Dir)
+	}
 	c := fmt.Sprintf(`{ "Dhcp4": {
   "interfaces-config": { "interfaces": [ "s0" ], "dhcp-socket-type": "udp" },
-  "lease-database": { "type": "memfile", "persist": true, "name": %q, "lfc-interval": 0 },
+  %s
   "authoritative": true, "valid-lifetime": 3600,
   "subnet4": [ { "id": 1, "subnet": "10.64.0.0/10", "pools": [ { "pool": "10.64.1.0 - 10.127.255.250" } ] } ],
   "loggers": [ { "name": "kea-dhcp4", "severity": "WARN", "output_options": [ { "output": %q } ] } ]
 } }
-`, filepath.Join(e.work, "kea-leases.csv"), filepath.Join(e.work, "logs", "kea-dhcp4-own.log"))
+`, db, filepath.Join(e.work, "logs", "kea-dhcp4-own.log"))
 	return conf, os.WriteFile(conf, []byte(c), 0o644)
 }
 

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
+	"github.com/bootsrv/bootsrv/dhcp"
 	"github.com/bootsrv/bootsrv/images"
 )
 
@@ -48,6 +49,8 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  dhcp    %s on %s\n", cfg.DHCP.Mode, cfg.DHCP.Interface)
 		if cfg.DHCP.Mode == "proxy" {
 			fmt.Fprintf(stdout, "          no addresses, no lease file; pxe_port %d (-1: off)\n", cfg.DHCP.PXEPort)
+		} else {
+			fmt.Fprintf(stdout, "          leases in %s\n", leaseStoreLine(cfg.DHCP))
 		}
 	} else {
 		fmt.Fprintln(stdout, "  dhcp    off (needs dhcp.mode and dhcp.interface)")
@@ -85,11 +88,33 @@ func checkIPXEBuilds(cfg *Config, stdout io.Writer) {
 	}
 }
 
-// redacted is cfg with the FTP users' password hashes hidden: check's
-// output gets pasted into tickets and chats, and a bcrypt hash is still an
-// offline brute-force target.
+// leaseStoreLine says where a server keeps its leases, never showing the
+// PostgreSQL connection string.
+func leaseStoreLine(d dhcp.Config) string {
+	s := d.LeaseStore
+	if s.Type != dhcp.StorePostgres {
+		return fmt.Sprintf("%s %s", s.Type, d.LeaseFile)
+	}
+	dsn := "dsn in the config file (hidden)"
+	if s.DSNFile != "" {
+		dsn = "dsn from " + s.DSNFile
+	}
+	id := s.ServerID
+	if id == "" {
+		id = "server_ip"
+	}
+	return fmt.Sprintf("postgres, %s; server_id %s, heartbeat %s, peer_timeout %s", dsn, id, s.Heartbeat, s.PeerTimeout)
+}
+
+// redacted is cfg with the FTP users' password hashes and the lease
+// database's connection string hidden: check's output gets pasted into
+// tickets and chats, a bcrypt hash is still an offline brute-force
+// target, and a DSN may hold a password.
 func redacted(cfg *Config) *Config {
 	c := *cfg
+	if c.DHCP.LeaseStore.DSN != "" {
+		c.DHCP.LeaseStore.DSN = "(hidden)"
+	}
 	c.FTP.Users = slices.Clone(cfg.FTP.Users)
 	for i := range c.FTP.Users {
 		if c.FTP.Users[i].PasswordHash != "" {

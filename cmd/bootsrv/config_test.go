@@ -171,6 +171,17 @@ func TestExampleConfigIsValid(t *testing.T) {
 		t.Errorf("example config: uploads_readable %v, partial_ttl %v; want the defaults false, 24h",
 			cfg.Images.UploadsReadable, cfg.FTP.PartialTTL)
 	}
+	data, err = os.ReadFile("../../deploy/bootsrv-ha.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = strings.Replace(string(data), "root: /srv/bootsrv/images", "root: ROOT", 1)
+	if cfg, err = loadConfig(writeConfig(t, body), nil); err != nil {
+		t.Fatalf("HA example config: %v", err)
+	}
+	if cfg.DHCP.LeaseStore.Type != "postgres" || cfg.DHCP.LeaseFile != "" {
+		t.Errorf("HA example: lease_store %+v, lease_file %q", cfg.DHCP.LeaseStore, cfg.DHCP.LeaseFile)
+	}
 }
 
 func TestFlagsOverrideAndAreNamedInErrors(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -92,6 +93,7 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 			return srv.Close()
 		},
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
+		degraded: srv.Degraded,
 	}, nil
 }
 
@@ -137,7 +139,8 @@ func listenClientPort(ctx context.Context, cfg dhcp.Config, log zerolog.Logger) 
 }
 
 // runLeases is "bootsrv leases": it lists the leases in the lease file, or,
-// when a running bootsrv holds the file, asks that server over HTTP.
+// when a running bootsrv holds the file, asks that server over HTTP; with
+// a PostgreSQL lease store, it reads the database.
 func runLeases(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bootsrv leases", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -151,6 +154,7 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("leases: unexpected argument %q", fs.Arg(0))
 	}
 	path, httpAddr := *leaseFile, ""
+	var shared *dhcp.Config
 	if path == "" || *configFile != "" {
 		cfg, err := loadConfig(*configFile, &serveFlags{set: map[string]string{}})
 		if err != nil {
@@ -159,10 +163,22 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 		if path == "" && cfg.DHCP.Mode == "proxy" {
 			return errors.New("leases: dhcp mode proxy keeps no leases (the segment's DHCP server does)")
 		}
+		if path == "" && cfg.DHCP.LeaseStore.Type == dhcp.StorePostgres {
+			shared = &cfg.DHCP
+		}
 		if path == "" {
 			path = cfg.DHCP.WithDefaults().LeaseFile
 		}
 		httpAddr = cfg.HTTP.Listen
+	}
+	if shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		leases, err := dhcp.ListLeases(ctx, *shared)
+		if err != nil {
+			return fmt.Errorf("leases: %w", err)
+		}
+		return writeLeases(stdout, leases, *asJSON)
 	}
 	leases, err := dhcp.ReadLeases(path)
 	if errors.Is(err, dhcp.ErrLeaseFileLocked) && httpAddr != "" && httpAddr != "off" {
@@ -175,13 +191,18 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("leases: %w", err)
 	}
+	return writeLeases(stdout, leases, *asJSON)
+}
+
+// writeLeases prints leases sorted by address, as a table or JSON.
+func writeLeases(w io.Writer, leases []dhcp.Lease, asJSON bool) error {
 	sort.Slice(leases, func(i, j int) bool { return leases[i].IP.Less(leases[j].IP) })
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	if asJSON {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(leases)
 	}
-	return printLeases(stdout, leases, time.Now())
+	return printLeases(w, leases, time.Now())
 }
 
 // fetchLeases reads the lease list from a running bootsrv's HTTP server.
@@ -209,9 +230,16 @@ func fetchLeases(listen string) ([]dhcp.Lease, error) {
 	return leases, nil
 }
 
+// printLeases prints a table; a SERVER column (which server wrote each
+// record) when several servers share the store.
 func printLeases(w io.Writer, leases []dhcp.Lease, now time.Time) error {
+	servers := slices.ContainsFunc(leases, func(l dhcp.Lease) bool { return l.Server != "" })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IP\tMAC\tCLIENT-ID\tHOSTNAME\tEXPIRES\tSTATE")
+	head := "IP\tMAC\tCLIENT-ID\tHOSTNAME\tEXPIRES\tSTATE"
+	if servers {
+		head += "\tSERVER"
+	}
+	fmt.Fprintln(tw, head)
 	for _, l := range leases {
 		state := "active"
 		switch {
@@ -220,8 +248,12 @@ func printLeases(w io.Writer, leases []dhcp.Lease, now time.Time) error {
 		case !l.Active(now):
 			state = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", l.IP, dash(l.MAC), dash(l.ClientID), dash(l.Hostname),
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", l.IP, dash(l.MAC), dash(l.ClientID), dash(l.Hostname),
 			l.Expiry.UTC().Format(time.RFC3339), state)
+		if servers {
+			row += "\t" + dash(l.Server)
+		}
+		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()
 }

@@ -38,11 +38,12 @@ const usageText = `Usage:
           [-log-level LEVEL] [-log-format json|console]
   bootsrv check [-config FILE]   validate a config file and print what would run
   bootsrv passwd                 read a password on stdin, print a hash for ftp.users
-  bootsrv leases [-config FILE]  list the DHCP leases in the lease file
+  bootsrv leases [-config FILE]  list the DHCP leases (lease file or database)
   bootsrv machines [-config FILE]  the running server's boot timelines (-mac MAC, -json)
   bootsrv reload [-config FILE] [-http-addr ADDR]
                                  ask the running server to reload its config; prints
                                  what changed or why the new config was refused
+  bootsrv migrate -config FILE   create/upgrade the PostgreSQL lease schema
   bootsrv version                print the version
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return runMachines(ctx, args[1:], stdout, stderr)
 		case "reload":
 			return runReload(ctx, args[1:], stdout, stderr)
+		case "migrate":
+			return runMigrate(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fl, err := parseServeFlags(args, stderr)

@@ -39,6 +39,9 @@ type service struct {
 	// live is what a config reload changes in the running service; nil
 	// when nothing does.
 	live *livePart
+	// degraded, when set, says why the service, though serving, does not
+	// fully serve ("" when it does); /healthz reports it.
+	degraded func() string
 }
 
 // serve runs every enabled service until ctx is cancelled (SIGINT or
@@ -125,6 +128,11 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 	health, err := web.NewHealth(names, reg)
 	if err != nil {
 		return err
+	}
+	for _, s := range svcs {
+		if s.degraded != nil {
+			health.Watch(s.name, s.degraded)
+		}
 	}
 	parts := []livePart{logLevelPart(), {keys: []string{"scripts"}, prepare: func(c *Config) (func(), error) {
 		apply, err := layer.PrepareReload(c.netbootConfig())
