@@ -189,7 +189,7 @@ func TestSelectRows(t *testing.T) {
 	}{
 		"exact id":  {"tftp-storm-500", []string{"tftp-storm-500"}},
 		"substring": {"storm-500", []string{"tftp-storm-500", "tftp-storm-500-loss1"}},
-		"list":      {"ftp-stor-big, dhcp", []string{"ftp-stor-big", "dhcp-dora-rate"}},
+		"list":      {"ftp-stor-big, dhcp", []string{"ftp-stor-big", "dhcp-dora-rate", "dhcp-pg-dora-rate"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
