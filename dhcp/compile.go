@@ -44,7 +44,8 @@ type host struct {
 	ipxe       string
 	nextServer netip.Addr
 	options    []option
-	conf       Host // as configured, for Server.Client
+	conf       Host   // as configured, for Server.Client
+	key        string // where it is configured, dhcp.hosts[i], for logs and the timeline
 }
 
 type bootConf struct {
@@ -178,7 +179,7 @@ func (c *compiled) compileHosts(hosts []Host) error {
 	ips := map[netip.Addr]int{}
 	for i, h := range hosts {
 		key := fmt.Sprintf("hosts[%d]", i)
-		ch := &host{hostname: h.Hostname, bootfile: h.Bootfile, ipxe: h.IPXE, conf: h}
+		ch := &host{hostname: h.Hostname, bootfile: h.Bootfile, ipxe: h.IPXE, conf: h, key: "dhcp." + key}
 		if h.MAC == "" && h.ClientID == "" {
 			return kerr(key+".mac", "a host needs mac or client_id")
 		}

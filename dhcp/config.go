@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the `dhcp:` section of the bootsrv config file. The zero value
@@ -65,6 +67,9 @@ type Config struct {
 	// scripts (filled in by the caller from the scripts section): they are
 	// not expected in the image store.
 	Scripts []string `yaml:"-"`
+	// Events is told of every message in and reply out, for the boot
+	// timeline; fixed by New. Zero: nobody is.
+	Events event.Sink `yaml:"-"`
 	// IPXEBuilds are bootfile names (as configured) that are iPXE builds
 	// in the image store, filled in by the caller from FindIPXEBuilds: an
 	// iPXE client never gets one of them, since it would load iPXE again.

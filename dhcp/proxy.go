@@ -110,7 +110,7 @@ func (c Config) checkProxy() error {
 }
 
 // answerProxy is handlePacket in proxy mode.
-func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Logger) {
+func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, facts clientFacts, log zerolog.Logger) {
 	_, onPXE := conn.(pxePortConn)
 	port := "dhcp"
 	if onPXE {
@@ -127,9 +127,9 @@ func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHC
 		why = "other_server"
 	}
 	var resp *dhcpv4.DHCPv4
-	kind := ""
+	kind, decided := "", ""
 	if why == "" {
-		resp, kind, why = s.proxyReply(req, rt)
+		resp, kind, decided, why = s.proxyReply(req, rt)
 	}
 	if resp == nil {
 		s.m.drop(why)
@@ -151,8 +151,9 @@ func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHC
 	s.m.replies.WithLabelValues(typeName(rt)).Inc()
 	s.px.replies.WithLabelValues(port, kind).Inc()
 	log.Info().Str("port", port).Str("reply", typeName(rt)).Str("client", kind).
-		Str("bootfile", string(resp.Options.Get(dhcpv4.OptionBootfileName))).
+		Str("bootfile", string(resp.Options.Get(dhcpv4.OptionBootfileName))).Str("decided_by", decided).
 		Str("next_server", resp.ServerIPAddr.String()).Str("to", dst.String()).Msg("proxy reply")
+	s.answered(req, resp, facts, decided, zerolog.Nop()) // logged above already
 }
 
 // proxyReplyType is the reply to a message of type mt, or a drop reason.

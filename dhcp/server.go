@@ -18,6 +18,8 @@ import (
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Server is a DHCPv4 server. Create it with New, run it with Serve, and
@@ -25,6 +27,7 @@ import (
 type Server struct {
 	c      *compiled
 	log    zerolog.Logger
+	events event.Sink // Config.Events as New got it; nil: nobody
 	m      *metrics
 	store  LeaseStore
 	share  *sharing // when several servers share the store (share.go)
@@ -70,7 +73,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	}
 	s := &Server{c: c, log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
 		sample: &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
-		clientPort: cfg.Port + 1, relayPort: cfg.Port}
+		clientPort: cfg.Port + 1, relayPort: cfg.Port, events: cfg.Events}
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
 		return nil, fmt.Errorf("dhcp metrics: %w", err)

@@ -95,7 +95,9 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 		func() (*service, error) { return startTFTP(cfg, store, layer, log, reg) },
 		func() (*service, error) { return startFTP(cfg, store, log, reg) },
 		func() (*service, error) {
-			return startDHCP(ctx, cfg.dhcpConfig(), store, clients, log.With().Str("service", "dhcp").Logger(), reg)
+			dc := cfg.dhcpConfig()
+			dc.Events = rec
+			return startDHCP(ctx, dc, store, clients, log.With().Str("service", "dhcp").Logger(), reg)
 		},
 	}
 	for _, start := range starters {
