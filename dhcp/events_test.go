@@ -62,7 +62,7 @@ func TestDecidedByHost(t *testing.T) {
 		t.Fatal("no offer")
 	}
 	_, decided := ts.reply(discover("52:54:00:00:00:50", dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007"))),
-		dhcpv4.MessageTypeOffer, ts.c.pools[0], ts.c.byMAC["52:54:00:00:00:50"], ts.serverIP)
+		dhcpv4.MessageTypeOffer, ts.comp().pools[0], ts.comp().byMAC["52:54:00:00:00:50"], ts.serverIP)
 	if decided != "dhcp.hosts[0].bootfile" {
 		t.Errorf("decided by %q", decided)
 	}

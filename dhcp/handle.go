@@ -38,7 +38,7 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 	}
 	facts := factsOf(req)
 	s.recordIn(req, mt, facts)
-	if s.c.proxy {
+	if s.comp().proxy {
 		s.answerProxy(conn, peer, req, mt, facts, log)
 		return
 	}
@@ -105,9 +105,9 @@ func replyAddr(req, resp *dhcpv4.DHCPv4, bcast netip.Addr, relayPort, clientPort
 // relayed requests (RFC 2131 §4.3.1), else the server's own subnet.
 func (s *Server) network(req *dhcpv4.DHCPv4) *pool {
 	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && req.GatewayIPAddr.To4() != nil && !gi.IsUnspecified() {
-		return s.c.poolFor(gi)
+		return s.comp().poolFor(gi)
 	}
-	return s.c.poolFor(s.serverIP)
+	return s.comp().poolFor(s.serverIP)
 }
 
 func clientID(req *dhcpv4.DHCPv4) []byte { return req.Options.Get(dhcpv4.OptionClientIdentifier) }
@@ -116,11 +116,11 @@ func (s *Server) client(req *dhcpv4.DHCPv4) (ClientKey, *host) {
 	cid := clientID(req)
 	k := keyFor(cid, req.ClientHWAddr)
 	if len(cid) > 0 {
-		if h := s.c.byCID[string(cid)]; h != nil {
+		if h := s.comp().byCID[string(cid)]; h != nil {
 			return k, h
 		}
 	}
-	return k, s.c.byMAC[req.ClientHWAddr.String()]
+	return k, s.comp().byMAC[req.ClientHWAddr.String()]
 }
 
 func ipOf(ip net.IP) netip.Addr {
@@ -142,7 +142,7 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv
 	if s.storeDown() || !s.answers(k, netip.Addr{}) {
 		return nil, ""
 	}
-	ip, ok := s.table.pick(p, k, h, ipOf(req.RequestedIPAddress()), s.now(), s.c.cfg.OfferTime)
+	ip, ok := s.table.pick(p, k, h, ipOf(req.RequestedIPAddress()), s.now(), s.comp().cfg.OfferTime)
 	if !ok {
 		s.m.drop("pool_exhausted")
 		if ok, n := s.sample.allow(s.now()); ok {
@@ -183,7 +183,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 		// RENEWING is unicast from the client, REBINDING broadcast; both
 		// carry the address in ciaddr and no server id.
 		state = "renewing"
-		ip, p = ciaddr, s.c.poolFor(ciaddr)
+		ip, p = ciaddr, s.comp().poolFor(ciaddr)
 		if s.network(req) != nil && ipOf(req.GatewayIPAddr).IsValid() && s.network(req) != p {
 			p = nil
 		}
@@ -291,7 +291,7 @@ func (s *Server) offeredTo(k ClientKey, h *host, ip netip.Addr, now time.Time) b
 		return true
 	}
 	last, at := s.safety.limit.lastOffer(k)
-	return last == ip && now.Sub(at) < offerValid*s.c.cfg.OfferTime
+	return last == ip && now.Sub(at) < offerValid*s.comp().cfg.OfferTime
 }
 
 // knows reports whether the server has a record of client k on ip: its
@@ -308,7 +308,7 @@ func (s *Server) knows(k ClientKey, h *host, ip netip.Addr) bool {
 // by server id, so we always answer; otherwise a non-authoritative server
 // stays silent (§4.3.2: no record of this client -> remain silent).
 func (s *Server) refuse(req *dhcpv4.DHCPv4, state string, ip netip.Addr, why string, log zerolog.Logger) *dhcpv4.DHCPv4 {
-	if state != "selecting" && !s.c.cfg.Authoritative {
+	if state != "selecting" && !s.comp().cfg.Authoritative {
 		s.m.drop("not_authoritative")
 		return nil
 	}
@@ -326,7 +326,7 @@ func (s *Server) endLease(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog
 	now := s.now()
 	ip, quarantine := ipOf(req.ClientIPAddr), time.Time{}
 	if mt == dhcpv4.MessageTypeDecline {
-		ip, quarantine = ipOf(req.RequestedIPAddress()), now.Add(s.c.cfg.DeclineTime)
+		ip, quarantine = ipOf(req.RequestedIPAddress()), now.Add(s.comp().cfg.DeclineTime)
 	}
 	l, ok := s.table.end(k, ip, now, quarantine)
 	if !ok {
@@ -346,7 +346,7 @@ func (s *Server) inform(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, string) {
 	ciaddr := ipOf(req.ClientIPAddr)
 	p := s.network(req)
 	if ciaddr.IsValid() && !ipOf(req.GatewayIPAddr).IsValid() {
-		p = s.c.poolFor(ciaddr)
+		p = s.comp().poolFor(ciaddr)
 	}
 	if p == nil {
 		s.m.drop("no_pool")

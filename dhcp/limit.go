@@ -297,7 +297,7 @@ func (s *Server) admit(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Lo
 		return false
 	}
 	k, h := s.client(req)
-	if s.c.cfg.KnownClientsOnly && h == nil {
+	if s.comp().cfg.KnownClientsOnly && h == nil {
 		s.safety.dropped(s.m, "unknown_client", now, log)
 		return false
 	}
@@ -308,7 +308,7 @@ func (s *Server) admit(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Lo
 	exempt := func(offered time.Time) bool {
 		switch mt {
 		case dhcpv4.MessageTypeRequest:
-			if !offered.IsZero() && now.Sub(offered) < s.c.cfg.OfferTime {
+			if !offered.IsZero() && now.Sub(offered) < s.comp().cfg.OfferTime {
 				return true
 			}
 		case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:

@@ -39,14 +39,14 @@ type pxePortConn struct{ net.PacketConn }
 // pxe_port (see Listen), until ctx is cancelled. Proxy mode only; run it
 // next to Serve on the DHCP port. It does not close conn.
 func (s *Server) ServePXE(ctx context.Context, conn net.PacketConn) error {
-	if !s.c.proxy {
+	if !s.comp().proxy {
 		return errors.New("dhcp: the PXE port is served in proxy mode only")
 	}
 	return s.Serve(ctx, pxePortConn{conn})
 }
 
 // ProxyMode reports whether the server runs as a proxyDHCP server.
-func (s *Server) ProxyMode() bool { return s.c.proxy }
+func (s *Server) ProxyMode() bool { return s.comp().proxy }
 
 // proxyMetrics counts proxy replies by port and client kind.
 type proxyMetrics struct{ replies *prometheus.CounterVec }
@@ -70,8 +70,8 @@ func (s *Server) startProxy(store *images.Store, reg prometheus.Registerer) erro
 		}
 	}
 	s.warnMissingBootfiles(store)
-	s.log.Info().Str("interface", s.c.cfg.Interface).Str("server_ip", s.serverIP.String()).
-		Int("pxe_port", s.c.cfg.PXEPort).Msg("dhcp proxy mode: boot information only, no addresses, no lease file")
+	s.log.Info().Str("interface", s.comp().cfg.Interface).Str("server_ip", s.serverIP.String()).
+		Int("pxe_port", s.comp().cfg.PXEPort).Msg("dhcp proxy mode: boot information only, no addresses, no lease file")
 	return nil
 }
 

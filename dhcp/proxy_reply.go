@@ -37,8 +37,8 @@ func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (resp *dh
 			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.code), o.data))
 		}
 	}
-	if i := matchRule(s.c.rules, ruleRequestOf(req)); i >= 0 {
-		applyRule(resp, &s.c.rules[i])
+	if i := matchRule(s.comp().rules, ruleRequestOf(req)); i >= 0 {
+		applyRule(resp, &s.comp().rules[i])
 		s.m.rules.WithLabelValues(strconv.Itoa(i)).Inc()
 		decided = "dhcp.rules[" + strconv.Itoa(i) + "]"
 		if kind == "" {
@@ -51,7 +51,7 @@ func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (resp *dh
 	// A bootfile from a rule alone still needs a TFTP server: PXE ROMs
 	// take siaddr (PXE 2.1 §2), with the policy's default.
 	if resp.ServerIPAddr == nil || resp.ServerIPAddr.IsUnspecified() {
-		next := s.c.boot.nextServer
+		next := s.comp().boot.nextServer
 		if !next.IsValid() {
 			next = s.serverIP
 		}

@@ -56,8 +56,8 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *ho
 	}
 	// Zero-touch provisioning rules go on top of pool, host and boot
 	// policy, for any client.
-	if i := matchRule(s.c.rules, ruleRequestOf(req)); i >= 0 {
-		applyRule(resp, &s.c.rules[i])
+	if i := matchRule(s.comp().rules, ruleRequestOf(req)); i >= 0 {
+		applyRule(resp, &s.comp().rules[i])
 		s.m.rules.WithLabelValues(strconv.Itoa(i)).Inc()
 		decided = "dhcp.rules[" + strconv.Itoa(i) + "]"
 	}
@@ -77,7 +77,7 @@ func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) bootReply {
 	if a := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
 		br.arch = int(binary.BigEndian.Uint16(a))
 	}
-	b, ok := bootPolicy(s.c.boot, h, s.serverIP, br)
+	b, ok := bootPolicy(s.comp().boot, h, s.serverIP, br)
 	if !ok {
 		return bootReply{}
 	}

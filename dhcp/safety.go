@@ -52,7 +52,7 @@ func (c Config) validateSafety() error {
 }
 
 func newSafety(s *Server, reg prometheus.Registerer) (*safety, error) {
-	cfg := s.c.cfg
+	cfg := s.comp().cfg
 	rd, err := newRogueDetector(s.serverIP, cfg.RogueDetection)
 	if err != nil {
 		return nil, err

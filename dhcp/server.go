@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,7 +26,7 @@ import (
 // Server is a DHCPv4 server. Create it with New, run it with Serve, and
 // Close it after Serve returns to release the lease file.
 type Server struct {
-	c      *compiled
+	cur    atomic.Pointer[compiled] // swapped whole by a reload (PrepareReload)
 	log    zerolog.Logger
 	events event.Sink // Config.Events as New got it; nil: nobody
 	m      *metrics
@@ -71,9 +72,10 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 			return nil, &keyError{key: "server_ip", err: err}
 		}
 	}
-	s := &Server{c: c, log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
+	s := &Server{log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
 		sample: &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
 		clientPort: cfg.Port + 1, relayPort: cfg.Port, events: cfg.Events}
+	s.cur.Store(c)
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
 		return nil, fmt.Errorf("dhcp metrics: %w", err)
@@ -114,9 +116,9 @@ func (s *Server) warnMissingBootfiles(store *images.Store) {
 	if store == nil {
 		return
 	}
-	b := s.c.boot
+	b := s.comp().boot
 	for _, f := range []string{b.bios, b.efi32, b.efi64, b.arm64, b.ipxe} {
-		if f == "" || strings.Contains(f, "://") || slices.Contains(s.c.cfg.Scripts, f) {
+		if f == "" || strings.Contains(f, "://") || slices.Contains(s.comp().cfg.Scripts, f) {
 			continue
 		}
 		if _, err := store.Stat(f); err != nil {
@@ -188,7 +190,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
-	if !s.c.proxy { // a proxy holds no offers; its two ports share Serve
+	if !s.comp().proxy { // a proxy holds no offers; its two ports share Serve
 		go s.sweep(ctx)
 	}
 	if s.share != nil {
@@ -268,7 +270,7 @@ func (s *Server) readPacket(ctx context.Context, conn net.PacketConn, buf []byte
 
 // sweep forgets expired offers now and then.
 func (s *Server) sweep(ctx context.Context) {
-	t := time.NewTicker(s.c.cfg.OfferTime)
+	t := time.NewTicker(s.comp().cfg.OfferTime)
 	defer t.Stop()
 	for {
 		select {

@@ -234,7 +234,7 @@ func (s *Server) openShared(cfg Config) error {
 	if id == "" {
 		id = s.serverIP.String()
 	}
-	s.store, s.table = st, newLeaseTable(s.c, leases)
+	s.store, s.table = st, newLeaseTable(s.comp(), leases)
 	s.share = newSharing(st, peer{id: id, ip: s.serverIP}, cfg.LeaseStore)
 	s.share.cursor = cursor
 	s.safety.rogue.isPeer = s.share.isPeer

@@ -125,3 +125,107 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("%d config reloaded lines, want 10", n)
 	}
 }
+
+// TestReloadDHCP reloads the config 20 times (valid and invalid
+// alternating, each valid one adding a reservation) while perfdhcp runs
+// DORA exchanges at 200/s: every exchange is answered as without reloads,
+// and a real client (udhcpc) whose reservation the last reload added gets
+// that address right after.
+func TestReloadDHCP(t *testing.T) {
+	requireTool(t, "perfdhcp")
+	requireTool(t, "busybox")
+	requireTool(t, "curl")
+	srv, load, cli := newNetns(t), newNetns(t), newNetns(t)
+	veth(t, srv, "p0", "", load, "c0", "10.84.0.2/16")
+	veth(t, srv, "p1", "", cli, "c0", "")
+	bridge(t, srv, "10.84.0.1/16", "p0", "p1")
+	mustRun(t, "ip", "-n", cli, "link", "set", "c0", "address", "52:54:00:84:00:19")
+	leases := filepath.Join(t.TempDir(), "leases.db")
+	cfg := func(hosts int, bad bool) string {
+		c := fmt.Sprintf(`
+http:
+  listen: 10.84.0.1:8080
+dhcp:
+  mode: server
+  interface: br0
+  server_ip: 10.84.0.1
+  lease_file: %s
+  pools:
+    - {subnet: 10.84.0.0/16, range: 10.84.1.0-10.84.250.250, lease_time: 1h}
+  hosts:
+`, leases)
+		if bad {
+			c = strings.Replace(c, "lease_time: 1h", "lease_time: -1h", 1)
+		}
+		for i := 1; i <= hosts; i++ {
+			c += fmt.Sprintf("    - {mac: \"52:54:00:84:00:%02d\", ip: 10.84.0.%d, hostname: host%d}\n", i, 100+i, i)
+		}
+		return c
+	}
+	p := startBootsrv(t, bootsrvOpts{Config: cfg(1, false), Netns: srv, NoDefaultAddrs: true,
+		Args: []string{"-log-level", "info", "-tftp-addr", "off", "-ftp-addr", "off"}})
+	metric := func(series string) float64 {
+		argv := inNetns(load, "curl", "-fsS", "http://10.84.0.1:8080/metrics")
+		out, err := runTool(t, 10*time.Second, argv[0], argv[1:]...)
+		if err != nil {
+			t.Fatalf("metrics: %v", err)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if rest, ok := strings.CutPrefix(line, series+" "); ok {
+				var v float64
+				fmt.Sscanf(rest, "%g", &v)
+				return v
+			}
+		}
+		return 0
+	}
+
+	perf := make(chan string, 1)
+	go func() {
+		argv := inNetns(load, "perfdhcp", "-4", "-l", "c0", "-r", "200", "-p", "12", "-R", "100000", "10.84.0.1")
+		out, err := runTool(t, 2*time.Minute, argv[0], argv[1:]...)
+		if err != nil {
+			out = fmt.Sprintf("perfdhcp: %v\n%s", err, out)
+		}
+		perf <- out
+	}()
+	for i := 1; i <= 20; i++ {
+		if err := os.WriteFile(p.ConfigFile, []byte(cfg(i, i%2 == 0)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, 30*time.Second, fmt.Sprintf("reload %d", i), func() bool {
+			return metric(`bootsrv_config_reloads_total{result="ok"}`)+metric(`bootsrv_config_reloads_total{result="error"}`) == float64(i)
+		})
+		time.Sleep(300 * time.Millisecond) // spread the reloads over the perfdhcp run
+	}
+	// The last valid reload (19) added host 19: 52:54:00:84:00:19.
+	dir := t.TempDir()
+	script := filepath.Join(dir, "udhcpc.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\ncase \"$1\" in bound|renew) echo \"BOUND $ip\";; esac\n"), 0o755)
+	argv := inNetns(cli, "busybox", "udhcpc", "-i", "c0", "-f", "-q", "-n", "-t", "5", "-s", script)
+	out, err := runTool(t, 60*time.Second, argv[0], argv[1:]...)
+	if err != nil || !strings.Contains(out, "BOUND 10.84.0.119") {
+		t.Errorf("the reservation the reload added: %v\n%s", err, out)
+	}
+
+	res := <-perf
+	var sent, recv [2]int
+	i := -1
+	for _, line := range strings.Split(res, "\n") {
+		if strings.HasPrefix(line, "sent packets:") {
+			i++
+			fmt.Sscanf(line, "sent packets: %d", &sent[min(i, 1)])
+		}
+		if strings.HasPrefix(line, "received packets:") && i >= 0 {
+			fmt.Sscanf(line, "received packets: %d", &recv[min(i, 1)])
+		}
+	}
+	if sent[0] < 1000 || recv[0]*100 < sent[0]*99 || recv[1]*100 < sent[1]*99 {
+		t.Errorf("perfdhcp during the reloads: DO %d/%d RA %d/%d\n%s", recv[0], sent[0], recv[1], sent[1], res)
+	}
+	t.Logf("perfdhcp during 20 reloads: DO %d/%d RA %d/%d", recv[0], sent[0], recv[1], sent[1])
+	if ok, bad := metric(`bootsrv_config_reloads_total{result="ok"}`), metric(`bootsrv_config_reloads_total{result="error"}`); ok != 10 || bad != 10 {
+		t.Errorf("reloads ok %v, refused %v; want 10 and 10", ok, bad)
+	}
+}

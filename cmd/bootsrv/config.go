@@ -173,27 +173,9 @@ func (c *Config) validate() error {
 		{"dhcp", c.DHCP.Validate()},
 	}
 	for _, s := range sections {
-		if s.err == nil {
-			continue
+		if s.err != nil {
+			return c.keyErrorIn(s.name, s.err)
 		}
-		var ce *cfgerr.Error
-		if errors.As(s.err, &ce) {
-			return c.keyError(s.name+"."+ce.Key, ce.Err)
-		}
-		var ke interface {
-			error
-			Key() string
-		}
-		if errors.As(s.err, &ke) {
-			// The section's error text starts with its own key; keep
-			// only the reason, since keyError names the full key.
-			reason := errors.Unwrap(ke)
-			if reason == nil {
-				reason = ke
-			}
-			return c.keyError(s.name+"."+ke.Key(), reason)
-		}
-		return c.keyError(s.name, s.err)
 	}
 	// Scripts last: their templates are checked against dhcp.hosts.
 	if err := c.scriptsConfig().Validate(); err != nil {
@@ -247,6 +229,30 @@ func setDefault(v *string, def string) {
 	if *v == "" {
 		*v = def
 	}
+}
+
+// keyErrorIn names the file, line and key of err, an error of section
+// (tftp, dhcp...): its key, when it names one (a *cfgerr.Error, or an error
+// with a Key method), is relative to the section.
+func (c *Config) keyErrorIn(section string, err error) error {
+	var ce *cfgerr.Error
+	if errors.As(err, &ce) {
+		return c.keyError(section+"."+ce.Key, ce.Err)
+	}
+	var ke interface {
+		error
+		Key() string
+	}
+	if errors.As(err, &ke) {
+		// The section's error text starts with its own key; keep only the
+		// reason, since keyError names the full key.
+		reason := errors.Unwrap(ke)
+		if reason == nil {
+			reason = ke
+		}
+		return c.keyError(section+"."+ke.Key(), reason)
+	}
+	return c.keyError(section, err)
 }
 
 // keyError names where key was set: the flag that set it, or the file and

@@ -47,13 +47,7 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 	if !cfg.Enabled() {
 		return nil, nil
 	}
-	cfg, builds, err := findIPXEBuilds(cfg, store)
-	if err != nil {
-		log.Warn().Err(err).Msg("dhcp: could not tell whether a bootfile is an iPXE build")
-	}
-	for _, b := range builds {
-		log.Warn().Str("key", "dhcp."+b.Key).Str("file", b.File).Msg(ipxeBuildAdvice(b))
-	}
+	cfg = warnIPXEBuilds(cfg, store, log)
 	srv, err := dhcp.New(cfg, store, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: %w", err)
@@ -79,6 +73,14 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		}
 	}
 	return &service{
+		live: &livePart{keys: []string{"dhcp"}, prepare: func(c *Config) (func(), error) {
+			dc := warnIPXEBuilds(c.dhcpConfig(), store, log)
+			apply, err := srv.PrepareReload(dc)
+			if err != nil {
+				return nil, c.keyErrorIn("dhcp", err)
+			}
+			return apply, nil
+		}},
 		name: "dhcp",
 		addr: conn.LocalAddr().String(),
 		serve: func(ctx context.Context) error {
@@ -95,6 +97,19 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
 		degraded: srv.Degraded,
 	}, nil
+}
+
+// warnIPXEBuilds is findIPXEBuilds, with a warning logged for each build
+// found (at start and at each reload).
+func warnIPXEBuilds(cfg dhcp.Config, store *images.Store, log zerolog.Logger) dhcp.Config {
+	cfg, builds, err := findIPXEBuilds(cfg, store)
+	if err != nil {
+		log.Warn().Err(err).Msg("dhcp: could not tell whether a bootfile is an iPXE build")
+	}
+	for _, b := range builds {
+		log.Warn().Str("key", "dhcp."+b.Key).Str("file", b.File).Msg(ipxeBuildAdvice(b))
+	}
+	return cfg
 }
 
 // findIPXEBuilds puts the bootfiles of cfg that are iPXE builds in the

@@ -147,7 +147,9 @@ func (r *reloader) refused(err error) reloadResult {
 // the sockets, and what the FTP library and the store sweeper were given at
 // start.
 var restartOnly = []string{"tftp.listen", "ftp.listen", "ftp.passive_ports", "ftp.public_host",
-	"ftp.active_any_port", "ftp.disable_active", "ftp.partial_ttl"}
+	"ftp.active_any_port", "ftp.disable_active", "ftp.partial_ttl",
+	"dhcp.mode", "dhcp.interface", "dhcp.server_ip", "dhcp.port", "dhcp.pxe_port", "dhcp.lease_file",
+	"dhcp.lease_store", "dhcp.max_handlers", "dhcp.rate_limit", "dhcp.rogue_detection"}
 
 // covers reports whether key is applied live by one of the parts.
 func (r *reloader) covers(key string) bool {
