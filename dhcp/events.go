@@ -2,6 +2,8 @@ package dhcp
 
 import (
 	"encoding/binary"
+	"strconv"
+	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/rs/zerolog"
@@ -71,6 +73,9 @@ func (s *Server) recordIn(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, f clientFac
 // out: the bootfile and what decided it. decided is the config key of
 // the rule, host or boot entry; "" when the reply carries no bootfile.
 func (s *Server) answered(req, resp *dhcpv4.DHCPv4, f clientFacts, decided string, log zerolog.Logger) {
+	if i, ok := strings.CutPrefix(decided, "dhcp.rules["); ok {
+		s.m.rules.WithLabelValues(strings.TrimSuffix(i, "]")).Inc()
+	}
 	mt := resp.MessageType()
 	ip := ipOf(resp.YourIPAddr)
 	if !ip.IsValid() {
@@ -100,3 +105,6 @@ func (s *Server) answered(req, resp *dhcpv4.DHCPv4, f clientFacts, decided strin
 	}
 	s.events.Record(e)
 }
+
+// ruleKey is the config key of rule i, as decided_by names it.
+func ruleKey(i int) string { return "dhcp.rules[" + strconv.Itoa(i) + "]" }

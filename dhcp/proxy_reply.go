@@ -3,7 +3,6 @@ package dhcp
 import (
 	"bytes"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -39,8 +38,7 @@ func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (resp *dh
 	}
 	if i := matchRule(s.comp().rules, ruleRequestOf(req)); i >= 0 {
 		applyRule(resp, &s.comp().rules[i])
-		s.m.rules.WithLabelValues(strconv.Itoa(i)).Inc()
-		decided = "dhcp.rules[" + strconv.Itoa(i) + "]"
+		decided = ruleKey(i)
 		if kind == "" {
 			kind = "rule"
 		}

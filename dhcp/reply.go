@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -58,8 +57,7 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *ho
 	// policy, for any client.
 	if i := matchRule(s.comp().rules, ruleRequestOf(req)); i >= 0 {
 		applyRule(resp, &s.comp().rules[i])
-		s.m.rules.WithLabelValues(strconv.Itoa(i)).Inc()
-		decided = "dhcp.rules[" + strconv.Itoa(i) + "]"
+		decided = ruleKey(i)
 	}
 	return resp, decided
 }

@@ -108,6 +108,32 @@ func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
 	return func() { s.cur.Store(c) }, nil
 }
 
+// Preview is Render without its traces (log line, metrics, timeline
+// event): what the script req names would be, for `bootsrv explain`.
+func (s *Server) Preview(req Request) (data []byte, ok bool, err error) {
+	data, _, sc, _, err := s.cur.Load().renderFor(req)
+	return data, sc != nil, err
+}
+
+// renderFor identifies the machine req comes from and renders the script
+// it names for it; sc is nil when the name is no script.
+func (c *compiled) renderFor(req Request) (data []byte, name string, sc *script, m Machine, err error) {
+	name, cerr := images.Clean(req.Name)
+	sc = c.scripts[name]
+	if cerr != nil || sc == nil {
+		return nil, name, nil, m, nil
+	}
+	m, err = c.identify(req)
+	if err == nil {
+		m.Name, m.Protocol = name, req.Protocol
+		data, err = sc.render(m)
+	}
+	return data, name, sc, m, err
+}
+
+// Config is the config in effect, defaults filled.
+func (s *Server) Config() Config { return s.cur.Load().cfg }
+
 // Names lists the script names, in config order.
 func (s *Server) Names() []string {
 	c := s.cur.Load()
@@ -134,17 +160,11 @@ type Request struct {
 // false when the name is no script. An error is a template failing at run
 // time (or a ?mac= that is no MAC address).
 func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
-	name, cerr := images.Clean(req.Name)
-	c := s.cur.Load()
-	sc := c.scripts[name]
-	if cerr != nil || sc == nil {
-		return nil, false, nil
-	}
 	start := time.Now()
-	m, err := c.identify(req)
-	if err == nil {
-		m.Name, m.Protocol = name, req.Protocol
-		data, err = sc.render(m)
+	c := s.cur.Load()
+	data, name, sc, m, err := c.renderFor(req)
+	if sc == nil {
+		return nil, false, nil
 	}
 	result := "ok"
 	ev := s.log.Info()

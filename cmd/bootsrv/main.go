@@ -44,6 +44,9 @@ const usageText = `Usage:
                                  ask the running server to reload its config; prints
                                  what changed or why the new config was refused
   bootsrv migrate -config FILE   create/upgrade the PostgreSQL lease schema
+  bootsrv explain -config FILE -mac MAC [-arch A] [-user-class S] [-vendor-class S]
+                  [-giaddr IP] [-circuit-id S] [-remote-id S] [-json]
+                                 what bootsrv would answer that machine, and why
   bootsrv version                print the version
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return runMachines(ctx, args[1:], stdout, stderr)
 		case "reload":
 			return runReload(ctx, args[1:], stdout, stderr)
+		case "explain":
+			return runExplain(ctx, args[1:], stdout, stderr)
 		case "migrate":
 			return runMigrate(ctx, args[1:], stdout, stderr)
 		}

@@ -154,7 +154,11 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 	}
 	go reloadOnHUP(ctx, hup, rl)
 	if httpLn != nil {
-		s, err := startHTTP(cfg, httpLn, health, svcs, layer, rec, rl, log, reg)
+		var ex netboot.Explainer // nil when DHCP is off
+		if clients.srv != nil {
+			ex = clients.srv
+		}
+		s, err := startHTTP(cfg, httpLn, health, svcs, layer, ex, rec, rl, log, reg)
 		if err != nil {
 			return err
 		}
@@ -202,12 +206,13 @@ func supervise(ctx context.Context, s *service, health *web.Health, log zerolog.
 // startHTTP builds the HTTP service on ln: metrics, health, the services'
 // handlers and, with http.images, the image store with boot scripts in
 // front of it.
-func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer, rec *timeline.Recorder,
-	rl *reloader, log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
+func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer, ex netboot.Explainer,
+	rec *timeline.Recorder, rl *reloader, log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
 	routes := web.Routes{Events: rec, Handlers: map[string]http.Handler{
 		"GET /metrics":       promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		"GET /healthz":       health,
 		"POST " + reloadPath: rl.handler(),
+		"GET /api/explain":   layer.ExplainHandler(ex),
 	}}
 	for pattern, h := range rec.Handlers() {
 		routes.Handlers[pattern] = h
