@@ -32,6 +32,10 @@ type ExplainQuery struct {
 	// CircuitID and RemoteID are option 82 sub-options 1 and 2 a relay
 	// adds. Empty: none.
 	CircuitID, RemoteID string
+	// ClientID is option 61 (RFC 2132 §9.14), which identifies the client
+	// instead of its MAC when sent (UEFI firmware and dhcpcd send one).
+	// Empty: none.
+	ClientID []byte
 }
 
 // Explanation is what the server would answer an ExplainQuery, and why.
@@ -143,6 +147,9 @@ func (q ExplainQuery) request() *dhcpv4.DHCPv4 {
 	}
 	if q.UserClass != "" {
 		req.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionUserClassInformation, []byte(q.UserClass)))
+	}
+	if len(q.ClientID) > 0 {
+		req.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientIdentifier, q.ClientID))
 	}
 	if q.GIAddr.IsValid() {
 		req.GatewayIPAddr = q.GIAddr.AsSlice()

@@ -1,6 +1,7 @@
 package netboot
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -135,7 +136,8 @@ var archByName = map[string]int{"bios": 0, "efi32": 6, "efi64": 7, "arm64": 11, 
 
 // ParseQuery reads an explain query from named values (the CLI's flags,
 // the API's query parameters): mac (required), arch (a name or number),
-// user_class, vendor_class, giaddr, circuit_id, remote_id.
+// user_class, vendor_class, giaddr, circuit_id, remote_id, client_id (hex,
+// colons allowed).
 func ParseQuery(get func(string) string) (dhcp.ExplainQuery, error) {
 	q := dhcp.ExplainQuery{Arch: -1, UserClass: get("user_class"), VendorClass: get("vendor_class"),
 		CircuitID: get("circuit_id"), RemoteID: get("remote_id")}
@@ -152,6 +154,13 @@ func ParseQuery(get func(string) string) (dhcp.ExplainQuery, error) {
 			}
 		}
 		q.Arch = n
+	}
+	if c := strings.ReplaceAll(strings.TrimSpace(get("client_id")), ":", ""); c != "" {
+		b, err := hex.DecodeString(c)
+		if err != nil {
+			return q, fmt.Errorf("client_id %q is not hex bytes", get("client_id"))
+		}
+		q.ClientID = b
 	}
 	if g := strings.TrimSpace(get("giaddr")); g != "" {
 		a, err := netip.ParseAddr(g)

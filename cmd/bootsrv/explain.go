@@ -32,6 +32,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"giaddr":       fs.String("giaddr", "", "the relay's `IP`, for a machine behind a DHCP relay"),
 		"circuit_id":   fs.String("circuit-id", "", "option 82 agent circuit ID a relay adds"),
 		"remote_id":    fs.String("remote-id", "", "option 82 agent remote ID a relay adds"),
+		"client_id":    fs.String("client-id", "", "option 61 as `HEX` bytes (01:52:54:...), for clients that send one"),
 	}
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {

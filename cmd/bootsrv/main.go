@@ -45,7 +45,7 @@ const usageText = `Usage:
                                  what changed or why the new config was refused
   bootsrv migrate -config FILE   create/upgrade the PostgreSQL lease schema
   bootsrv explain -config FILE -mac MAC [-arch A] [-user-class S] [-vendor-class S]
-                  [-giaddr IP] [-circuit-id S] [-remote-id S] [-json]
+                  [-giaddr IP] [-circuit-id S] [-remote-id S] [-client-id HEX] [-json]
                                  what bootsrv would answer that machine, and why
   bootsrv version                print the version
 
