@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -227,26 +228,10 @@ func (c Config) Validate() error {
 	return c.WithDefaults().validateStore()
 }
 
-// keyError is a validation error tied to a config key.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
-func (e *keyError) Unwrap() error { return e.err }
-
-// Key is the YAML key path inside the dhcp section.
-func (e *keyError) Key() string { return e.key }
-
-func kerr(key, format string, a ...any) error {
-	return &keyError{key: key, err: fmt.Errorf(format, a...)}
-}
-
 func parseAddr(key, s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))
 	if err != nil || !a.Is4() {
-		return netip.Addr{}, kerr(key, "%q is not an IPv4 address", s)
+		return netip.Addr{}, cfgerr.Errorf(key, "%q is not an IPv4 address", s)
 	}
 	return a, nil
 }

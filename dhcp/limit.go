@@ -12,6 +12,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // Rate is a number of events per second. In YAML it is a number ("5", read
@@ -109,15 +111,15 @@ func (r RateLimit) withDefaults() RateLimit {
 func (r RateLimit) validate() error {
 	switch {
 	case r.PerClient < 0 && r.PerClient != RateOff:
-		return kerr("rate_limit.per_client", "must be a positive rate or off")
+		return cfgerr.Errorf("rate_limit.per_client", "must be a positive rate or off")
 	case r.Global < 0 && r.Global != RateOff:
-		return kerr("rate_limit.global", "must be a positive rate or off")
+		return cfgerr.Errorf("rate_limit.global", "must be a positive rate or off")
 	case r.PerClientBurst < 1:
-		return kerr("rate_limit.per_client_burst", "must be at least 1")
+		return cfgerr.Errorf("rate_limit.per_client_burst", "must be at least 1")
 	case r.GlobalBurst < 1:
-		return kerr("rate_limit.global_burst", "must be at least 1")
+		return cfgerr.Errorf("rate_limit.global_burst", "must be at least 1")
 	case r.Clients < 1:
-		return kerr("rate_limit.clients", "must be at least 1")
+		return cfgerr.Errorf("rate_limit.clients", "must be at least 1")
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -79,18 +80,18 @@ func (s *Server) startProxy(store *images.Store, reg prometheus.Registerer) erro
 // and a proxy with nothing to tell.
 func (c Config) checkProxy() error {
 	if len(c.Pools) > 0 {
-		return kerr("pools", "proxy mode hands out no addresses (the segment's DHCP server does); remove pools or use mode: server")
+		return cfgerr.Errorf("pools", "proxy mode hands out no addresses (the segment's DHCP server does); remove pools or use mode: server")
 	}
 	for i, h := range c.Hosts {
 		if h.IP != "" {
-			return kerr(fmt.Sprintf("hosts[%d].ip", i), "proxy mode hands out no addresses; keep only boot settings")
+			return cfgerr.Errorf(fmt.Sprintf("hosts[%d].ip", i), "proxy mode hands out no addresses; keep only boot settings")
 		}
 	}
 	if c.PXEPort != -1 && (c.PXEPort < 1 || c.PXEPort > 65535) {
-		return kerr("pxe_port", "must be 1-65535, or -1 to not open it")
+		return cfgerr.Errorf("pxe_port", "must be 1-65535, or -1 to not open it")
 	}
 	if c.PXEPort == c.Port {
-		return kerr("pxe_port", "must differ from port (%d)", c.Port)
+		return cfgerr.Errorf("pxe_port", "must differ from port (%d)", c.Port)
 	}
 	b := c.Boot
 	if b.BIOS != "" || b.EFI32 != "" || b.EFI64 != "" || b.ARM64 != "" || b.IPXE != "" || b.HTTP != "" {
@@ -106,7 +107,7 @@ func (c Config) checkProxy() error {
 			return nil
 		}
 	}
-	return kerr("boot", "proxy mode has nothing to tell: set a bootfile (boot.bios, boot.efi64, boot.ipxe, boot.http, ...)")
+	return cfgerr.Errorf("boot", "proxy mode has nothing to tell: set a bootfile (boot.bios, boot.efi64, boot.ipxe, boot.http, ...)")
 }
 
 // answerProxy is handlePacket in proxy mode.

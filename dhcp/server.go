@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -69,7 +70,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	serverIP := c.serverIP
 	if !serverIP.IsValid() {
 		if serverIP, err = interfaceAddr(cfg.Interface); err != nil {
-			return nil, &keyError{key: "server_ip", err: err}
+			return nil, cfgerr.New("server_ip", err)
 		}
 	}
 	s := &Server{log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
@@ -98,12 +99,12 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	}
 	st, err := openBoltStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
 	if err != nil {
-		return nil, &keyError{key: "lease_file", err: err}
+		return nil, cfgerr.New("lease_file", err)
 	}
 	leases, err := st.List(context.Background())
 	if err != nil {
 		st.Close()
-		return nil, &keyError{key: "lease_file", err: err}
+		return nil, cfgerr.New("lease_file", err)
 	}
 	s.store, s.table = st, newLeaseTable(c, leases)
 	s.warnMissingBootfiles(store)

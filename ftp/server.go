@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/internal/listener"
 	"github.com/bootsrv/bootsrv/internal/logsample"
 	"github.com/bootsrv/bootsrv/timeline/event"
@@ -71,7 +72,7 @@ func prepare(cfg Config) (*live, error) {
 	if cfg.TLS.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 		if err != nil {
-			return nil, keyError{"tls", err}
+			return nil, cfgerr.New("tls", err)
 		}
 		l.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}

@@ -1,9 +1,9 @@
 package tftp
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -132,44 +132,33 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks c after filling defaults, so a zero field is valid. The
-// error implements Key() with the YAML key relative to the tftp section.
+// Validate checks c after filling defaults, so a zero field is valid.
+// Errors are *cfgerr.Error with the YAML key relative to the tftp section.
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch {
 	case c.MaxBlockSize < 513 || c.MaxBlockSize > 65464:
-		return keyError{"max_block_size", fmt.Errorf("must be between 513 and 65464, got %d", c.MaxBlockSize)}
+		return cfgerr.Errorf("max_block_size", "must be between 513 and 65464, got %d", c.MaxBlockSize)
 	case c.Timeout < 10*time.Millisecond || c.Timeout > 5*time.Minute:
-		return keyError{"timeout", fmt.Errorf("must be between 10ms and 5m, got %s", c.Timeout)}
+		return cfgerr.Errorf("timeout", "must be between 10ms and 5m, got %s", c.Timeout)
 	case c.MinTimeout < time.Millisecond || c.MinTimeout > c.Timeout:
-		return keyError{"min_timeout", fmt.Errorf("must be between 1ms and timeout (%s), got %s", c.Timeout, c.MinTimeout)}
+		return cfgerr.Errorf("min_timeout", "must be between 1ms and timeout (%s), got %s", c.Timeout, c.MinTimeout)
 	case c.Retries < 1 || c.Retries > 100:
-		return keyError{"retries", fmt.Errorf("must be between 1 and 100, got %d", c.Retries)}
+		return cfgerr.Errorf("retries", "must be between 1 and 100, got %d", c.Retries)
 	case c.MaxTransfers < 1:
-		return keyError{"max_transfers", fmt.Errorf("must be at least 1, got %d", c.MaxTransfers)}
+		return cfgerr.Errorf("max_transfers", "must be at least 1, got %d", c.MaxTransfers)
 	case c.MaxTransfersPerIP < -1:
-		return keyError{"max_transfers_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxTransfersPerIP)}
+		return cfgerr.Errorf("max_transfers_per_ip", "must be at least 1, or -1 for no cap, got %d", c.MaxTransfersPerIP)
 	case c.MaxUnverifiedPerIP < -1:
-		return keyError{"max_unverified_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxUnverifiedPerIP)}
+		return cfgerr.Errorf("max_unverified_per_ip", "must be at least 1, or -1 for no cap, got %d", c.MaxUnverifiedPerIP)
 	case c.UnverifiedRetries < -1 || c.UnverifiedRetries > c.Retries:
-		return keyError{"unverified_retries", fmt.Errorf("must be between 1 and retries (%d), or -1 for none, got %d", c.Retries, c.UnverifiedRetries)}
+		return cfgerr.Errorf("unverified_retries", "must be between 1 and retries (%d), or -1 for none, got %d", c.Retries, c.UnverifiedRetries)
 	case c.MaxUploadSize < -1:
-		return keyError{"max_upload_size", fmt.Errorf("must be a byte count, or -1 for no cap, got %d", c.MaxUploadSize)}
+		return cfgerr.Errorf("max_upload_size", "must be a byte count, or -1 for no cap, got %d", c.MaxUploadSize)
 	case c.MaxWindowSize < 1 || c.MaxWindowSize > maxWindowSize:
-		return keyError{"max_window_size", fmt.Errorf("must be between 1 and %d blocks, got %d", maxWindowSize, c.MaxWindowSize)}
+		return cfgerr.Errorf("max_window_size", "must be between 1 and %d blocks, got %d", maxWindowSize, c.MaxWindowSize)
 	case c.Anticipate < 0 || c.Anticipate > maxAnticipate:
-		return keyError{"anticipate", fmt.Errorf("must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)}
+		return cfgerr.Errorf("anticipate", "must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)
 	}
 	return nil
 }
-
-// keyError is a validation error that names the YAML key it is about, so
-// cmd/bootsrv can point at file:line:key.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e keyError) Error() string { return e.key + ": " + e.err.Error() }
-func (e keyError) Unwrap() error { return e.err }
-func (e keyError) Key() string   { return e.key }

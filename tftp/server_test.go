@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 func TestConfig(t *testing.T) {
@@ -52,14 +54,14 @@ func TestConfig(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			var ke interface{ Key() string }
+			var ke *cfgerr.Error
 			if tc.key == "" {
 				if errors.As(err, &ke) {
-					t.Fatalf("key %q for a field outside the section", ke.Key())
+					t.Fatalf("key %q for a field outside the section", ke.Key)
 				}
 				return
 			}
-			if !errors.As(err, &ke) || ke.Key() != tc.key {
+			if !errors.As(err, &ke) || ke.Key != tc.key {
 				t.Fatalf("error %v, want key %s", err, tc.key)
 			}
 		})

@@ -232,25 +232,11 @@ func setDefault(v *string, def string) {
 }
 
 // keyErrorIn names the file, line and key of err, an error of section
-// (tftp, dhcp...): its key, when it names one (a *cfgerr.Error, or an error
-// with a Key method), is relative to the section.
+// (tftp, dhcp...): the key of a *cfgerr.Error is relative to the section.
 func (c *Config) keyErrorIn(section string, err error) error {
 	var ce *cfgerr.Error
 	if errors.As(err, &ce) {
 		return c.keyError(section+"."+ce.Key, ce.Err)
-	}
-	var ke interface {
-		error
-		Key() string
-	}
-	if errors.As(err, &ke) {
-		// The section's error text starts with its own key; keep only the
-		// reason, since keyError names the full key.
-		reason := errors.Unwrap(ke)
-		if reason == nil {
-			reason = ke
-		}
-		return c.keyError(section+"."+ke.Key(), reason)
 	}
 	return c.keyError(section, err)
 }

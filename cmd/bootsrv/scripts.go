@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bootsrv/bootsrv/dhcp"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/goccy/go-yaml"
@@ -34,24 +35,16 @@ func (c *Config) scriptsConfig() scripts.Config {
 // error inside an inline template written as a literal block (|), the line
 // is the template's own line in the config file.
 func (c *Config) scriptsError(err error) error {
-	var ke interface {
-		error
-		Key() string
-		TemplateLine() int
-	}
+	var ke *cfgerr.Error
 	if !errors.As(err, &ke) {
 		return c.keyError("scripts", err)
 	}
-	reason := errors.Unwrap(ke)
-	if reason == nil {
-		reason = ke
-	}
-	if _, ok := c.flags[ke.Key()]; !ok && ke.TemplateLine() > 0 {
-		if line := c.literalLine(ke.Key(), ke.TemplateLine()); line > 0 {
-			return fmt.Errorf("%s:%d: %s: %w", c.source, line, ke.Key(), reason)
+	if _, ok := c.flags[ke.Key]; !ok && ke.Line > 0 {
+		if line := c.literalLine(ke.Key, ke.Line); line > 0 {
+			return fmt.Errorf("%s:%d: %s: %w", c.source, line, ke.Key, ke.Err)
 		}
 	}
-	return c.keyError(ke.Key(), reason)
+	return c.keyError(ke.Key, ke.Err)
 }
 
 // literalLine is the file line of line n of the literal block scalar (|)
