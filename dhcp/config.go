@@ -219,8 +219,8 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks the configuration. Errors implement Key() string giving
-// the key path inside the dhcp section, e.g. "pools[0].range".
+// Validate checks the configuration. Errors are *cfgerr.Error, with the
+// key path inside the dhcp section, e.g. "pools[0].range".
 func (c Config) Validate() error {
 	if _, err := c.compile(); err != nil || !c.Enabled() {
 		return err

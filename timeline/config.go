@@ -91,8 +91,8 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks the values after defaults. Its errors implement Key(),
-// the key inside the timeline section (e.g. "loop_window").
+// Validate checks the values after defaults. Its errors are *cfgerr.Error
+// with the key inside the timeline section (e.g. "loop_window").
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch {
