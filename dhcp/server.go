@@ -27,16 +27,17 @@ import (
 // Server is a DHCPv4 server. Create it with New, run it with Serve, and
 // Close it after Serve returns to release the lease file.
 type Server struct {
-	cur    atomic.Pointer[compiled] // swapped whole by a reload (PrepareReload)
-	log    zerolog.Logger
-	events event.Sink // Config.Events as New got it; nil: nobody
-	m      *metrics
-	store  LeaseStore
-	share  *sharing // when several servers share the store (share.go)
-	table  *leaseTable
-	now    func() time.Time
-	sem    chan struct{}
-	sample *sampler
+	cur     atomic.Pointer[compiled] // swapped whole by a reload (PrepareReload)
+	running sync.WaitGroup           // handlers (and the sharing loop) Serve started
+	log     zerolog.Logger
+	events  event.Sink // Config.Events as New got it; nil: nobody
+	m       *metrics
+	store   LeaseStore
+	share   *sharing // when several servers share the store (share.go)
+	table   *leaseTable
+	now     func() time.Time
+	sem     chan struct{}
+	sample  *sampler
 	// readSample is for read errors, which come in runs (readPacket).
 	readSample *sampler
 	seen       sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
@@ -184,11 +185,11 @@ func Listen(ctx context.Context, iface string, port int) (net.PacketConn, error)
 	return lc.ListenPacket(ctx, "udp4", fmt.Sprintf("0.0.0.0:%d", port))
 }
 
-// Serve answers requests read from conn until ctx is cancelled, then waits
-// for handlers in flight. It does not close conn.
+// Serve answers requests read from conn until ctx is cancelled, and
+// returns once it has stopped reading; requests being answered run on, for
+// Shutdown to wait for. It never closes conn.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	wg := &s.running
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	if !s.comp().proxy { // a proxy holds no offers; its two ports share Serve
@@ -219,6 +220,24 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			defer func() { <-s.sem }()
 			s.handlePacket(conn, peer, buf[:n])
 		}()
+	}
+}
+
+// Shutdown waits, until ctx is done, for the requests Serve took to be
+// answered (their replies go out on the socket Serve was handed, so close
+// it only after Shutdown). It returns ctx's error when some were still
+// being answered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

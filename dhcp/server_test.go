@@ -478,6 +478,11 @@ func TestServeOverUDP(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	sctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if err := ts.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
 	srv.Close()
 }
 

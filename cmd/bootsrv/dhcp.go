@@ -43,7 +43,7 @@ func (c *Config) dhcpConfig() dhcp.Config {
 // one refused) before the socket is bound.
 //
 // clients is pointed at the server, for the boot scripts' lease lookups.
-func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, clients *dhcpClients, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
+func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, clients *dhcpClients, drain time.Duration, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if !cfg.Enabled() {
 		return nil, nil
 	}
@@ -87,7 +87,11 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 			defer srv.Close()
 			defer conn.Close()
 			defer closeExtra()
-			return serveDHCP(ctx, srv, conn, pxe, watch, log)
+			err := serveDHCP(ctx, srv, conn, pxe, watch, log)
+			if serr := shutdown(srv, drain); err == nil {
+				err = serr
+			}
+			return err
 		},
 		close: func() error {
 			conn.Close()

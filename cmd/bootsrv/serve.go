@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 		func() (*service, error) {
 			dc := cfg.dhcpConfig()
 			dc.Events = rec
-			return startDHCP(ctx, dc, store, clients, log.With().Str("service", "dhcp").Logger(), reg)
+			return startDHCP(ctx, dc, store, clients, cfg.ShutdownTimeout, log.With().Str("service", "dhcp").Logger(), reg)
 		},
 	}
 	for _, start := range starters {
