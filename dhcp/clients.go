@@ -41,11 +41,11 @@ func (s *Server) Client(ip netip.Addr) (ClientInfo, bool) {
 	var h *host
 	if l.ClientID != "" {
 		if cid, err := hex.DecodeString(l.ClientID); err == nil {
-			h = s.c.byCID[string(cid)]
+			h = s.comp().byCID[string(cid)]
 		}
 	}
 	if h == nil && ci.MAC != nil {
-		h = s.c.byMAC[ci.MAC.String()]
+		h = s.comp().byMAC[ci.MAC.String()]
 	}
 	if h != nil {
 		conf := h.conf

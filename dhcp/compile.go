@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // compiled is a validated Config in the form the server uses.
@@ -44,7 +46,8 @@ type host struct {
 	ipxe       string
 	nextServer netip.Addr
 	options    []option
-	conf       Host // as configured, for Server.Client
+	conf       Host   // as configured, for Server.Client
+	key        string // where it is configured, dhcp.hosts[i], for logs and the timeline
 }
 
 type bootConf struct {
@@ -63,15 +66,15 @@ func (c Config) compile() (*compiled, error) {
 		if len(c.Pools) == 0 && len(c.Hosts) == 0 {
 			return out, nil // DHCP is off; nothing to check
 		}
-		return nil, kerr("mode", "pools are configured but mode is not set; set mode: server")
+		return nil, cfgerr.Errorf("mode", "pools are configured but mode is not set; set mode: server")
 	case "server":
 	case "proxy":
 		out.proxy = true
 	default:
-		return nil, kerr("mode", "%q is not a mode; use server or proxy", c.Mode)
+		return nil, cfgerr.Errorf("mode", "%q is not a mode; use server or proxy", c.Mode)
 	}
 	if c.Interface == "" {
-		return nil, kerr("interface", "required: the interface DHCP binds to")
+		return nil, cfgerr.Errorf("interface", "required: the interface DHCP binds to")
 	}
 	if c.ServerIP != "" {
 		a, err := parseAddr("server_ip", c.ServerIP)
@@ -81,17 +84,17 @@ func (c Config) compile() (*compiled, error) {
 		out.serverIP = a
 	}
 	if c.Port < 1 || c.Port > 65534 {
-		return nil, kerr("port", "must be 1-65534")
+		return nil, cfgerr.Errorf("port", "must be 1-65534")
 	}
 	if c.DeclineTime < 0 || c.OfferTime < 0 || c.MaxHandlers < 0 {
-		return nil, kerr("max_handlers", "durations and limits must not be negative")
+		return nil, cfgerr.Errorf("max_handlers", "durations and limits must not be negative")
 	}
 	if out.proxy {
 		if err := c.checkProxy(); err != nil {
 			return nil, err
 		}
 	} else if len(c.Pools) == 0 {
-		return nil, kerr("pools", "server mode needs at least one pool")
+		return nil, cfgerr.Errorf("pools", "server mode needs at least one pool")
 	}
 	if err := c.validateSafety(); err != nil {
 		return nil, err
@@ -103,7 +106,7 @@ func (c Config) compile() (*compiled, error) {
 		}
 		for j, q := range out.pools {
 			if q.prefix.Overlaps(cp.prefix) {
-				return nil, kerr(fmt.Sprintf("pools[%d].subnet", i), "overlaps pools[%d].subnet %s", j, q.name)
+				return nil, cfgerr.Errorf(fmt.Sprintf("pools[%d].subnet", i), "overlaps pools[%d].subnet %s", j, q.name)
 			}
 		}
 		out.pools = append(out.pools, cp)
@@ -131,7 +134,7 @@ func (c Config) compile() (*compiled, error) {
 func compilePool(key string, p Pool) (*pool, error) {
 	pfx, err := netip.ParsePrefix(strings.TrimSpace(p.Subnet))
 	if err != nil || !pfx.Addr().Is4() || pfx.Bits() > 30 {
-		return nil, kerr(key+".subnet", "%q is not an IPv4 subnet like 10.0.0.0/24 (at most /30)", p.Subnet)
+		return nil, cfgerr.Errorf(key+".subnet", "%q is not an IPv4 subnet like 10.0.0.0/24 (at most /30)", p.Subnet)
 	}
 	pfx = pfx.Masked()
 	out := &pool{name: pfx.String(), prefix: pfx, first: 1, last: 0, leaseTime: p.LeaseTime, domain: p.Domain, mtu: p.MTU}
@@ -140,15 +143,15 @@ func compilePool(key string, p Pool) (*pool, error) {
 		first, err1 := netip.ParseAddr(strings.TrimSpace(a))
 		last, err2 := netip.ParseAddr(strings.TrimSpace(b))
 		if !ok || err1 != nil || err2 != nil || !first.Is4() || !last.Is4() {
-			return nil, kerr(key+".range", "%q is not a range like 10.0.0.100-10.0.0.200", p.Range)
+			return nil, cfgerr.Errorf(key+".range", "%q is not a range like 10.0.0.100-10.0.0.200", p.Range)
 		}
 		if !pfx.Contains(first) || !pfx.Contains(last) || last.Less(first) {
-			return nil, kerr(key+".range", "%q must be ascending and inside %s", p.Range, pfx)
+			return nil, cfgerr.Errorf(key+".range", "%q must be ascending and inside %s", p.Range, pfx)
 		}
 		out.first, out.last = u32(first), u32(last)
 		network, bcast := u32(pfx.Addr()), u32(pfx.Addr())|^mask(pfx.Bits())
 		if out.first == network || out.last == bcast {
-			return nil, kerr(key+".range", "must not include the network or broadcast address")
+			return nil, cfgerr.Errorf(key+".range", "must not include the network or broadcast address")
 		}
 	}
 	if p.Router != "" {
@@ -163,10 +166,10 @@ func compilePool(key string, p Pool) (*pool, error) {
 		return nil, err
 	}
 	if p.MTU != 0 && (p.MTU < 68 || p.MTU > 65535) {
-		return nil, kerr(key+".mtu", "must be 68-65535")
+		return nil, cfgerr.Errorf(key+".mtu", "must be 68-65535")
 	}
 	if p.LeaseTime < 10*time.Second || p.LeaseTime > 365*24*time.Hour {
-		return nil, kerr(key+".lease_time", "must be between 10s and 365 days")
+		return nil, cfgerr.Errorf(key+".lease_time", "must be between 10s and 365 days")
 	}
 	if out.options, err = compileOptions(key+".options", p.Options); err != nil {
 		return nil, err
@@ -178,24 +181,24 @@ func (c *compiled) compileHosts(hosts []Host) error {
 	ips := map[netip.Addr]int{}
 	for i, h := range hosts {
 		key := fmt.Sprintf("hosts[%d]", i)
-		ch := &host{hostname: h.Hostname, bootfile: h.Bootfile, ipxe: h.IPXE, conf: h}
+		ch := &host{hostname: h.Hostname, bootfile: h.Bootfile, ipxe: h.IPXE, conf: h, key: "dhcp." + key}
 		if h.MAC == "" && h.ClientID == "" {
-			return kerr(key+".mac", "a host needs mac or client_id")
+			return cfgerr.Errorf(key+".mac", "a host needs mac or client_id")
 		}
 		if h.MAC != "" {
 			mac, err := net.ParseMAC(h.MAC)
 			if err != nil {
-				return kerr(key+".mac", "%q is not a MAC address", h.MAC)
+				return cfgerr.Errorf(key+".mac", "%q is not a MAC address", h.MAC)
 			}
 			ch.mac = mac
 			if _, dup := c.byMAC[mac.String()]; dup && h.ClientID == "" {
-				return kerr(key+".mac", "%s is reserved twice", mac)
+				return cfgerr.Errorf(key+".mac", "%s is reserved twice", mac)
 			}
 		}
 		if h.ClientID != "" {
 			ch.cid = parseClientID(h.ClientID)
 			if _, dup := c.byCID[string(ch.cid)]; dup {
-				return kerr(key+".client_id", "%q is reserved twice", h.ClientID)
+				return cfgerr.Errorf(key+".client_id", "%q is reserved twice", h.ClientID)
 			}
 			c.byCID[string(ch.cid)] = ch
 		} else {
@@ -207,10 +210,10 @@ func (c *compiled) compileHosts(hosts []Host) error {
 				return err
 			}
 			if c.poolFor(a) == nil {
-				return kerr(key+".ip", "%s is in no pool's subnet", a)
+				return cfgerr.Errorf(key+".ip", "%s is in no pool's subnet", a)
 			}
 			if j, dup := ips[a]; dup {
-				return kerr(key+".ip", "%s is also reserved by hosts[%d]", a, j)
+				return cfgerr.Errorf(key+".ip", "%s is also reserved by hosts[%d]", a, j)
 			}
 			ips[a] = i
 			ch.ip = a
@@ -240,11 +243,11 @@ func compileBoot(b Boot) (bootConf, error) {
 		out.nextServer = a
 	}
 	if b.HTTP != "" && !strings.HasPrefix(b.HTTP, "http://") && !strings.HasPrefix(b.HTTP, "https://") {
-		return out, kerr("boot.http", "%q is not an http:// or https:// URL", b.HTTP)
+		return out, cfgerr.Errorf("boot.http", "%q is not an http:// or https:// URL", b.HTTP)
 	}
 	for k, v := range map[string]string{"bios": b.BIOS, "efi32": b.EFI32, "efi64": b.EFI64, "arm64": b.ARM64, "ipxe": b.IPXE} {
 		if len(v) > 127 && !strings.Contains(v, "://") {
-			return out, kerr("boot."+k, "bootfile names longer than 127 bytes do not fit the file field")
+			return out, cfgerr.Errorf("boot."+k, "bootfile names longer than 127 bytes do not fit the file field")
 		}
 	}
 	return out, nil

@@ -5,6 +5,9 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the `dhcp:` section of the bootsrv config file. The zero value
@@ -65,6 +68,9 @@ type Config struct {
 	// scripts (filled in by the caller from the scripts section): they are
 	// not expected in the image store.
 	Scripts []string `yaml:"-"`
+	// Events is told of every message in and reply out, for the boot
+	// timeline; fixed by New. Zero: nobody is.
+	Events event.Sink `yaml:"-"`
 	// IPXEBuilds are bootfile names (as configured) that are iPXE builds
 	// in the image store, filled in by the caller from FindIPXEBuilds: an
 	// iPXE client never gets one of them, since it would load iPXE again.
@@ -213,8 +219,8 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks the configuration. Errors implement Key() string giving
-// the key path inside the dhcp section, e.g. "pools[0].range".
+// Validate checks the configuration. Errors are *cfgerr.Error, with the
+// key path inside the dhcp section, e.g. "pools[0].range".
 func (c Config) Validate() error {
 	if _, err := c.compile(); err != nil || !c.Enabled() {
 		return err
@@ -222,26 +228,10 @@ func (c Config) Validate() error {
 	return c.WithDefaults().validateStore()
 }
 
-// keyError is a validation error tied to a config key.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
-func (e *keyError) Unwrap() error { return e.err }
-
-// Key is the YAML key path inside the dhcp section.
-func (e *keyError) Key() string { return e.key }
-
-func kerr(key, format string, a ...any) error {
-	return &keyError{key: key, err: fmt.Errorf(format, a...)}
-}
-
 func parseAddr(key, s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))
 	if err != nil || !a.Is4() {
-		return netip.Addr{}, kerr(key, "%q is not an IPv4 address", s)
+		return netip.Addr{}, cfgerr.Errorf(key, "%q is not an IPv4 address", s)
 	}
 	return a, nil
 }

@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"errors"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"strings"
 	"testing"
 	"time"
@@ -119,17 +120,17 @@ func TestValidateKeys(t *testing.T) {
 	}
 }
 
-// checkKeyError checks that a validation error names key (Key()) and says
+// checkKeyError checks that a validation error names key (a *cfgerr.Error) and says
 // message.
 func checkKeyError(t *testing.T, name string, err error, key, message string) {
 	t.Helper()
-	var ke interface{ Key() string }
+	var ke *cfgerr.Error
 	if !errors.As(err, &ke) {
-		t.Errorf("%s: error %v has no Key()", name, err)
+		t.Errorf("%s: error %v names no key", name, err)
 		return
 	}
-	if ke.Key() != key || !strings.Contains(err.Error(), message) {
-		t.Errorf("%s: got key %q error %q; want key %q containing %q", name, ke.Key(), err, key, message)
+	if ke.Key != key || !strings.Contains(err.Error(), message) {
+		t.Errorf("%s: got key %q error %q; want key %q containing %q", name, ke.Key, err, key, message)
 	}
 }
 

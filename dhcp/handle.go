@@ -36,20 +36,23 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 	if !s.admit(req, mt, log) {
 		return
 	}
-	if s.c.proxy {
-		s.answerProxy(conn, peer, req, mt, log)
+	facts := factsOf(req)
+	s.recordIn(req, mt, facts)
+	if s.comp().proxy {
+		s.answerProxy(conn, peer, req, mt, facts, log)
 		return
 	}
 	var resp *dhcpv4.DHCPv4
+	var decided string
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
-		resp = s.discover(req, log)
+		resp, decided = s.discover(req, log)
 	case dhcpv4.MessageTypeRequest:
-		resp = s.request(req, log)
+		resp, decided = s.request(req, log)
 	case dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeRelease:
 		s.endLease(req, mt, log)
 	case dhcpv4.MessageTypeInform:
-		resp = s.inform(req)
+		resp, decided = s.inform(req)
 	default:
 		s.m.drop("unexpected_type")
 	}
@@ -66,6 +69,7 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 		return
 	}
 	s.m.replies.WithLabelValues(typeName(resp.MessageType())).Inc()
+	s.answered(req, resp, facts, decided, log)
 }
 
 func typeName(mt dhcpv4.MessageType) string {
@@ -101,9 +105,9 @@ func replyAddr(req, resp *dhcpv4.DHCPv4, bcast netip.Addr, relayPort, clientPort
 // relayed requests (RFC 2131 §4.3.1), else the server's own subnet.
 func (s *Server) network(req *dhcpv4.DHCPv4) *pool {
 	if gi, ok := netip.AddrFromSlice(req.GatewayIPAddr.To4()); ok && req.GatewayIPAddr.To4() != nil && !gi.IsUnspecified() {
-		return s.c.poolFor(gi)
+		return s.comp().poolFor(gi)
 	}
-	return s.c.poolFor(s.serverIP)
+	return s.comp().poolFor(s.serverIP)
 }
 
 func clientID(req *dhcpv4.DHCPv4) []byte { return req.Options.Get(dhcpv4.OptionClientIdentifier) }
@@ -112,11 +116,11 @@ func (s *Server) client(req *dhcpv4.DHCPv4) (ClientKey, *host) {
 	cid := clientID(req)
 	k := keyFor(cid, req.ClientHWAddr)
 	if len(cid) > 0 {
-		if h := s.c.byCID[string(cid)]; h != nil {
+		if h := s.comp().byCID[string(cid)]; h != nil {
 			return k, h
 		}
 	}
-	return k, s.c.byMAC[req.ClientHWAddr.String()]
+	return k, s.comp().byMAC[req.ClientHWAddr.String()]
 }
 
 func ipOf(ip net.IP) netip.Addr {
@@ -128,23 +132,23 @@ func ipOf(ip net.IP) netip.Addr {
 }
 
 // discover answers DHCPDISCOVER with an offer held in memory (§4.3.1).
-func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4, string) {
 	p := s.network(req)
 	if p == nil {
 		s.m.drop("no_pool")
-		return nil
+		return nil, ""
 	}
 	k, h := s.client(req)
 	if s.storeDown() || !s.answers(k, netip.Addr{}) {
-		return nil
+		return nil, ""
 	}
-	ip, ok := s.table.pick(p, k, h, ipOf(req.RequestedIPAddress()), s.now(), s.c.cfg.OfferTime)
+	ip, ok := s.table.pick(p, k, h, ipOf(req.RequestedIPAddress()), s.now(), s.comp().cfg.OfferTime)
 	if !ok {
 		s.m.drop("pool_exhausted")
 		if ok, n := s.sample.allow(s.now()); ok {
 			log.Warn().Str("pool", p.name).Int("suppressed", n).Msg("no free address to offer")
 		}
-		return nil
+		return nil, ""
 	}
 	log.Debug().Str("ip", ip.String()).Msg("offer")
 	s.safety.limit.offered(k, ip, s.now())
@@ -153,7 +157,7 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4
 
 // request answers DHCPREQUEST in its four states (§4.3.2). The lease is on
 // disk before the ACK is built; when that fails no ACK is sent.
-func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 {
+func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4, string) {
 	k, h := s.client(req)
 	sid := ipOf(req.ServerIdentifier())
 	ciaddr := ipOf(req.ClientIPAddr)
@@ -166,7 +170,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 			s.table.dropOffer(k) // the client chose another server
 			s.m.drop("other_server")
 			s.otherServerRequest(sid, log)
-			return nil
+			return nil, ""
 		}
 		ip, p = ipOf(req.RequestedIPAddress()), s.network(req)
 		if !ip.IsValid() {
@@ -179,20 +183,20 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		// RENEWING is unicast from the client, REBINDING broadcast; both
 		// carry the address in ciaddr and no server id.
 		state = "renewing"
-		ip, p = ciaddr, s.c.poolFor(ciaddr)
+		ip, p = ciaddr, s.comp().poolFor(ciaddr)
 		if s.network(req) != nil && ipOf(req.GatewayIPAddr).IsValid() && s.network(req) != p {
 			p = nil
 		}
 	}
 	if !ip.IsValid() {
 		s.m.drop("malformed")
-		return nil
+		return nil, ""
 	}
 	if s.storeDown() || (state != "selecting" && !s.answers(k, ip)) {
-		return nil
+		return nil, ""
 	}
 	if p == nil || !p.prefix.Contains(ip) {
-		return s.refuse(req, state, ip, "wrong network", log)
+		return s.refuse(req, state, ip, "wrong network", log), ""
 	}
 	// Only a client that went through DISCOVER may bind: granting any
 	// free address would let a flood of REQUESTs from random MACs take the
@@ -202,13 +206,13 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 		// §4.3.2: the requested address must be our OFFER's yiaddr. The
 		// client named us, so it gets a NAK even from a non-authoritative
 		// server, and starts over at once.
-		return s.refuse(req, state, ip, "not offered to this client", log)
+		return s.refuse(req, state, ip, "not offered to this client", log), ""
 	}
 	if state != "selecting" && !s.knows(k, h, ip) {
 		// INIT-REBOOT, RENEWING, REBINDING (§4.3.2): a server with no
 		// record of this client's lease stays silent (or, authoritative,
 		// NAKs so it rediscovers at once).
-		return s.refuse(req, state, ip, "no record of this client", log)
+		return s.refuse(req, state, ip, "no record of this client", log), ""
 	}
 	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime), Server: s.serverID()}
 	if cid := clientID(req); len(cid) > 0 {
@@ -219,7 +223,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 	}
 	undo, moved, ok := s.table.bind(p, k, h, l, now)
 	if !ok {
-		return s.refuse(req, state, ip, "address not available", log)
+		return s.refuse(req, state, ip, "address not available", log), ""
 	}
 	changes := []Change{{Lease: l, Client: k, Reserved: h != nil && h.ip == ip}}
 	for _, m := range moved {
@@ -232,10 +236,10 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) *dhcpv4.DHCPv4 
 			// Another server's client got the address first; the
 			// database decided (share.go).
 			s.table.learn(te.Holder)
-			return s.refuse(req, state, ip, "address taken by another server's client", log)
+			return s.refuse(req, state, ip, "address taken by another server's client", log), ""
 		}
 		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
-		return nil
+		return nil, ""
 	}
 	s.noteArch(ip, req)
 	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
@@ -287,7 +291,7 @@ func (s *Server) offeredTo(k ClientKey, h *host, ip netip.Addr, now time.Time) b
 		return true
 	}
 	last, at := s.safety.limit.lastOffer(k)
-	return last == ip && now.Sub(at) < offerValid*s.c.cfg.OfferTime
+	return last == ip && now.Sub(at) < offerValid*s.comp().cfg.OfferTime
 }
 
 // knows reports whether the server has a record of client k on ip: its
@@ -304,7 +308,7 @@ func (s *Server) knows(k ClientKey, h *host, ip netip.Addr) bool {
 // by server id, so we always answer; otherwise a non-authoritative server
 // stays silent (§4.3.2: no record of this client -> remain silent).
 func (s *Server) refuse(req *dhcpv4.DHCPv4, state string, ip netip.Addr, why string, log zerolog.Logger) *dhcpv4.DHCPv4 {
-	if state != "selecting" && !s.c.cfg.Authoritative {
+	if state != "selecting" && !s.comp().cfg.Authoritative {
 		s.m.drop("not_authoritative")
 		return nil
 	}
@@ -322,7 +326,7 @@ func (s *Server) endLease(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog
 	now := s.now()
 	ip, quarantine := ipOf(req.ClientIPAddr), time.Time{}
 	if mt == dhcpv4.MessageTypeDecline {
-		ip, quarantine = ipOf(req.RequestedIPAddress()), now.Add(s.c.cfg.DeclineTime)
+		ip, quarantine = ipOf(req.RequestedIPAddress()), now.Add(s.comp().cfg.DeclineTime)
 	}
 	l, ok := s.table.end(k, ip, now, quarantine)
 	if !ok {
@@ -338,19 +342,19 @@ func (s *Server) endLease(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog
 }
 
 // inform answers DHCPINFORM with configuration only (§4.3.5).
-func (s *Server) inform(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+func (s *Server) inform(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, string) {
 	ciaddr := ipOf(req.ClientIPAddr)
 	p := s.network(req)
 	if ciaddr.IsValid() && !ipOf(req.GatewayIPAddr).IsValid() {
-		p = s.c.poolFor(ciaddr)
+		p = s.comp().poolFor(ciaddr)
 	}
 	if p == nil {
 		s.m.drop("no_pool")
-		return nil
+		return nil, ""
 	}
 	k, h := s.client(req)
 	if !s.answers(k, ciaddr) {
-		return nil
+		return nil, ""
 	}
 	return s.reply(req, dhcpv4.MessageTypeAck, p, h, netip.Addr{})
 }

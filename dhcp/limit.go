@@ -12,6 +12,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // Rate is a number of events per second. In YAML it is a number ("5", read
@@ -109,15 +111,15 @@ func (r RateLimit) withDefaults() RateLimit {
 func (r RateLimit) validate() error {
 	switch {
 	case r.PerClient < 0 && r.PerClient != RateOff:
-		return kerr("rate_limit.per_client", "must be a positive rate or off")
+		return cfgerr.Errorf("rate_limit.per_client", "must be a positive rate or off")
 	case r.Global < 0 && r.Global != RateOff:
-		return kerr("rate_limit.global", "must be a positive rate or off")
+		return cfgerr.Errorf("rate_limit.global", "must be a positive rate or off")
 	case r.PerClientBurst < 1:
-		return kerr("rate_limit.per_client_burst", "must be at least 1")
+		return cfgerr.Errorf("rate_limit.per_client_burst", "must be at least 1")
 	case r.GlobalBurst < 1:
-		return kerr("rate_limit.global_burst", "must be at least 1")
+		return cfgerr.Errorf("rate_limit.global_burst", "must be at least 1")
 	case r.Clients < 1:
-		return kerr("rate_limit.clients", "must be at least 1")
+		return cfgerr.Errorf("rate_limit.clients", "must be at least 1")
 	}
 	return nil
 }
@@ -297,7 +299,7 @@ func (s *Server) admit(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Lo
 		return false
 	}
 	k, h := s.client(req)
-	if s.c.cfg.KnownClientsOnly && h == nil {
+	if s.comp().cfg.KnownClientsOnly && h == nil {
 		s.safety.dropped(s.m, "unknown_client", now, log)
 		return false
 	}
@@ -308,7 +310,7 @@ func (s *Server) admit(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Lo
 	exempt := func(offered time.Time) bool {
 		switch mt {
 		case dhcpv4.MessageTypeRequest:
-			if !offered.IsZero() && now.Sub(offered) < s.c.cfg.OfferTime {
+			if !offered.IsZero() && now.Sub(offered) < s.comp().cfg.OfferTime {
 				return true
 			}
 		case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:

@@ -126,9 +126,9 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	_, inUse := c.s.table.snapshot(c.s.c.pools, c.s.now())
+	_, inUse := c.s.table.snapshot(c.s.comp().pools, c.s.now())
 	held, _ := c.s.table.heldOffers()
-	for _, p := range c.s.c.pools {
+	for _, p := range c.s.comp().pools {
 		size := 0
 		if p.first <= p.last {
 			size = int(p.last - p.first + 1)

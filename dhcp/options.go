@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // Options are DHCP options by code, as written in the config file:
@@ -79,17 +81,17 @@ func compileOptions(key string, opts Options) ([]option, error) {
 	for _, c := range codes {
 		k := fmt.Sprintf("%s.%d", key, c)
 		if c < 1 || c > 254 {
-			return nil, kerr(k, "option code must be 1-254")
+			return nil, cfgerr.Errorf(k, "option code must be 1-254")
 		}
 		if what, ok := managedOptions[c]; ok {
-			return nil, kerr(k, "option %d (%s) is set by the server", c, what)
+			return nil, cfgerr.Errorf(k, "option %d (%s) is set by the server", c, what)
 		}
 		data, err := encodeOption(c, opts[c])
 		if err != nil {
-			return nil, &keyError{key: k, err: err}
+			return nil, cfgerr.New(k, err)
 		}
 		if len(data) > 255 {
-			return nil, kerr(k, "encoded value is %d bytes, more than 255", len(data))
+			return nil, cfgerr.Errorf(k, "encoded value is %d bytes, more than 255", len(data))
 		}
 		out = append(out, option{code: uint8(c), data: data})
 	}

@@ -34,6 +34,7 @@ type bootReply struct {
 	vendorClass string     // option 60 in the reply: "PXEClient" or "HTTPClient"
 	pxeVendor   []byte     // option 43 for PXE ROMs
 	kind        string     // for logs: bios, efi64, ipxe, http...
+	source      string     // the config key that chose file, e.g. dhcp.boot.efi64 or dhcp.hosts[2].bootfile
 }
 
 // pxeDiscoveryControl is PXE spec option 43 sub-option 6 = 8: boot the file
@@ -71,22 +72,22 @@ func bootPolicy(conf bootConf, h *host, serverIP netip.Addr, req bootRequest) (b
 	if arch < 0 {
 		arch = archFromVendorClass(req.vendorClass)
 	}
-	script := conf.ipxe
+	script, scriptKey := conf.ipxe, "dhcp.boot.ipxe"
 	if h != nil && h.ipxe != "" {
-		script = h.ipxe
+		script, scriptKey = h.ipxe, h.key+".ipxe"
 	}
 	switch {
 	case isIPXE && script != "":
-		reply.file, reply.kind = script, "ipxe"
+		reply.file, reply.kind, reply.source = script, "ipxe", scriptKey
 	case isHTTP:
 		// UEFI HTTP boot (UEFI 2.5 §24.7): the bootfile is a URL and the
 		// reply must carry vendor class HTTPClient.
-		reply.file, reply.kind, reply.vendorClass = conf.url, "http", "HTTPClient"
+		reply.file, reply.kind, reply.vendorClass, reply.source = conf.url, "http", "HTTPClient", "dhcp.boot.http"
 	default:
 		reply.kind, reply.vendorClass, reply.pxeVendor = archName(arch), "PXEClient", pxeDiscoveryControl
-		reply.file = firmwareFile(conf, arch)
+		reply.file, reply.source = firmwareFile(conf, arch), "dhcp.boot."+archName(arch)
 		if h != nil && h.bootfile != "" {
-			reply.file = h.bootfile
+			reply.file, reply.source = h.bootfile, h.key+".bootfile"
 		}
 		if isIPXE {
 			if conf.ipxeBuilds[reply.file] {

@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -39,14 +40,14 @@ type pxePortConn struct{ net.PacketConn }
 // pxe_port (see Listen), until ctx is cancelled. Proxy mode only; run it
 // next to Serve on the DHCP port. It does not close conn.
 func (s *Server) ServePXE(ctx context.Context, conn net.PacketConn) error {
-	if !s.c.proxy {
+	if !s.comp().proxy {
 		return errors.New("dhcp: the PXE port is served in proxy mode only")
 	}
 	return s.Serve(ctx, pxePortConn{conn})
 }
 
 // ProxyMode reports whether the server runs as a proxyDHCP server.
-func (s *Server) ProxyMode() bool { return s.c.proxy }
+func (s *Server) ProxyMode() bool { return s.comp().proxy }
 
 // proxyMetrics counts proxy replies by port and client kind.
 type proxyMetrics struct{ replies *prometheus.CounterVec }
@@ -70,8 +71,8 @@ func (s *Server) startProxy(store *images.Store, reg prometheus.Registerer) erro
 		}
 	}
 	s.warnMissingBootfiles(store)
-	s.log.Info().Str("interface", s.c.cfg.Interface).Str("server_ip", s.serverIP.String()).
-		Int("pxe_port", s.c.cfg.PXEPort).Msg("dhcp proxy mode: boot information only, no addresses, no lease file")
+	s.log.Info().Str("interface", s.comp().cfg.Interface).Str("server_ip", s.serverIP.String()).
+		Int("pxe_port", s.comp().cfg.PXEPort).Msg("dhcp proxy mode: boot information only, no addresses, no lease file")
 	return nil
 }
 
@@ -79,18 +80,18 @@ func (s *Server) startProxy(store *images.Store, reg prometheus.Registerer) erro
 // and a proxy with nothing to tell.
 func (c Config) checkProxy() error {
 	if len(c.Pools) > 0 {
-		return kerr("pools", "proxy mode hands out no addresses (the segment's DHCP server does); remove pools or use mode: server")
+		return cfgerr.Errorf("pools", "proxy mode hands out no addresses (the segment's DHCP server does); remove pools or use mode: server")
 	}
 	for i, h := range c.Hosts {
 		if h.IP != "" {
-			return kerr(fmt.Sprintf("hosts[%d].ip", i), "proxy mode hands out no addresses; keep only boot settings")
+			return cfgerr.Errorf(fmt.Sprintf("hosts[%d].ip", i), "proxy mode hands out no addresses; keep only boot settings")
 		}
 	}
 	if c.PXEPort != -1 && (c.PXEPort < 1 || c.PXEPort > 65535) {
-		return kerr("pxe_port", "must be 1-65535, or -1 to not open it")
+		return cfgerr.Errorf("pxe_port", "must be 1-65535, or -1 to not open it")
 	}
 	if c.PXEPort == c.Port {
-		return kerr("pxe_port", "must differ from port (%d)", c.Port)
+		return cfgerr.Errorf("pxe_port", "must differ from port (%d)", c.Port)
 	}
 	b := c.Boot
 	if b.BIOS != "" || b.EFI32 != "" || b.EFI64 != "" || b.ARM64 != "" || b.IPXE != "" || b.HTTP != "" {
@@ -106,11 +107,11 @@ func (c Config) checkProxy() error {
 			return nil
 		}
 	}
-	return kerr("boot", "proxy mode has nothing to tell: set a bootfile (boot.bios, boot.efi64, boot.ipxe, boot.http, ...)")
+	return cfgerr.Errorf("boot", "proxy mode has nothing to tell: set a bootfile (boot.bios, boot.efi64, boot.ipxe, boot.http, ...)")
 }
 
 // answerProxy is handlePacket in proxy mode.
-func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, log zerolog.Logger) {
+func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, facts clientFacts, log zerolog.Logger) {
 	_, onPXE := conn.(pxePortConn)
 	port := "dhcp"
 	if onPXE {
@@ -127,9 +128,9 @@ func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHC
 		why = "other_server"
 	}
 	var resp *dhcpv4.DHCPv4
-	kind := ""
+	kind, decided := "", ""
 	if why == "" {
-		resp, kind, why = s.proxyReply(req, rt)
+		resp, kind, decided, why = s.proxyReply(req, rt)
 	}
 	if resp == nil {
 		s.m.drop(why)
@@ -151,8 +152,9 @@ func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHC
 	s.m.replies.WithLabelValues(typeName(rt)).Inc()
 	s.px.replies.WithLabelValues(port, kind).Inc()
 	log.Info().Str("port", port).Str("reply", typeName(rt)).Str("client", kind).
-		Str("bootfile", string(resp.Options.Get(dhcpv4.OptionBootfileName))).
+		Str("bootfile", string(resp.Options.Get(dhcpv4.OptionBootfileName))).Str("decided_by", decided).
 		Str("next_server", resp.ServerIPAddr.String()).Str("to", dst.String()).Msg("proxy reply")
+	s.answered(req, resp, facts, decided, zerolog.Nop()) // logged above already
 }
 
 // proxyReplyType is the reply to a message of type mt, or a drop reason.

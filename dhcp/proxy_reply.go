@@ -3,7 +3,6 @@ package dhcp
 import (
 	"bytes"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -18,15 +17,17 @@ const (
 
 // proxyReply builds a proxy OFFER or ACK for a PXE or HTTP boot client: no
 // address (yiaddr stays 0.0.0.0), no lease time, no network settings, only
-// boot information. It returns the client kind for metrics and logs, or a
-// drop reason when there is nothing to boot.
-func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (*dhcpv4.DHCPv4, string, string) {
+// boot information. It returns the client kind for metrics and logs and
+// the config key that decided the bootfile, or a drop reason when there is
+// nothing to boot.
+func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (resp *dhcpv4.DHCPv4, kind, decided, why string) {
 	_, h := s.client(req)
-	resp := s.newReply(req, mt)
+	resp = s.newReply(req, mt)
 	if mt == dhcpv4.MessageTypeAck {
 		resp.ClientIPAddr = req.ClientIPAddr // RFC 2131 Table 3
 	}
-	kind := s.addBoot(req, resp, h)
+	b := s.addBoot(req, resp, h)
+	kind, decided = b.kind, b.source
 	if !slices.Contains(proxyClientKinds, kind) && kind != "" {
 		kind = "other"
 	}
@@ -35,20 +36,20 @@ func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (*dhcpv4.
 			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.code), o.data))
 		}
 	}
-	if i := matchRule(s.c.rules, ruleRequestOf(req)); i >= 0 {
-		applyRule(resp, &s.c.rules[i])
-		s.m.rules.WithLabelValues(strconv.Itoa(i)).Inc()
+	if i := matchRule(s.comp().rules, ruleRequestOf(req)); i >= 0 {
+		applyRule(resp, &s.comp().rules[i])
+		decided = ruleKey(i)
 		if kind == "" {
 			kind = "rule"
 		}
 	}
 	if !resp.Options.Has(dhcpv4.OptionBootfileName) {
-		return nil, "", "no_bootfile"
+		return nil, "", "", "no_bootfile"
 	}
 	// A bootfile from a rule alone still needs a TFTP server: PXE ROMs
 	// take siaddr (PXE 2.1 §2), with the policy's default.
 	if resp.ServerIPAddr == nil || resp.ServerIPAddr.IsUnspecified() {
-		next := s.c.boot.nextServer
+		next := s.comp().boot.nextServer
 		if !next.IsValid() {
 			next = s.serverIP
 		}
@@ -71,7 +72,7 @@ func (s *Server) proxyReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType) (*dhcpv4.
 	if v := resp.Options.Get(dhcpv4.OptionVendorSpecificInformation); !http && (v == nil || bytes.Equal(v, pxeDiscoveryControl)) {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeVendorOptions(req)))
 	}
-	return resp, kind, ""
+	return resp, kind, decided, ""
 }
 
 // pxeVendorOptions is option 43 for a proxy reply: PXE_DISCOVERY_CONTROL =

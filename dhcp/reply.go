@@ -4,15 +4,16 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 // reply builds an OFFER or ACK for ip (invalid for INFORM's ACK, which
-// carries no address and no lease time, RFC 2131 §4.3.5).
-func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *host, ip netip.Addr) *dhcpv4.DHCPv4 {
+// carries no address and no lease time, RFC 2131 §4.3.5), and says which
+// config key decided its boot information ("" when it has none): a ZTP
+// rule, a host's override, or the boot entry for the client's kind.
+func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *host, ip netip.Addr) (*dhcpv4.DHCPv4, string) {
 	resp := s.newReply(req, mt)
 	if ip.IsValid() {
 		resp.YourIPAddr = ip.AsSlice()
@@ -43,7 +44,7 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *ho
 	if h != nil && h.hostname != "" {
 		resp.UpdateOption(dhcpv4.OptHostName(h.hostname))
 	}
-	s.addBoot(req, resp, h)
+	decided := s.addBoot(req, resp, h).source
 	for _, o := range p.options {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(o.code), o.data))
 	}
@@ -54,17 +55,17 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, p *pool, h *ho
 	}
 	// Zero-touch provisioning rules go on top of pool, host and boot
 	// policy, for any client.
-	if i := matchRule(s.c.rules, ruleRequestOf(req)); i >= 0 {
-		applyRule(resp, &s.c.rules[i])
-		s.m.rules.WithLabelValues(strconv.Itoa(i)).Inc()
+	if i := matchRule(s.comp().rules, ruleRequestOf(req)); i >= 0 {
+		applyRule(resp, &s.comp().rules[i])
+		decided = ruleKey(i)
 	}
-	return resp
+	return resp, decided
 }
 
 // addBoot adds boot information for PXE, HTTP boot and iPXE clients and
-// returns the policy's kind (bios, efi64, ipxe, http...), "" when it added
-// nothing.
-func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) string {
+// returns the policy's decision (kind bios, efi64, ipxe, http... and the
+// key that chose the file); the zero value when it added nothing.
+func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) bootReply {
 	br := bootRequest{
 		vendorClass: req.ClassIdentifier(),
 		arch:        -1,
@@ -74,9 +75,9 @@ func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) string {
 	if a := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
 		br.arch = int(binary.BigEndian.Uint16(a))
 	}
-	b, ok := bootPolicy(s.c.boot, h, s.serverIP, br)
+	b, ok := bootPolicy(s.comp().boot, h, s.serverIP, br)
 	if !ok {
-		return ""
+		return bootReply{}
 	}
 	// PXE 2.1 and RFC 2131 §2: siaddr is the next server, file the
 	// bootfile; options 66/67 (RFC 2132 §9.4, §9.5) carry the same for
@@ -98,7 +99,7 @@ func (s *Server) addBoot(req, resp *dhcpv4.DHCPv4, h *host) string {
 	if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, uuid))
 	}
-	return b.kind
+	return b
 }
 
 // nak builds a DHCPNAK (RFC 2131 Table 3): no address, no configuration.

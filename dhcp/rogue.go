@@ -208,7 +208,7 @@ func ListenClientPort(ctx context.Context, iface string, port int) (net.PacketCo
 func (s *Server) WatchOtherServers(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
-	if iv := s.c.cfg.RogueDetection.ProbeInterval; iv > 0 {
+	if iv := s.comp().cfg.RogueDetection.ProbeInterval; iv > 0 {
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		pctx, cancel := context.WithCancel(ctx)

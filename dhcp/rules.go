@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // Rule is a zero-touch provisioning rule: switches, routers and other
@@ -116,7 +118,7 @@ func compileRules(rules []Rule) ([]rule, error) {
 		key := fmt.Sprintf("rules[%d]", i)
 		m := r.Match
 		if m.VendorClass == "" && len(m.MACOUI) == 0 && m.CircuitID == "" && m.RemoteID == "" {
-			return nil, kerr(key+".match", "needs at least one of vendor_class, mac_oui, circuit_id, remote_id")
+			return nil, cfgerr.Errorf(key+".match", "needs at least one of vendor_class, mac_oui, circuit_id, remote_id")
 		}
 		cr := rule{bootfile: r.Bootfile, tftpServer: r.TFTPServer}
 		for _, re := range []struct {
@@ -132,14 +134,14 @@ func compileRules(rules []Rule) ([]rule, error) {
 			}
 			c, err := regexp.Compile(re.expr)
 			if err != nil {
-				return nil, kerr(key+".match."+re.name, "not a regular expression: %v", err)
+				return nil, cfgerr.Errorf(key+".match."+re.name, "not a regular expression: %v", err)
 			}
 			*re.dst = c
 		}
 		for j, s := range m.MACOUI {
 			p, err := parseMACPrefix(s)
 			if err != nil {
-				return nil, &keyError{key: fmt.Sprintf("%s.match.mac_oui[%d]", key, j), err: err}
+				return nil, cfgerr.New(fmt.Sprintf("%s.match.mac_oui[%d]", key, j), err)
 			}
 			cr.ouis = append(cr.ouis, p)
 		}
@@ -149,11 +151,11 @@ func compileRules(rules []Rule) ([]rule, error) {
 		}
 		for _, o := range cr.options {
 			if (o.code == 67 && r.Bootfile != "") || (o.code == 66 && r.TFTPServer != "") {
-				return nil, kerr(fmt.Sprintf("%s.options.%d", key, o.code), "set twice: also by bootfile/tftp_server")
+				return nil, cfgerr.Errorf(fmt.Sprintf("%s.options.%d", key, o.code), "set twice: also by bootfile/tftp_server")
 			}
 		}
 		if len(r.Bootfile) > 255 || len(r.TFTPServer) > 255 {
-			return nil, kerr(key+".bootfile", "bootfile and tftp_server must fit an option (255 bytes)")
+			return nil, cfgerr.Errorf(key+".bootfile", "bootfile and tftp_server must fit an option (255 bytes)")
 		}
 		out = append(out, cr)
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // safety is the server's protection against floods, unknown clients and
@@ -35,24 +37,24 @@ func (c Config) validateSafety() error {
 		return err
 	}
 	if c.OfferHoldPercent < 1 || c.OfferHoldPercent > 100 {
-		return kerr("offer_hold_percent", "must be 1-100")
+		return cfgerr.Errorf("offer_hold_percent", "must be 1-100")
 	}
 	r := c.RogueDetection
 	if r.ProbeInterval < 0 || r.ProbeInterval > 0 && r.ProbeInterval < time.Second {
-		return kerr("rogue_detection.probe_interval", "must be 0 (off) or at least 1s")
+		return cfgerr.Errorf("rogue_detection.probe_interval", "must be 0 (off) or at least 1s")
 	}
 	if r.Window < time.Second {
-		return kerr("rogue_detection.window", "must be at least 1s")
+		return cfgerr.Errorf("rogue_detection.window", "must be at least 1s")
 	}
 	if r.ProbeInterval > 0 && !*r.Listen {
-		return kerr("rogue_detection.probe_interval", "probes need rogue_detection.listen to hear the answers")
+		return cfgerr.Errorf("rogue_detection.probe_interval", "probes need rogue_detection.listen to hear the answers")
 	}
 	_, err := parseAddrs("rogue_detection.known_servers", r.KnownServers)
 	return err
 }
 
 func newSafety(s *Server, reg prometheus.Registerer) (*safety, error) {
-	cfg := s.c.cfg
+	cfg := s.comp().cfg
 	rd, err := newRogueDetector(s.serverIP, cfg.RogueDetection)
 	if err != nil {
 		return nil, err

@@ -12,26 +12,32 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Server is a DHCPv4 server. Create it with New, run it with Serve, and
 // Close it after Serve returns to release the lease file.
 type Server struct {
-	c      *compiled
-	log    zerolog.Logger
-	m      *metrics
-	store  LeaseStore
-	share  *sharing // when several servers share the store (share.go)
-	table  *leaseTable
-	now    func() time.Time
-	sem    chan struct{}
-	sample *sampler
+	cur     atomic.Pointer[compiled] // swapped whole by a reload (PrepareReload)
+	running sync.WaitGroup           // handlers (and the sharing loop) Serve started
+	log     zerolog.Logger
+	events  event.Sink // Config.Events as New got it; nil: nobody
+	m       *metrics
+	store   LeaseStore
+	share   *sharing // when several servers share the store (share.go)
+	table   *leaseTable
+	now     func() time.Time
+	sem     chan struct{}
+	sample  *sampler
 	// readSample is for read errors, which come in runs (readPacket).
 	readSample *sampler
 	seen       sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
@@ -65,12 +71,13 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	serverIP := c.serverIP
 	if !serverIP.IsValid() {
 		if serverIP, err = interfaceAddr(cfg.Interface); err != nil {
-			return nil, &keyError{key: "server_ip", err: err}
+			return nil, cfgerr.New("server_ip", err)
 		}
 	}
-	s := &Server{c: c, log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
+	s := &Server{log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
 		sample: &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
-		clientPort: cfg.Port + 1, relayPort: cfg.Port}
+		clientPort: cfg.Port + 1, relayPort: cfg.Port, events: cfg.Events}
+	s.cur.Store(c)
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
 		return nil, fmt.Errorf("dhcp metrics: %w", err)
@@ -93,12 +100,12 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	}
 	st, err := openBoltStore(cfg.LeaseFile, time.Second, s.m.observeCommit)
 	if err != nil {
-		return nil, &keyError{key: "lease_file", err: err}
+		return nil, cfgerr.New("lease_file", err)
 	}
 	leases, err := st.List(context.Background())
 	if err != nil {
 		st.Close()
-		return nil, &keyError{key: "lease_file", err: err}
+		return nil, cfgerr.New("lease_file", err)
 	}
 	s.store, s.table = st, newLeaseTable(c, leases)
 	s.warnMissingBootfiles(store)
@@ -111,9 +118,9 @@ func (s *Server) warnMissingBootfiles(store *images.Store) {
 	if store == nil {
 		return
 	}
-	b := s.c.boot
+	b := s.comp().boot
 	for _, f := range []string{b.bios, b.efi32, b.efi64, b.arm64, b.ipxe} {
-		if f == "" || strings.Contains(f, "://") || slices.Contains(s.c.cfg.Scripts, f) {
+		if f == "" || strings.Contains(f, "://") || slices.Contains(s.comp().cfg.Scripts, f) {
 			continue
 		}
 		if _, err := store.Stat(f); err != nil {
@@ -178,14 +185,14 @@ func Listen(ctx context.Context, iface string, port int) (net.PacketConn, error)
 	return lc.ListenPacket(ctx, "udp4", fmt.Sprintf("0.0.0.0:%d", port))
 }
 
-// Serve answers requests read from conn until ctx is cancelled, then waits
-// for handlers in flight. It does not close conn.
+// Serve answers requests read from conn until ctx is cancelled, and
+// returns once it has stopped reading; requests being answered run on, for
+// Shutdown to wait for. It never closes conn.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	wg := &s.running
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
 	defer stop()
-	if !s.c.proxy { // a proxy holds no offers; its two ports share Serve
+	if !s.comp().proxy { // a proxy holds no offers; its two ports share Serve
 		go s.sweep(ctx)
 	}
 	if s.share != nil {
@@ -213,6 +220,24 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			defer func() { <-s.sem }()
 			s.handlePacket(conn, peer, buf[:n])
 		}()
+	}
+}
+
+// Shutdown waits, until ctx is done, for the requests Serve took to be
+// answered (their replies go out on the socket Serve was handed, so close
+// it only after Shutdown). It returns ctx's error when some were still
+// being answered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -265,7 +290,7 @@ func (s *Server) readPacket(ctx context.Context, conn net.PacketConn, buf []byte
 
 // sweep forgets expired offers now and then.
 func (s *Server) sweep(ctx context.Context) {
-	t := time.NewTicker(s.c.cfg.OfferTime)
+	t := time.NewTicker(s.comp().cfg.OfferTime)
 	defer t.Stop()
 	for {
 		select {

@@ -274,7 +274,7 @@ func TestClientMovesFreesOldAddress(t *testing.T) {
 	if first == nil || first.MessageType() != dhcpv4.MessageTypeAck {
 		t.Fatalf("relayed lease: %v", first)
 	}
-	if moved := ts.dora("52:54:00:16:00:01"); !ts.c.pools[0].prefix.Contains(ipOf(moved.YourIPAddr)) {
+	if moved := ts.dora("52:54:00:16:00:01"); !ts.comp().pools[0].prefix.Contains(ipOf(moved.YourIPAddr)) {
 		t.Fatalf("local lease %s", moved.YourIPAddr)
 	}
 	o, _ = ts.exchange(relayed(discover("52:54:00:16:00:02", dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(first.YourIPAddr)))))
@@ -477,6 +477,11 @@ func TestServeOverUDP(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	sctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if err := ts.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 	srv.Close()
 }

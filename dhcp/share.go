@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // Several servers on one segment share one PostgreSQL lease store
@@ -219,7 +221,7 @@ func (s *Server) openShared(cfg Config) error {
 	defer cancel()
 	st, err := openPGStore(ctx, dsn, s.m.observeCommit)
 	if err != nil {
-		return &keyError{key: "lease_store", err: err}
+		return cfgerr.New("lease_store", err)
 	}
 	cursor, err := st.cursor(ctx)
 	var leases []Lease
@@ -228,13 +230,13 @@ func (s *Server) openShared(cfg Config) error {
 	}
 	if err != nil {
 		st.Close()
-		return &keyError{key: "lease_store", err: err}
+		return cfgerr.New("lease_store", err)
 	}
 	id := cfg.LeaseStore.ServerID
 	if id == "" {
 		id = s.serverIP.String()
 	}
-	s.store, s.table = st, newLeaseTable(s.c, leases)
+	s.store, s.table = st, newLeaseTable(s.comp(), leases)
 	s.share = newSharing(st, peer{id: id, ip: s.serverIP}, cfg.LeaseStore)
 	s.share.cursor = cursor
 	s.safety.rogue.isPeer = s.share.isPeer

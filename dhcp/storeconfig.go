@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // LeaseStoreConfig is `dhcp.lease_store`: where a server-mode DHCP server
@@ -70,38 +72,38 @@ func (c Config) validateStore() error {
 	if c.Mode == "proxy" {
 		// lease_file is ignored there, as it always was.
 		if s != (LeaseStoreConfig{}) {
-			return kerr("lease_store", "proxy mode keeps no leases; remove lease_store")
+			return cfgerr.Errorf("lease_store", "proxy mode keeps no leases; remove lease_store")
 		}
 		return nil
 	}
 	switch s.Type {
 	case StoreBolt:
 		if s.DSN != "" || s.DSNFile != "" || s.ServerID != "" || s.Heartbeat != 0 || s.PeerTimeout != 0 {
-			return kerr("lease_store.type", "dsn, dsn_file, server_id, heartbeat and peer_timeout are for type postgres")
+			return cfgerr.Errorf("lease_store.type", "dsn, dsn_file, server_id, heartbeat and peer_timeout are for type postgres")
 		}
 		return nil
 	case StorePostgres:
 	default:
-		return kerr("lease_store.type", "%q is not a lease store; use bbolt or postgres", s.Type)
+		return cfgerr.Errorf("lease_store.type", "%q is not a lease store; use bbolt or postgres", s.Type)
 	}
 	if c.LeaseFile != "" {
-		return kerr("lease_file", "is the bbolt lease store; with lease_store.type postgres leave it out")
+		return cfgerr.Errorf("lease_file", "is the bbolt lease store; with lease_store.type postgres leave it out")
 	}
 	switch {
 	case s.DSN == "" && s.DSNFile == "":
-		return kerr("lease_store.dsn", "type postgres needs dsn or dsn_file")
+		return cfgerr.Errorf("lease_store.dsn", "type postgres needs dsn or dsn_file")
 	case s.DSN != "" && s.DSNFile != "":
-		return kerr("lease_store.dsn_file", "set dsn or dsn_file, not both")
+		return cfgerr.Errorf("lease_store.dsn_file", "set dsn or dsn_file, not both")
 	case s.DSN != "":
 		if _, err := parseDSN(s.DSN); err != nil {
-			return &keyError{key: "lease_store.dsn", err: err}
+			return cfgerr.New("lease_store.dsn", err)
 		}
 	}
 	if s.Heartbeat < 100*time.Millisecond {
-		return kerr("lease_store.heartbeat", "must be at least 100ms")
+		return cfgerr.Errorf("lease_store.heartbeat", "must be at least 100ms")
 	}
 	if s.PeerTimeout < 2*s.Heartbeat {
-		return kerr("lease_store.peer_timeout", "must be at least twice heartbeat (%s)", s.Heartbeat)
+		return cfgerr.Errorf("lease_store.peer_timeout", "must be at least twice heartbeat (%s)", s.Heartbeat)
 	}
 	return nil
 }
@@ -113,11 +115,11 @@ func (c LeaseStoreConfig) dsn() (string, error) {
 	}
 	b, err := os.ReadFile(c.DSNFile)
 	if err != nil {
-		return "", &keyError{key: "lease_store.dsn_file", err: err}
+		return "", cfgerr.New("lease_store.dsn_file", err)
 	}
 	dsn := strings.TrimSpace(string(b))
 	if _, err := parseDSN(dsn); err != nil {
-		return "", &keyError{key: "lease_store.dsn_file", err: fmt.Errorf("%s: %w", c.DSNFile, err)}
+		return "", cfgerr.New("lease_store.dsn_file", fmt.Errorf("%s: %w", c.DSNFile, err))
 	}
 	return dsn, nil
 }

@@ -155,7 +155,7 @@ func TestUnbindLeavesLaterChanges(t *testing.T) {
 	first, _ := ts.exchange(relayed(discover("52:54:00:18:00:01")))
 	k := keyFor(nil, mac("52:54:00:18:00:01"))
 	l := Lease{IP: ipOf(local.YourIPAddr), MAC: "52:54:00:18:00:01", Expiry: ts.clock.Add(time.Hour)}
-	u, _, ok := ts.table.bind(ts.c.pools[0], k, nil, l, ts.clock)
+	u, _, ok := ts.table.bind(ts.comp().pools[0], k, nil, l, ts.clock)
 	if !ok {
 		t.Fatal("bind refused")
 	}

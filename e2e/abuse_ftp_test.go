@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sys/unix"
 
 	"github.com/bootsrv/bootsrv/images"
@@ -26,10 +25,7 @@ import (
 // left at its default (false).
 func abuseConfig(t *testing.T, extra string) string {
 	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := secretHash(t)
 	return fmt.Sprintf(`tftp:
   allow_write: true
 ftp:

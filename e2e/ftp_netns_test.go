@@ -254,10 +254,10 @@ func TestFTPNetnsNmap(t *testing.T) {
 	if !strings.Contains(report, "No valid accounts found") || guesses == 0 {
 		t.Errorf("ftp-brute: %d guesses, or found an account", guesses)
 	}
-	if got := strings.Count(all, "530 login incorrect"); got < guesses {
-		t.Errorf("%d guesses but %d 530 replies", guesses, got)
-	}
-	if v := n.metric(t, `bootsrv_ftp_logins_total{result="failure"}`); v != fmt.Sprint(strings.Count(all, "530 login incorrect")) {
-		t.Errorf("login failures metric = %s, 530 replies seen = %d", v, strings.Count(all, "530 login incorrect"))
+	// The server counts every guess it refused ("No valid accounts
+	// found" above: none got in). nmap may give up waiting for some of the
+	// (delayed) 530s on a loaded machine, so its trace can hold fewer.
+	if v := n.metric(t, `bootsrv_ftp_logins_total{result="failure"}`); v != fmt.Sprint(guesses) {
+		t.Errorf("login failures metric = %s, nmap made %d guesses", v, guesses)
 	}
 }

@@ -9,17 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // ftpConfig has a writing user netops/secret and anonymous read-only.
 func ftpConfig(t *testing.T) string {
 	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := secretHash(t)
 	return fmt.Sprintf(`ftp:
   passive_ports: 41000-41999
   users:

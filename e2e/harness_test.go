@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // binPath is the bootsrv binary under test, built once by TestMain with the
@@ -101,11 +103,13 @@ type bootsrvOpts struct {
 
 // bootsrvProc is a running bootsrv.
 type bootsrvProc struct {
-	Root  string
-	cmd   *exec.Cmd
-	addrs map[string]string
-	logs  *lockedBuffer
-	exit  chan error
+	Root string
+	// ConfigFile is the config file written from Config, "" without one.
+	ConfigFile string
+	cmd        *exec.Cmd
+	addrs      map[string]string
+	logs       *lockedBuffer
+	exit       chan error
 }
 
 // startBootsrv runs the binary and returns once it has logged "ready",
@@ -134,12 +138,14 @@ func startBootsrv(t *testing.T, o bootsrvOpts) *bootsrvProc {
 	if !o.NoDefaultAddrs {
 		args = append(args, "-tftp-addr", "127.0.0.1:0", "-ftp-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0")
 	}
+	configFile := ""
 	if o.Config != "" {
 		cfgFile := filepath.Join(dir, "bootsrv.yaml")
 		if err := os.WriteFile(cfgFile, []byte(o.Config), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		args = append([]string{"-config", cfgFile}, args...)
+		configFile = cfgFile
 	}
 	args = append(args, o.Args...)
 	bin := binPath
@@ -156,7 +162,7 @@ func startBootsrv(t *testing.T, o bootsrvOpts) *bootsrvProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &bootsrvProc{Root: o.Root, cmd: cmd, addrs: map[string]string{}, logs: &lockedBuffer{}, exit: make(chan error, 1)}
+	p := &bootsrvProc{Root: o.Root, ConfigFile: configFile, cmd: cmd, addrs: map[string]string{}, logs: &lockedBuffer{}, exit: make(chan error, 1)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -387,4 +393,15 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// secretHash is a bcrypt hash of the password "secret", at the lowest cost
+// so that logins stay fast.
+func secretHash(t *testing.T) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
 }

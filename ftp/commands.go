@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // command is one entry of the command table.
@@ -73,7 +75,7 @@ func (s *session) dispatch(ctx context.Context, line string) bool {
 	case s.acct == nil && !cmd.open:
 		s.refuse(reasonNotLoggedIn, 530, "Please login with USER and PASS.")
 		return false
-	case cmd.data && s.srv.cfg.TLS.Require && !s.protP:
+	case cmd.data && s.srv.conf().TLS.Require && !s.protP:
 		s.refuse(reasonTLSRequired, 521, "Data connections must be protected (PROT P).")
 		return false
 	}
@@ -94,7 +96,7 @@ func (s *session) cmdUSER(_ context.Context, _, arg string) bool {
 	switch {
 	case s.acct != nil:
 		s.reply(503, "Already logged in.")
-	case s.srv.cfg.TLS.Require && !s.tlsOn:
+	case s.srv.conf().TLS.Require && !s.tlsOn:
 		s.refuse(reasonTLSRequired, 530, "TLS required: use AUTH TLS first.")
 	case arg == "":
 		s.reply(501, "USER needs a name.")
@@ -121,6 +123,7 @@ func (s *session) cmdPASS(ctx context.Context, _, arg string) bool {
 		return s.loginFailed(ctx)
 	}
 	s.srv.m.logins.WithLabelValues(kind).Inc()
+	s.srv.record(event.Event{IP: s.remote, Kind: event.Login, Result: event.OK, Detail: acct.name})
 	s.acct = acct
 	s.raw.SetReadDeadline(time.Time{})
 	s.log = s.log.With().Str("user", acct.name).Logger()
@@ -135,16 +138,18 @@ func (s *session) cmdPASS(ctx context.Context, _, arg string) bool {
 // connection after Limits.LoginFailures of them (RFC 2577 §5).
 func (s *session) loginFailed(ctx context.Context) bool {
 	s.srv.m.logins.WithLabelValues("failure").Inc()
+	// Not the name tried: people type passwords into the user prompt.
+	s.srv.record(event.Event{IP: s.remote, Kind: event.Login, Result: event.Failed, Detail: "login incorrect"})
 	s.failures++
 	s.user = ""
-	t := time.NewTimer(s.srv.cfg.Limits.LoginFailureDelay)
+	t := time.NewTimer(s.srv.conf().Limits.LoginFailureDelay)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	s.reply(530, "Login incorrect.")
-	if s.failures >= s.srv.cfg.Limits.LoginFailures {
+	if s.failures >= s.srv.conf().Limits.LoginFailures {
 		s.srv.m.refusals.WithLabelValues(reasonLoginLimit).Inc()
 		s.reason.CompareAndSwap(nil, "too many login failures")
 		return true
@@ -157,12 +162,12 @@ func (s *session) loginFailed(ctx context.Context) bool {
 // both cases take the same time.
 func (srv *Server) authenticate(name, pass string) (*account, string) {
 	if lower := strings.ToLower(name); lower == "anonymous" || lower == "ftp" {
-		if !srv.cfg.Anonymous.IsEnabled() {
+		if !srv.conf().Anonymous.IsEnabled() {
 			return nil, ""
 		}
-		return srv.anon, "anonymous"
+		return srv.cur.Load().anon, "anonymous"
 	}
-	u, ok := srv.users[name]
+	u, ok := srv.cur.Load().users[name]
 	hash := srv.dummyHash
 	if ok {
 		hash = []byte(u.PasswordHash)
@@ -180,7 +185,7 @@ func (srv *Server) authenticate(name, pass string) (*account, string) {
 func (s *session) cmdAUTH(_ context.Context, _, arg string) bool {
 	mech := strings.ToUpper(strings.TrimSpace(arg))
 	switch {
-	case s.srv.tls == nil:
+	case s.srv.cur.Load().tls == nil:
 		s.reply(502, "TLS not configured.")
 		return false
 	case mech != "TLS" && mech != "TLS-C" && mech != "SSL":
@@ -192,15 +197,15 @@ func (s *session) cmdAUTH(_ context.Context, _, arg string) bool {
 	}
 	s.reply(234, "Proceed with negotiation.")
 	s.rd.Discard(s.rd.Buffered())
-	tc := tls.Server(s.raw, s.srv.tls)
-	tc.SetDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout))
+	tc := tls.Server(s.raw, s.srv.cur.Load().tls)
+	tc.SetDeadline(time.Now().Add(s.srv.conf().Limits.DataTimeout))
 	if err := tc.Handshake(); err != nil {
 		s.log.Debug().Err(err).Msg("TLS handshake failed")
 		s.reason.CompareAndSwap(nil, "tls handshake failed")
 		return true
 	}
 	tc.SetDeadline(time.Time{})
-	s.raw.SetReadDeadline(s.started.Add(s.srv.cfg.Limits.LoginTimeout))
+	s.raw.SetReadDeadline(s.started.Add(s.srv.conf().Limits.LoginTimeout))
 	s.wmu.Lock()
 	s.conn = tc
 	s.wmu.Unlock()
@@ -228,7 +233,7 @@ func (s *session) cmdPROT(_ context.Context, verb, arg string) bool {
 	case level == "P":
 		s.protP = true
 		s.forward(verb, "P", false)
-	case level == "C" && s.srv.cfg.TLS.Require:
+	case level == "C" && s.srv.conf().TLS.Require:
 		s.refuse(reasonTLSRequired, 534, "Clear data connections refused by policy.")
 	case level == "C":
 		s.protP = false
@@ -242,7 +247,7 @@ func (s *session) cmdPROT(_ context.Context, verb, arg string) bool {
 func (s *session) cmdFEAT(context.Context, string, string) bool {
 	// RFC 2389 §3.2; only extensions that work through this front end.
 	feats := []string{"Features:"}
-	if s.srv.tls != nil {
+	if s.srv.cur.Load().tls != nil {
 		feats = append(feats, " AUTH TLS", " PBSZ", " PROT")
 	}
 	feats = append(feats, " EPRT", " EPSV", " MDTM", " MLSD", " MLST type*;size*;modify*;perm*;",
@@ -293,7 +298,7 @@ func (s *session) cmdNotImplemented(context.Context, string, string) bool {
 // connection may only go to the client's own address and to a port of
 // 1024 or more, which stops FTP bounce attacks (RFC 2577 §3).
 func (s *session) cmdPORT(_ context.Context, verb, arg string) bool {
-	if s.srv.cfg.DisableActive {
+	if s.srv.conf().DisableActive {
 		s.refuse(reasonUnsupported, 502, "Active mode disabled; use PASV or EPSV.")
 		return false
 	}

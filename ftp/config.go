@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the ftp section of the bootsrv config file (minus `listen`,
@@ -56,9 +58,9 @@ type Config struct {
 	// images.uploads. Default "incoming". Anonymous uploads, when enabled,
 	// land here.
 	UploadDir string `yaml:"-"`
-	// DrainTimeout bounds how long Serve waits for transfers in flight after
-	// its context is cancelled. Default 30s.
-	DrainTimeout time.Duration `yaml:"-"`
+	// Events is told of logins and transfers, for the boot timeline;
+	// fixed by New (a reload does not change it). Zero: nobody is.
+	Events event.Sink `yaml:"-"`
 }
 
 // Anonymous is the policy for the "anonymous" and "ftp" logins.
@@ -137,7 +139,6 @@ const (
 	DefaultLoginFailures     = 3
 	DefaultLoginFailureDelay = time.Second
 	DefaultDataTimeout       = 30 * time.Second
-	DefaultDrainTimeout      = 30 * time.Second
 	DefaultPartialTTL        = images.DefaultPartialTTL
 )
 
@@ -157,9 +158,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.UploadDir == "" {
 		c.UploadDir = DefaultUploadDir
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
 	}
 	setDur(&c.PartialTTL, DefaultPartialTTL)
 	users := make([]User, len(c.Users))
@@ -197,19 +195,19 @@ func setDur(p *time.Duration, v time.Duration) {
 // YAML key path relative to the ftp section (Key method).
 func (c Config) Validate() error {
 	if err := c.PassivePorts.check(); err != nil {
-		return keyError{"passive_ports", err}
+		return cfgerr.New("passive_ports", err)
 	}
 	if c.PublicHost != "" {
 		a, err := netip.ParseAddr(c.PublicHost)
 		if err != nil || !a.Is4() {
-			return keyError{"public_host", errors.New("must be an IPv4 address")}
+			return cfgerr.New("public_host", errors.New("must be an IPv4 address"))
 		}
 	}
 	if strings.ContainsAny(c.Banner, "\r\n\x00") {
-		return keyError{"banner", errors.New("must be one line")}
+		return cfgerr.New("banner", errors.New("must be one line"))
 	}
 	if _, err := images.Clean(c.Anonymous.Root); err != nil {
-		return keyError{"anonymous.root", err}
+		return cfgerr.New("anonymous.root", err)
 	}
 	if err := c.validateAnonUpload(); err != nil {
 		return err
@@ -218,13 +216,13 @@ func (c Config) Validate() error {
 		return err
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return keyError{"tls", errors.New("cert and key must be set together")}
+		return cfgerr.New("tls", errors.New("cert and key must be set together"))
 	}
 	if c.TLS.Require && c.TLS.Cert == "" {
-		return keyError{"tls.require", errors.New("needs cert and key")}
+		return cfgerr.New("tls.require", errors.New("needs cert and key"))
 	}
 	if c.PartialTTL < 0 {
-		return keyError{"partial_ttl", errors.New("must not be negative")}
+		return cfgerr.New("partial_ttl", errors.New("must not be negative"))
 	}
 	return c.Limits.validate()
 }
@@ -235,16 +233,16 @@ func (c Config) validateAnonUpload() error {
 	}
 	up, err := images.Clean(c.UploadDir)
 	if err != nil {
-		return keyError{"anonymous.upload", fmt.Errorf("upload folder: %w", err)}
+		return cfgerr.Errorf("anonymous.upload", "upload folder: %w", err)
 	}
 	root, _ := images.Clean(c.Anonymous.Root)
 	switch {
 	case up == ".":
-		return keyError{"anonymous.upload", errors.New("the upload folder is the store root; anonymous uploads need a dedicated folder (images.uploads)")}
+		return cfgerr.New("anonymous.upload", errors.New("the upload folder is the store root; anonymous uploads need a dedicated folder (images.uploads)"))
 	case !within(up, root):
-		return keyError{"anonymous.upload", fmt.Errorf("the upload folder %q is outside anonymous.root %q", up, root)}
+		return cfgerr.Errorf("anonymous.upload", "the upload folder %q is outside anonymous.root %q", up, root)
 	case within(root, up):
-		return keyError{"anonymous.upload", fmt.Errorf("anonymous.root %q is inside the upload-only folder %q", root, up)}
+		return cfgerr.Errorf("anonymous.upload", "anonymous.root %q is inside the upload-only folder %q", root, up)
 	}
 	return nil
 }
@@ -260,18 +258,18 @@ func (c Config) validateUsers() error {
 		key := fmt.Sprintf("users[%d]", i)
 		switch lower := strings.ToLower(u.Name); {
 		case u.Name == "" || strings.ContainsAny(u.Name, " \t\r\n\x00"):
-			return keyError{key + ".name", errors.New("must be a non-empty word")}
+			return cfgerr.New(key+".name", errors.New("must be a non-empty word"))
 		case lower == "anonymous" || lower == "ftp":
-			return keyError{key + ".name", errors.New("reserved for anonymous logins")}
+			return cfgerr.New(key+".name", errors.New("reserved for anonymous logins"))
 		case seen[u.Name]:
-			return keyError{key + ".name", fmt.Errorf("duplicate user %q", u.Name)}
+			return cfgerr.Errorf(key+".name", "duplicate user %q", u.Name)
 		}
 		seen[u.Name] = true
 		if err := checkHash(u.PasswordHash); err != nil {
-			return keyError{key + ".password_hash", err}
+			return cfgerr.New(key+".password_hash", err)
 		}
 		if _, err := images.Clean(u.Root); err != nil {
-			return keyError{key + ".root", err}
+			return cfgerr.New(key+".root", err)
 		}
 	}
 	return nil
@@ -291,7 +289,7 @@ func (l Limits) validate() error {
 		{"limits.data_timeout", l.DataTimeout < 0},
 	} {
 		if v.bad {
-			return keyError{v.key, errors.New("must not be negative")}
+			return cfgerr.New(v.key, errors.New("must not be negative"))
 		}
 	}
 	return nil
@@ -338,15 +336,3 @@ func (r PortRange) check() error {
 	}
 	return nil
 }
-
-// keyError is a validation error that names the offending YAML key.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e keyError) Error() string { return e.key + ": " + e.err.Error() }
-func (e keyError) Unwrap() error { return e.err }
-
-// Key is the YAML key path relative to the ftp section.
-func (e keyError) Key() string { return e.key }

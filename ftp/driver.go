@@ -164,7 +164,7 @@ func (d *fsDriver) Rename(from, to string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.store.Rename(pf, pt, d.srv.cfg.AllowOverwrite); err != nil {
+	if err := d.store.Rename(pf, pt, d.srv.conf().AllowOverwrite); err != nil {
 		return d.fail("rename", pf, err)
 	}
 	d.sess.log.Info().Str("from", pf).Str("to", pt).Msg("ftp rename")

@@ -96,15 +96,22 @@ func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o test
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		sctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+		defer stop()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ln.Close()
 	})
 	return &testServer{addr: ln.Addr().String(), dir: dir, reg: reg, srv: srv}
 }
 
 // client is a raw control-connection client for exact reply checks.
 type client struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
+	t        *testing.T
+	conn     net.Conn
+	r        *bufio.Reader
+	greeting string // the 220 reply, when dial read it
 }
 
 func (ts *testServer) dial(t *testing.T) *client {
@@ -114,7 +121,7 @@ func (ts *testServer) dial(t *testing.T) *client {
 		t.Fatal(err)
 	}
 	cl := wrapClient(t, c)
-	cl.expect(220)
+	cl.greeting = cl.expect(220)
 	return cl
 }
 

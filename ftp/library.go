@@ -26,7 +26,7 @@ func (d *mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error)
 		return "Service not available.", errors.New("unknown session")
 	}
 	cc.SetExtra(sess)
-	return d.srv.cfg.Banner, nil
+	return d.srv.conf().Banner, nil
 }
 
 func (d *mainDriver) ClientDisconnected(ftpserver.ClientContext) {}
@@ -44,10 +44,10 @@ func (d *mainDriver) AuthUser(cc ftpserver.ClientContext, _, _ string) (ftpserve
 }
 
 func (d *mainDriver) GetTLSConfig() (*tls.Config, error) {
-	if d.srv.tls == nil {
+	if d.srv.cur.Load().tls == nil {
 		return nil, errors.New("TLS not configured")
 	}
-	return d.srv.tls, nil
+	return d.srv.cur.Load().tls, nil
 }
 
 // PostAuthMessage is the text of the 230 reply.

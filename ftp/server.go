@@ -24,39 +24,88 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/internal/listener"
+	"github.com/bootsrv/bootsrv/internal/logsample"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Server is an FTP server over an image store. Create it with New.
 type Server struct {
-	cfg       Config
+	cur       atomic.Pointer[live] // swapped whole by a reload
 	store     *images.Store
 	log       zerolog.Logger
 	m         *metrics
-	tls       *tls.Config
-	users     map[string]User
-	anon      *account
 	dummyHash []byte
-	port20    bool // active data connections leave from port 20
+	port20    bool       // active data connections leave from port 20
+	events    event.Sink // Config.Events as New got it; nil: nobody
 
-	mu        sync.Mutex
-	sessions  map[*session]struct{}
-	perIP     map[netip.Addr]int
-	byAddr    map[string]*session // "remote|local" -> session, for the library's callbacks
-	passive   map[int]netip.Addr  // announced passive port -> the client allowed on it
-	uploading map[string]bool     // partial names being written
-	nextID    atomic.Uint64
-	flight    flight
-	acceptLog sampler
+	mu         sync.Mutex
+	sessions   map[*session]struct{}
+	perIP      map[netip.Addr]int
+	byAddr     map[string]*session // "remote|local" -> session, for the library's callbacks
+	passive    map[int]netip.Addr  // announced passive port -> the client allowed on it
+	uploading  map[string]bool     // partial names being written
+	nextID     atomic.Uint64
+	flight     flight
+	acceptLog  *logsample.Sampler
+	running    *running       // the Serve in progress; nil before and after
+	sessionsWG sync.WaitGroup // session goroutines
+}
+
+// live is the part of the server a reload swaps whole: the config and
+// what is derived from it.
+type live struct {
+	cfg   Config
+	users map[string]User
+	anon  *account
+	tls   *tls.Config // nil: no FTPS
+}
+
+// prepare fills cfg's defaults, checks it and derives the rest.
+func prepare(cfg Config) (*live, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &live{cfg: cfg, users: map[string]User{}}
+	if cfg.TLS.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, cfgerr.New("tls", err)
+		}
+		l.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for _, u := range cfg.Users {
+		l.users[u.Name] = u
+	}
+	root, _ := cleanDir(cfg.Anonymous.Root)
+	l.anon = &account{name: "anonymous", anon: true, root: root}
+	if cfg.Anonymous.Upload {
+		l.anon.upload, _ = cleanDir(cfg.UploadDir)
+	}
+	return l, nil
+}
+
+// conf is the config in effect.
+func (s *Server) conf() *Config { return &s.cur.Load().cfg }
+
+// record tells the boot timeline (Config.Events) about e, an FTP event.
+func (s *Server) record(e event.Event) {
+	if s.events != nil {
+		e.Service = event.FTP
+		s.events.Record(e)
+	}
 }
 
 // New checks cfg (after WithDefaults) and returns a server for store.
 // Metrics are registered on reg.
 func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	l, err := prepare(cfg)
+	if err != nil {
 		return nil, err
 	}
+	cfg = l.cfg
 	if store == nil {
 		return nil, errors.New("ftp: nil image store")
 	}
@@ -65,8 +114,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("ftp metrics: %w", err)
 	}
 	s := &Server{
-		cfg: cfg, store: store, log: log, m: m,
-		users:     map[string]User{},
+		store: store, log: log, m: m, events: cfg.Events, acceptLog: logsample.New(time.Second),
 		sessions:  map[*session]struct{}{},
 		perIP:     map[netip.Addr]int{},
 		byAddr:    map[string]*session{},
@@ -74,23 +122,24 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		uploading: map[string]bool{},
 		port20:    !cfg.ActiveAnyPort && canBindPrivileged(),
 	}
-	if cfg.TLS.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
-		if err != nil {
-			return nil, keyError{"tls", err}
-		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	for _, u := range cfg.Users {
-		s.users[u.Name] = u
-	}
+	s.cur.Store(l)
 	s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("bootsrv-dummy"), bcrypt.DefaultCost)
-	root, _ := cleanDir(cfg.Anonymous.Root)
-	s.anon = &account{name: "anonymous", anon: true, root: root}
-	if cfg.Anonymous.Upload {
-		s.anon.upload, _ = cleanDir(cfg.UploadDir)
-	}
 	return s, nil
+}
+
+// PrepareReload checks cfg as New does and returns what puts it into
+// effect: users, the anonymous policy, TLS certificates, the banner, limits
+// and timeouts, overwrite and upload caps apply to what comes next;
+// logged-in sessions keep their account and transfers their handles. The
+// passive port range, public_host and active mode settings are fixed when
+// Serve starts (the library holds them). Nothing changes when it fails;
+// apply cannot fail.
+func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	l, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.cur.Store(l) }, nil
 }
 
 // canBindPrivileged reports whether the process may bind ports below 1024
@@ -114,9 +163,10 @@ func canBindPrivileged() bool {
 	return false
 }
 
-// Serve accepts control connections on ln until ctx is cancelled. Then it
-// stops accepting, lets transfers in flight finish for up to
-// Config.DrainTimeout, closes the remaining sessions and returns nil.
+// Serve accepts control connections on ln until ctx is cancelled or
+// Shutdown is called, and returns then; sessions and transfers in flight
+// run on, for Shutdown to wait for. It never closes ln, which belongs to
+// the caller.
 //
 // An accept error never ends Serve: running out of file descriptors
 // (EMFILE, ENFILE), buffers or an aborted handshake is waited out with
@@ -133,41 +183,77 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	libErr := make(chan error, 1)
 	go func() { libErr <- lib.Serve() }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.running = &running{stop: cancel, lib: lib, libErr: libErr}
+	s.mu.Unlock()
 
-	ln = listener.Retry(ln, s.acceptError)
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	var err error
+	owned := listener.Unowned(ln)
+	wake := context.AfterFunc(ctx, func() { owned.Close() })
+	defer wake()
+	ln = listener.Retry(owned, s.acceptError)
 	for {
 		c, aerr := ln.Accept()
 		if aerr != nil {
 			if ctx.Err() != nil {
-				break
+				return nil
 			}
 			if errors.Is(aerr, net.ErrClosed) {
-				err = fmt.Errorf("ftp accept: %w", aerr)
-				break
+				return fmt.Errorf("ftp accept: %w", aerr)
 			}
 			s.acceptError(aerr)
 			if !wait(ctx, time.Second) {
-				break
+				return nil
 			}
 			continue
 		}
 		if sess := s.admit(ctx, c, libLn); sess != nil {
-			wg.Add(1)
+			s.sessionsWG.Add(1)
 			go func() {
-				defer wg.Done()
+				defer s.sessionsWG.Done()
 				sess.run(ctx)
 				s.leave(sess)
 			}()
 		}
 	}
-	s.drain()
-	lib.Stop()
-	<-libErr
-	wg.Wait()
+}
+
+// running is what Shutdown stops of a Serve.
+type running struct {
+	stop   context.CancelFunc
+	lib    *ftpserver.FtpServer
+	libErr chan error
+}
+
+// Shutdown stops Serve accepting, waits for transfers in flight until ctx
+// is done, then closes every session and returns; ctx's error when
+// transfers were cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	r := s.running
+	s.running = nil
+	s.mu.Unlock()
+	if r != nil {
+		r.stop()
+	}
+	var err error
+	select {
+	case <-s.flight.idle():
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.log.Warn().Msg("ftp: drain deadline passed, closing sessions with transfers in flight")
+	}
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.close("server shutdown")
+	}
+	s.mu.Unlock()
+	if r != nil {
+		r.lib.Stop()
+		<-r.libErr
+	}
+	s.sessionsWG.Wait()
 	return err
 }
 
@@ -175,7 +261,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // shortage fails every accept, and one line a second tells as much.
 func (s *Server) acceptError(err error) {
 	s.m.acceptErrors.Inc()
-	if ok, dropped := s.acceptLog.allow(time.Now()); ok {
+	if ok, dropped := s.acceptLog.Allow(time.Now()); ok {
 		s.log.Warn().Err(err).Int("not_logged", dropped).Msg("ftp accept failed; retrying")
 	}
 }
@@ -193,44 +279,6 @@ func wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// sampler lets one event a second through and counts the others.
-type sampler struct {
-	mu      sync.Mutex
-	last    time.Time
-	dropped int
-}
-
-// allow reports whether an event at now may be logged, and how many were
-// not logged since the last one that was.
-func (s *sampler) allow(now time.Time) (bool, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now.Sub(s.last) < time.Second {
-		s.dropped++
-		return false, 0
-	}
-	d := s.dropped
-	s.last, s.dropped = now, 0
-	return true, d
-}
-
-// drain waits up to DrainTimeout for transfers in flight, then closes
-// every session.
-func (s *Server) drain() {
-	t := time.NewTimer(s.cfg.DrainTimeout)
-	defer t.Stop()
-	select {
-	case <-s.flight.idle():
-	case <-t.C:
-		s.log.Warn().Msg("ftp: drain timeout, closing sessions with transfers in flight")
-	}
-	s.mu.Lock()
-	for sess := range s.sessions {
-		sess.close("server shutdown")
-	}
-	s.mu.Unlock()
-}
-
 // admit applies the session caps (421, RFC 959 §4.2) and starts a session.
 func (s *Server) admit(ctx context.Context, c net.Conn, libLn *chanListener) *session {
 	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
@@ -238,9 +286,9 @@ func (s *Server) admit(ctx context.Context, c net.Conn, libLn *chanListener) *se
 	s.mu.Lock()
 	reason := ""
 	switch {
-	case len(s.sessions) >= s.cfg.Limits.MaxSessions:
+	case len(s.sessions) >= s.conf().Limits.MaxSessions:
 		reason = reasonSessionLimit
-	case s.perIP[ip] >= s.cfg.Limits.MaxSessionsPerIP:
+	case s.perIP[ip] >= s.conf().Limits.MaxSessionsPerIP:
 		reason = reasonIPLimit
 	}
 	if reason != "" {
@@ -338,7 +386,7 @@ func (s *Server) passiveClient(port int) (netip.Addr, bool) {
 // settings is the library's configuration; our front end enforces TLS
 // policy, so the library itself never requires TLS.
 func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
-	c := s.cfg
+	c := s.conf()
 	return &ftpserver.Settings{
 		Listener:                 ln,
 		PublicHost:               c.PublicHost,

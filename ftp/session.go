@@ -86,7 +86,7 @@ type account struct {
 func (s *session) run(ctx context.Context) {
 	defer s.close("")
 	go s.copyReplies()
-	s.raw.SetReadDeadline(s.started.Add(s.srv.cfg.Limits.LoginTimeout))
+	s.raw.SetReadDeadline(s.started.Add(s.srv.conf().Limits.LoginTimeout))
 	for {
 		line, err := s.readLine()
 		switch {
@@ -204,7 +204,7 @@ func (s *session) refuse(reason string, code int, text string) {
 func (s *session) write(b []byte) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout))
+	s.conn.SetWriteDeadline(time.Now().Add(s.srv.conf().Limits.DataTimeout))
 	if _, err := s.conn.Write(b); err != nil {
 		s.reason.CompareAndSwap(nil, "write error")
 		go s.close("")

@@ -3,11 +3,9 @@ package ftp
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -109,7 +107,7 @@ func TestServeDrain(t *testing.T) {
 	if err := up.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{DrainTimeout: 20 * time.Second, PassivePorts: PortRange{First: 40000, Last: 49999}},
+	srv, err := New(Config{PassivePorts: PortRange{First: 40000, Last: 49999}},
 		store, zerolog.Nop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +116,7 @@ func TestServeDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -134,26 +133,33 @@ func TestServeDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel() // the transfer is in flight, held back by our not reading
-
-	// New connections are refused once the listener is closed; the
-	// close runs right after cancel, so this loop is bounded and short.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		nc, err := net.Dial("tcp", ts.addr)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			break
-		}
-		if err == nil {
-			nc.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still accepting connections 5s after cancel: %v", err)
-		}
-	}
 	select {
 	case err := <-done:
-		t.Fatalf("Serve returned with a transfer in flight: %v", err)
-	default:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	// New connections are no longer served: no greeting comes.
+	nc, err := net.Dial("tcp", ts.addr)
+	if err == nil {
+		nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, _ := nc.Read(make([]byte, 16)); n > 0 {
+			t.Fatal("a connection after cancel was greeted")
+		}
+		nc.Close()
+	}
+	shut := make(chan error, 1)
+	go func() {
+		sctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
+		defer stop()
+		shut <- srv.Shutdown(sctx)
+	}()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned with a transfer in flight: %v", err)
+	case <-time.After(100 * time.Millisecond):
 	}
 	rest, err := io.ReadAll(d)
 	if err != nil {
@@ -165,11 +171,11 @@ func TestServeDrain(t *testing.T) {
 	c.expect(226)
 	c.expectClose(10 * time.Second) // then the session is closed
 	select {
-	case err := <-done:
+	case err := <-shut:
 		if err != nil {
-			t.Fatalf("Serve: %v", err)
+			t.Fatalf("Shutdown: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after the drain")
+		t.Fatal("Shutdown did not return after the drain")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // chunk is how much data moves between two refreshes of the data
@@ -83,7 +84,7 @@ func (h *download) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
 		if dl != nil {
-			dl.SetWriteDeadline(time.Now().Add(h.d.srv.cfg.Limits.DataTimeout))
+			dl.SetWriteDeadline(time.Now().Add(h.d.srv.conf().Limits.DataTimeout))
 		}
 		n, err := io.Copy(w, &io.LimitedReader{R: h.File, N: chunk})
 		total += n
@@ -109,7 +110,7 @@ func (h *download) writeASCII(w io.Writer) (int64, error) {
 		if n > 0 {
 			out = toCRLF(out[:0], in[:n], &cr)
 			if dl != nil {
-				dl.SetWriteDeadline(time.Now().Add(h.d.srv.cfg.Limits.DataTimeout))
+				dl.SetWriteDeadline(time.Now().Add(h.d.srv.conf().Limits.DataTimeout))
 			}
 			m, werr := w.Write(out)
 			total += int64(m)
@@ -167,6 +168,14 @@ func (d *fsDriver) finish(dir, name string, n int64, began time.Time, result str
 	}
 	ev.Str("direction", dir).Str("file", name).Int64("bytes", n).
 		Dur("duration", time.Since(began)).Str("result", result).Msg("ftp transfer")
+	e := event.Event{IP: d.sess.remote, Kind: event.Transfer, Result: event.OK, File: name, Bytes: n, Duration: time.Since(began)}
+	if dir == "upload" {
+		e.Kind = event.Upload
+	}
+	if result != "ok" {
+		e.Result, e.Detail = event.Failed, result
+	}
+	d.srv.record(e)
 }
 
 func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserver.FileTransfer, error) {
@@ -178,7 +187,7 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	}
 	// APPE onto a complete file is refused even with allow_overwrite: the
 	// partial holds only the new bytes and would replace the file.
-	if _, err := d.store.Stat(p); err == nil && (!d.srv.cfg.AllowOverwrite || appendMode) {
+	if _, err := d.store.Stat(p); err == nil && (!d.srv.conf().AllowOverwrite || appendMode) {
 		return nil, d.fail("stor", p, images.ErrExists)
 	}
 	key := images.PartialName(p, d.acct.name)
@@ -210,7 +219,7 @@ func (d *fsDriver) openAnonUpload(p string, appendMode bool, offset int64) (ftps
 	case appendMode || offset > 0:
 		return nil, d.fail("stor", p, errNoResume)
 	}
-	u, err := d.store.Create(p, d.srv.cfg.MaxUploadSize)
+	u, err := d.store.Create(p, d.srv.conf().MaxUploadSize)
 	if err != nil {
 		return nil, d.fail("stor", p, err)
 	}
@@ -265,7 +274,7 @@ func (u *upload) Write(p []byte) (int, error) {
 }
 
 func (u *upload) check(more int64) error {
-	if max := u.d.srv.cfg.MaxUploadSize; max > 0 && u.start+u.written+more > max {
+	if max := u.d.srv.conf().MaxUploadSize; max > 0 && u.start+u.written+more > max {
 		return images.ErrTooLarge
 	}
 	return nil
@@ -287,7 +296,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
 		if dl != nil {
-			dl.SetReadDeadline(time.Now().Add(u.d.srv.cfg.Limits.DataTimeout))
+			dl.SetReadDeadline(time.Now().Add(u.d.srv.conf().Limits.DataTimeout))
 		}
 		n, err := dst.ReadFrom(&io.LimitedReader{R: r, N: chunk})
 		total += n
@@ -314,7 +323,7 @@ func (u *upload) readASCII(r io.Reader) (int64, error) {
 	var total int64
 	for {
 		if dl != nil {
-			dl.SetReadDeadline(time.Now().Add(u.d.srv.cfg.Limits.DataTimeout))
+			dl.SetReadDeadline(time.Now().Add(u.d.srv.conf().Limits.DataTimeout))
 		}
 		n, rerr := r.Read(in)
 		total += int64(n)
@@ -394,7 +403,7 @@ func (u *upload) Close() error {
 	var cerr error
 	switch {
 	case err == nil && u.part != nil:
-		cerr = u.part.Commit(u.d.srv.cfg.AllowOverwrite)
+		cerr = u.part.Commit(u.d.srv.conf().AllowOverwrite)
 	case err == nil:
 		cerr = u.anon.Commit()
 	case u.anon != nil:

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the top-level `scripts:` list of the config file, plus what
@@ -29,8 +31,12 @@ type Config struct {
 	// lookups; machines are found by ?mac= and the neighbour table only.
 	Leases func(ip netip.Addr) (Lease, bool) `yaml:"-"`
 	// Neighbours finds the MAC address of a peer on a directly attached
-	// link. Zero: read the kernel's neighbour table, /proc/self/net/arp.
+	// link (bootsrv: the kernel's neighbour table, see netboot). Zero: no
+	// lookups; machines are found by ?mac= and DHCP leases only.
 	Neighbours func(ip netip.Addr) (net.HardwareAddr, bool) `yaml:"-"`
+	// Events is told of every render, for the boot timeline. Zero: nobody
+	// is.
+	Events event.Sink `yaml:"-"`
 	// HTTPAddr is http.listen, for .HTTPBase in scripts sent over TFTP
 	// (over HTTP the connection's own address is used). Zero or "off":
 	// .HTTPBase is empty in TFTP renders.
@@ -84,9 +90,6 @@ func (c Config) WithDefaults() Config {
 	if c.Dir == "" {
 		c.Dir = "."
 	}
-	if c.Neighbours == nil {
-		c.Neighbours = procARP
-	}
 	if c.ImagesPath == "" {
 		c.ImagesPath = "/images/"
 	}
@@ -94,30 +97,13 @@ func (c Config) WithDefaults() Config {
 }
 
 // Validate checks every script: names, files, and each template parsed and
-// executed for every host and for an unknown machine. Errors implement
-// Key() (e.g. "scripts[1].template"); template errors also TemplateLine().
+// executed for every host and for an unknown machine. Errors
+// are *cfgerr.Error with the key (e.g. "scripts[1].template") and, for
+// template errors, the template's line.
 func (c Config) Validate() error {
 	_, err := c.WithDefaults().compile()
 	return err
 }
-
-// keyError is a validation error tied to a config key and, for template
-// errors, a line of the template.
-type keyError struct {
-	key  string
-	err  error
-	line int
-}
-
-func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
-func (e *keyError) Unwrap() error { return e.err }
-
-// Key is the YAML key path, e.g. "scripts[0].template".
-func (e *keyError) Key() string { return e.key }
-
-// TemplateLine is the line inside an inline template the error is on
-// (1-based), or 0, so the caller can point at the line in the config file.
-func (e *keyError) TemplateLine() int { return e.line }
 
 // compile reads, parses and checks every script.
 func (c Config) compile() (map[string]*script, error) {
@@ -127,15 +113,15 @@ func (c Config) compile() (map[string]*script, error) {
 		name, err := images.Clean(sc.Name)
 		switch {
 		case sc.Name == "":
-			return nil, &keyError{key: key + ".name", err: fmt.Errorf("required: the name clients ask for, e.g. boot.ipxe")}
+			return nil, cfgerr.New(key+".name", fmt.Errorf("required: the name clients ask for, e.g. boot.ipxe"))
 		case err != nil || name == ".":
-			return nil, &keyError{key: key + ".name", err: fmt.Errorf("%q is not a usable file name", sc.Name)}
+			return nil, cfgerr.New(key+".name", fmt.Errorf("%q is not a usable file name", sc.Name))
 		}
 		if j, dup := out[name]; dup {
-			return nil, &keyError{key: key + ".name", err: fmt.Errorf("%q is also scripts[%d]", name, j.index)}
+			return nil, cfgerr.New(key+".name", fmt.Errorf("%q is also scripts[%d]", name, j.index))
 		}
 		if (sc.Template == "") == (sc.File == "") {
-			return nil, &keyError{key: key, err: fmt.Errorf("set exactly one of template and file")}
+			return nil, cfgerr.New(key, fmt.Errorf("set exactly one of template and file"))
 		}
 		text, where, tkey := sc.Template, "", key+".template"
 		if sc.File != "" {
@@ -146,7 +132,7 @@ func (c Config) compile() (map[string]*script, error) {
 			}
 			b, err := os.ReadFile(path)
 			if err != nil {
-				return nil, &keyError{key: tkey, err: err}
+				return nil, cfgerr.New(tkey, err)
 			}
 			text, where = string(b), path
 		}
@@ -160,12 +146,12 @@ func (c Config) compile() (map[string]*script, error) {
 				if line > 0 {
 					where = fmt.Sprintf("%s:%d", where, line)
 				}
-				return nil, &keyError{key: tkey, err: fmt.Errorf("%s: %s", where, reason)}
+				return nil, cfgerr.New(tkey, fmt.Errorf("%s: %s", where, reason))
 			}
 			if line > 0 {
 				reason = fmt.Sprintf("template line %d: %s", line, reason)
 			}
-			return nil, &keyError{key: tkey, err: fmt.Errorf("%s", reason), line: line}
+			return nil, &cfgerr.Error{Key: tkey, Err: fmt.Errorf("%s", reason), Line: line}
 		}
 		s.index = i
 		out[name] = s

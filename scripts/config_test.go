@@ -2,6 +2,7 @@ package scripts
 
 import (
 	"errors"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,7 +28,7 @@ func TestValidate(t *testing.T) {
 	tests := map[string]struct {
 		scripts  []Script
 		key      string // "" means valid
-		line     int    // TemplateLine
+		line     int    // the error's Line in the template
 		contains []string
 	}{
 		"inline ok":          {scripts: []Script{{Name: "boot.ipxe", Template: twoHosts}}},
@@ -57,12 +58,12 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var ke *keyError
+			var ke *cfgerr.Error
 			if !errors.As(err, &ke) {
-				t.Fatalf("error %v is not a keyError", err)
+				t.Fatalf("error %v names no key", err)
 			}
-			if ke.Key() != tc.key || ke.TemplateLine() != tc.line {
-				t.Errorf("key %q line %d, want %q line %d (%v)", ke.Key(), ke.TemplateLine(), tc.key, tc.line, err)
+			if ke.Key != tc.key || ke.Line != tc.line {
+				t.Errorf("key %q line %d, want %q line %d (%v)", ke.Key, ke.Line, tc.key, tc.line, err)
 			}
 			for _, c := range tc.contains {
 				if !strings.Contains(err.Error(), c) {

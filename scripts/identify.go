@@ -1,14 +1,10 @@
 package scripts
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
 )
 
@@ -18,16 +14,16 @@ import (
 // entry in the neighbour table. The lease's facts (host name,
 // architecture, reservation) are used only when the lease belongs to that
 // MAC; a reservation is otherwise found by MAC.
-func (s *Server) identify(req Request) (Machine, error) {
-	m := Machine{IP: req.Remote.String(), ArchCode: -1, Source: "none", ServerIP: s.cfg.ServerIP}
+func (c *compiled) identify(req Request) (Machine, error) {
+	m := Machine{IP: req.Remote.String(), ArchCode: -1, Source: "none", ServerIP: c.cfg.ServerIP}
 	if !req.Remote.IsValid() {
 		m.IP = ""
 	}
 	if req.Local.IsValid() {
 		m.ServerIP = req.Local.String()
 	}
-	m.HTTPBase = s.httpBase(req)
-	m.ImagesURL = imagesURL(m.HTTPBase, s.cfg.ImagesPath)
+	m.HTTPBase = c.httpBase(req)
+	m.ImagesURL = imagesURL(m.HTTPBase, c.cfg.ImagesPath)
 	var mac net.HardwareAddr
 	if req.MAC != "" {
 		var err error
@@ -38,15 +34,15 @@ func (s *Server) identify(req Request) (Machine, error) {
 	}
 	var lease Lease
 	haveLease := false
-	if s.cfg.Leases != nil && req.Remote.IsValid() {
-		lease, haveLease = s.cfg.Leases(req.Remote)
+	if c.cfg.Leases != nil && req.Remote.IsValid() {
+		lease, haveLease = c.cfg.Leases(req.Remote)
 	}
 	switch {
 	case mac != nil:
 	case haveLease && lease.MAC != nil:
 		mac, m.Source = lease.MAC, "lease"
-	case req.Remote.IsValid():
-		if hw, ok := s.cfg.Neighbours(req.Remote); ok {
+	case req.Remote.IsValid() && c.cfg.Neighbours != nil:
+		if hw, ok := c.cfg.Neighbours(req.Remote); ok {
 			mac, m.Source = hw, "arp"
 		}
 	}
@@ -56,7 +52,7 @@ func (s *Server) identify(req Request) (Machine, error) {
 		return m, nil
 	}
 	setMAC(&m, mac.String())
-	host := s.byMAC[mac.String()]
+	host := c.byMAC[mac.String()]
 	if haveLease && bytes.Equal(lease.MAC, mac) {
 		m.ArchCode = lease.Arch
 		// The lease's host name may be what the client sent (option 12):
@@ -117,18 +113,18 @@ func parseMAC(s string) (net.HardwareAddr, error) {
 // reaches it. Over HTTP that is the connection's own local address (the
 // handler sets req.local). Over TFTP it is the http.listen address: its
 // host when it names one, else the address the TFTP request reached.
-func (s *Server) httpBase(req Request) string {
+func (c *compiled) httpBase(req Request) string {
 	if req.local.IsValid() {
 		return "http://" + req.local.String()
 	}
-	host, port, err := net.SplitHostPort(s.cfg.HTTPAddr)
+	host, port, err := net.SplitHostPort(c.cfg.HTTPAddr)
 	if err != nil || port == "0" { // also "" and "off"
 		return ""
 	}
 	if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
 		return "http://" + net.JoinHostPort(host, port)
 	}
-	server := s.cfg.ServerIP
+	server := c.cfg.ServerIP
 	if req.Local.IsValid() {
 		server = req.Local.String()
 	}
@@ -145,49 +141,6 @@ func imagesURL(base, imagesPath string) string {
 		return ""
 	}
 	return base + strings.TrimSuffix(imagesPath, "/")
-}
-
-// procARP looks ip up in the kernel's IPv4 neighbour table of the network
-// namespace bootsrv runs in. It reads /proc/self/net/arp rather than
-// /proc/net/arp: the systemd unit's ProcSubset=pid hides /proc/net (a
-// symbolic link to self/net) but not the process's own directory.
-func procARP(ip netip.Addr) (net.HardwareAddr, bool) {
-	f, err := os.Open("/proc/self/net/arp")
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	return lookupARP(f, ip)
-}
-
-// lookupARP reads the /proc/net/arp format:
-//
-//	IP address  HW type  Flags  HW address         Mask  Device
-//	10.0.0.2    0x1      0x2    52:54:00:12:34:56  *     eth0
-//
-// and returns the complete (flag ATF_COM, 0x2) Ethernet entry for ip.
-func lookupARP(r io.Reader, ip netip.Addr) (net.HardwareAddr, bool) {
-	ip = ip.Unmap()
-	if !ip.Is4() {
-		return nil, false
-	}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 || f[0] != ip.String() {
-			continue
-		}
-		flags, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 32)
-		if err != nil || flags&0x2 == 0 {
-			continue
-		}
-		mac, err := net.ParseMAC(f[3])
-		if err != nil || len(mac) != 6 || bytes.Equal(mac, make(net.HardwareAddr, 6)) {
-			continue
-		}
-		return mac, true
-	}
-	return nil, false
 }
 
 // ValidHostname reports whether s is a host name by RFC 1123 §2.1 (and

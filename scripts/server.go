@@ -7,19 +7,19 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Server renders the configured scripts for the machines that ask.
 type Server struct {
-	cfg      Config
-	scripts  map[string]*script // by cleaned name
-	byMAC    map[string]*Host   // reservations by MAC (net.HardwareAddr.String())
+	cur      atomic.Pointer[compiled] // swapped whole by a reload
 	log      zerolog.Logger
 	renders  *prometheus.CounterVec
 	sources  *prometheus.CounterVec
@@ -33,15 +33,39 @@ var (
 	sources   = []string{"query", "lease", "arp", "none"}
 )
 
-// New checks cfg (parsing and test-executing every template), fills its
-// defaults and registers the metrics on reg.
-func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+// compiled is a checked Config in the form Render uses.
+type compiled struct {
+	cfg     Config
+	scripts map[string]*script // by cleaned name
+	byMAC   map[string]*Host   // reservations by MAC (net.HardwareAddr.String())
+}
+
+// prepare fills cfg's defaults and compiles it, parsing and
+// test-executing every template.
+func prepare(cfg Config) (*compiled, error) {
 	cfg = cfg.WithDefaults()
-	compiled, err := cfg.compile()
+	scripts, err := cfg.compile()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, scripts: compiled, byMAC: map[string]*Host{}, log: log,
+	c := &compiled{cfg: cfg, scripts: scripts, byMAC: map[string]*Host{}}
+	for i := range cfg.Hosts {
+		h := &cfg.Hosts[i]
+		if mac, err := net.ParseMAC(h.MAC); err == nil {
+			c.byMAC[mac.String()] = h
+		}
+	}
+	return c, nil
+}
+
+// New checks cfg (parsing and test-executing every template), fills its
+// defaults and registers the metrics on reg.
+func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+	c, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{log: log,
 		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bootsrv_scripts_renders_total",
 			Help: "Boot scripts rendered for clients, by protocol and result (error: the template failed at run time).",
@@ -69,19 +93,52 @@ func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Server, er
 	for _, src := range sources {
 		s.sources.WithLabelValues(src)
 	}
-	for i := range cfg.Hosts {
-		h := &cfg.Hosts[i]
-		if mac, err := net.ParseMAC(h.MAC); err == nil {
-			s.byMAC[mac.String()] = h
-		}
-	}
+	s.cur.Store(c)
 	return s, nil
 }
 
+// PrepareReload checks cfg as New does and returns what swaps it in:
+// renders already running finish with the scripts they started with.
+// Nothing changes when it fails; apply cannot fail.
+func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	c, err := prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.cur.Store(c) }, nil
+}
+
+// Preview is Render without its traces (log line, metrics, timeline
+// event): what the script req names would be, for `bootsrv explain`.
+func (s *Server) Preview(req Request) (data []byte, ok bool, err error) {
+	data, _, sc, _, err := s.cur.Load().renderFor(req)
+	return data, sc != nil, err
+}
+
+// renderFor identifies the machine req comes from and renders the script
+// it names for it; sc is nil when the name is no script.
+func (c *compiled) renderFor(req Request) (data []byte, name string, sc *script, m Machine, err error) {
+	name, cerr := images.Clean(req.Name)
+	sc = c.scripts[name]
+	if cerr != nil || sc == nil {
+		return nil, name, nil, m, nil
+	}
+	m, err = c.identify(req)
+	if err == nil {
+		m.Name, m.Protocol = name, req.Protocol
+		data, err = sc.render(m)
+	}
+	return data, name, sc, m, err
+}
+
+// Config is the config in effect, defaults filled.
+func (s *Server) Config() Config { return s.cur.Load().cfg }
+
 // Names lists the script names, in config order.
 func (s *Server) Names() []string {
-	out := make([]string, len(s.scripts))
-	for name, sc := range s.scripts {
+	c := s.cur.Load()
+	out := make([]string, len(c.scripts))
+	for name, sc := range c.scripts {
 		out[sc.index] = name
 	}
 	return out
@@ -103,16 +160,11 @@ type Request struct {
 // false when the name is no script. An error is a template failing at run
 // time (or a ?mac= that is no MAC address).
 func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
-	name, cerr := images.Clean(req.Name)
-	sc := s.scripts[name]
-	if cerr != nil || sc == nil {
-		return nil, false, nil
-	}
 	start := time.Now()
-	m, err := s.identify(req)
-	if err == nil {
-		m.Name, m.Protocol = name, req.Protocol
-		data, err = sc.render(m)
+	c := s.cur.Load()
+	data, name, sc, m, err := c.renderFor(req)
+	if sc == nil {
+		return nil, false, nil
 	}
 	result := "ok"
 	ev := s.log.Info()
@@ -128,12 +180,18 @@ func (s *Server) Render(req Request) (data []byte, ok bool, err error) {
 	ev.Str("name", name).Str("protocol", req.Protocol).Str("ip", req.Remote.String()).Str("mac", m.MAC).
 		Str("source", m.Source).Bool("known", m.Known).Str("arch", m.Arch).Int("bytes", len(data)).
 		Dur("duration", time.Since(start)).Str("result", result).Msg("boot script rendered")
+	if ev := c.cfg.Events; ev != nil {
+		e := event.Event{IP: req.Remote, Service: event.Script, Kind: event.Render, Result: event.OK, File: name,
+			Bytes: int64(len(data)), Duration: time.Since(start), Rule: fmt.Sprintf("scripts[%d]", sc.index)}
+		if m.MAC != "" {
+			e.MAC, _ = net.ParseMAC(m.MAC)
+		}
+		if err != nil {
+			e.Result, e.Detail = event.Failed, err.Error()
+		}
+		ev.Record(e)
+	}
 	return data, true, err
-}
-
-// TFTP is the hook for tftp.Server.SetVirtual.
-func (s *Server) TFTP(name string, local, remote netip.Addr) ([]byte, bool, error) {
-	return s.Render(Request{Name: name, Protocol: "tftp", Local: local, Remote: remote})
 }
 
 // Handler serves scripts over HTTP behind http.StripPrefix, as the store's

@@ -123,7 +123,7 @@ func TestUnverifiedRetransmissions(t *testing.T) {
 // block grow to the client's 1s, past the configured 200ms, before the
 // transfer gives up.
 func TestTimeoutOptionHonoured(t *testing.T) {
-	cfg := Config{Timeout: 200 * time.Millisecond, MinTimeout: 200 * time.Millisecond, Retries: 1, DrainTimeout: 5 * time.Second}
+	cfg := Config{Timeout: 200 * time.Millisecond, MinTimeout: 200 * time.Millisecond, Retries: 1}
 	ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(2000)})
 	r := newRaw(t, ts.addr)
 	r.send(r.srv, request(1, "f", "octet", "timeout", "1"))
@@ -169,9 +169,9 @@ func TestPerIPCaps(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := fastConfig()
 			cfg.Timeout = 5 * time.Second // nobody times out during the test
-			cfg.DrainTimeout = 50 * time.Millisecond
 			tc.cfg(&cfg)
 			ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(5000)})
+			ts.drain = 50 * time.Millisecond
 			for i := range 2 {
 				a := newRaw(t, ts.addr)
 				a.send(a.srv, request(1, "f", "octet"))
@@ -208,9 +208,9 @@ func TestPerIPCaps(t *testing.T) {
 func TestUnverifiedCapFreedByAnswer(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Timeout = 5 * time.Second
-	cfg.DrainTimeout = 50 * time.Millisecond // stop the waiting transfers at cleanup
 	cfg.MaxUnverifiedPerIP = 1
 	ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(5000)})
+	ts.drain = 50 * time.Millisecond // stop the waiting transfers at cleanup
 	a := newRaw(t, ts.addr)
 	a.send(a.srv, request(1, "f", "octet"))
 	if p := a.read(2 * time.Second); opcode(p) != 3 {
@@ -233,10 +233,10 @@ func TestUnverifiedCapFreedByAnswer(t *testing.T) {
 func TestEviction(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Timeout = 5 * time.Second
-	cfg.DrainTimeout = 50 * time.Millisecond // stop the waiting transfers at cleanup
 	cfg.MaxTransfers = 2
 	data := randBytes(20_000)
 	ts := newTestServer(t, cfg, map[string][]byte{"f": data})
+	ts.drain = 50 * time.Millisecond // stop the waiting transfers at cleanup
 	var forged []*rawConn
 	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
 		r := newRawFrom(t, ts.addr, ip)

@@ -27,15 +27,15 @@ import (
 // long before its turn to be evicted comes. Verified transfers are never
 // evicted.
 type admission struct {
+	m *metrics
+
+	mu            sync.Mutex
 	maxTotal      int
 	maxPerIP      int // <= 0: no cap
 	maxUnverified int // <= 0: no cap
-	m             *metrics
-
-	mu      sync.Mutex
-	total   int
-	perIP   map[netip.Addr]ipLoad // only addresses with transfers running
-	waiting list.List             // unverified *slot, oldest first
+	total         int
+	perIP         map[netip.Addr]ipLoad // only addresses with transfers running
+	waiting       list.List             // unverified *slot, oldest first
 }
 
 type ipLoad struct{ transfers, unverified int }
@@ -50,8 +50,17 @@ type slot struct {
 }
 
 func newAdmission(cfg Config, m *metrics) *admission {
-	return &admission{maxTotal: cfg.MaxTransfers, maxPerIP: cfg.MaxTransfersPerIP,
-		maxUnverified: cfg.MaxUnverifiedPerIP, m: m, perIP: map[netip.Addr]ipLoad{}}
+	a := &admission{m: m, perIP: map[netip.Addr]ipLoad{}}
+	a.setLimits(cfg)
+	return a
+}
+
+// setLimits applies the caps of cfg to requests from now on; transfers
+// already admitted stay, even over a lowered cap.
+func (a *admission) setLimits(cfg Config) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.maxTotal, a.maxPerIP, a.maxUnverified = cfg.MaxTransfers, cfg.MaxTransfersPerIP, cfg.MaxUnverifiedPerIP
 }
 
 // admit counts a new, unverified transfer from ip, or says why not.

@@ -1,11 +1,10 @@
 package tftp
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // Config is the tftp: section of the configuration file, without listen,
@@ -60,7 +59,8 @@ type Config struct {
 	// UnverifiedRetries) of a slot. Default (zero) 1; -1 means none (a
 	// lost first packet is then left to the client's own retry).
 	UnverifiedRetries int `yaml:"unverified_retries"`
-	// AllowWrite accepts write requests (WRQ), into UploadDir only.
+	// AllowWrite accepts write requests (WRQ); the Handler decides where
+	// they land (bootsrv: images.uploads only).
 	// Default (zero) false: writes are refused.
 	AllowWrite bool `yaml:"allow_write"`
 	// MaxUploadSize caps one upload, in bytes. Default (zero) 256 MiB;
@@ -76,12 +76,9 @@ type Config struct {
 	// windowsize negotiation replaces. 0..60 as before.
 	Anticipate int `yaml:"anticipate"`
 
-	// UploadDir is the store folder where writes land, from images.uploads.
-	// Default (empty) "incoming".
-	UploadDir string `yaml:"-"`
-	// DrainTimeout is how long Serve lets transfers in flight run after its
-	// context is cancelled before it stops them. Default (zero) 10s.
-	DrainTimeout time.Duration `yaml:"-"`
+	// Events is told of every transfer and refusal, for the boot
+	// timeline; fixed by New (PrepareReload keeps it). Zero: nobody is.
+	Events event.Sink `yaml:"-"`
 }
 
 // Documented defaults.
@@ -96,8 +93,6 @@ const (
 	DefaultUnverifiedRetries = 1
 	DefaultMaxUploadSize     = 256 << 20
 	DefaultMaxWindowSize     = 64
-	DefaultUploadDir         = "incoming"
-	DefaultDrainTimeout      = 10 * time.Second
 
 	maxAnticipate = 60 // the old key's range, still checked
 )
@@ -134,58 +129,36 @@ func (c Config) WithDefaults() Config {
 	if c.MaxWindowSize == 0 {
 		c.MaxWindowSize = DefaultMaxWindowSize
 	}
-	if c.UploadDir == "" {
-		c.UploadDir = DefaultUploadDir
-	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
-	}
 	return c
 }
 
-// Validate checks c after filling defaults, so a zero field is valid. The
-// error implements Key() with the YAML key relative to the tftp section.
+// Validate checks c after filling defaults, so a zero field is valid.
+// Errors are *cfgerr.Error with the YAML key relative to the tftp section.
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch {
 	case c.MaxBlockSize < 513 || c.MaxBlockSize > 65464:
-		return keyError{"max_block_size", fmt.Errorf("must be between 513 and 65464, got %d", c.MaxBlockSize)}
+		return cfgerr.Errorf("max_block_size", "must be between 513 and 65464, got %d", c.MaxBlockSize)
 	case c.Timeout < 10*time.Millisecond || c.Timeout > 5*time.Minute:
-		return keyError{"timeout", fmt.Errorf("must be between 10ms and 5m, got %s", c.Timeout)}
+		return cfgerr.Errorf("timeout", "must be between 10ms and 5m, got %s", c.Timeout)
 	case c.MinTimeout < time.Millisecond || c.MinTimeout > c.Timeout:
-		return keyError{"min_timeout", fmt.Errorf("must be between 1ms and timeout (%s), got %s", c.Timeout, c.MinTimeout)}
+		return cfgerr.Errorf("min_timeout", "must be between 1ms and timeout (%s), got %s", c.Timeout, c.MinTimeout)
 	case c.Retries < 1 || c.Retries > 100:
-		return keyError{"retries", fmt.Errorf("must be between 1 and 100, got %d", c.Retries)}
+		return cfgerr.Errorf("retries", "must be between 1 and 100, got %d", c.Retries)
 	case c.MaxTransfers < 1:
-		return keyError{"max_transfers", fmt.Errorf("must be at least 1, got %d", c.MaxTransfers)}
+		return cfgerr.Errorf("max_transfers", "must be at least 1, got %d", c.MaxTransfers)
 	case c.MaxTransfersPerIP < -1:
-		return keyError{"max_transfers_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxTransfersPerIP)}
+		return cfgerr.Errorf("max_transfers_per_ip", "must be at least 1, or -1 for no cap, got %d", c.MaxTransfersPerIP)
 	case c.MaxUnverifiedPerIP < -1:
-		return keyError{"max_unverified_per_ip", fmt.Errorf("must be at least 1, or -1 for no cap, got %d", c.MaxUnverifiedPerIP)}
+		return cfgerr.Errorf("max_unverified_per_ip", "must be at least 1, or -1 for no cap, got %d", c.MaxUnverifiedPerIP)
 	case c.UnverifiedRetries < -1 || c.UnverifiedRetries > c.Retries:
-		return keyError{"unverified_retries", fmt.Errorf("must be between 1 and retries (%d), or -1 for none, got %d", c.Retries, c.UnverifiedRetries)}
+		return cfgerr.Errorf("unverified_retries", "must be between 1 and retries (%d), or -1 for none, got %d", c.Retries, c.UnverifiedRetries)
 	case c.MaxUploadSize < -1:
-		return keyError{"max_upload_size", fmt.Errorf("must be a byte count, or -1 for no cap, got %d", c.MaxUploadSize)}
+		return cfgerr.Errorf("max_upload_size", "must be a byte count, or -1 for no cap, got %d", c.MaxUploadSize)
 	case c.MaxWindowSize < 1 || c.MaxWindowSize > maxWindowSize:
-		return keyError{"max_window_size", fmt.Errorf("must be between 1 and %d blocks, got %d", maxWindowSize, c.MaxWindowSize)}
+		return cfgerr.Errorf("max_window_size", "must be between 1 and %d blocks, got %d", maxWindowSize, c.MaxWindowSize)
 	case c.Anticipate < 0 || c.Anticipate > maxAnticipate:
-		return keyError{"anticipate", fmt.Errorf("must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)}
-	case c.DrainTimeout < 0:
-		return errors.New("drain timeout must not be negative")
-	}
-	if _, err := images.Clean(c.UploadDir); err != nil {
-		return fmt.Errorf("upload folder %q: %w", c.UploadDir, err)
+		return cfgerr.Errorf("anticipate", "must be between 0 and %d packets, got %d", maxAnticipate, c.Anticipate)
 	}
 	return nil
 }
-
-// keyError is a validation error that names the YAML key it is about, so
-// cmd/bootsrv can point at file:line:key.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e keyError) Error() string { return e.key + ": " + e.err.Error() }
-func (e keyError) Unwrap() error { return e.err }
-func (e keyError) Key() string   { return e.key }

@@ -1,4 +1,4 @@
-// Package tftp serves the image store over TFTP: RFC 1350 in octet and
+// Package tftp is bootsrv's TFTP server: RFC 1350 in octet and
 // netascii mode, with the option extensions blksize (RFC 2348), tsize and
 // timeout (RFC 2349) and windowsize (RFC 7440), negotiated per RFC 2347.
 //
@@ -22,10 +22,13 @@
 // and unverified transfers are capped; with every slot taken, a new request
 // evicts the oldest unverified transfer (see admission).
 //
-// Around the protocol sits the policy a boot appliance needs: every client
-// name goes through images (confinement, no traversal), writes are off
-// unless configured and then land only in the upload folder, atomically and
-// never over an existing file, caps on concurrent transfers answer "server
+// What it serves comes from a Handler (handler.go): the server never opens
+// a file itself, and knows nothing of the image store; bootsrv's handler
+// (package netboot) renders boot scripts, confines names to the store and
+// lands uploads in the upload folder, atomically and never over an
+// existing file, committed only after the final block. Around the protocol
+// sits the policy a boot appliance needs: writes are off unless
+// configured, caps on concurrent transfers answer "server
 // busy" instead of exhausting sockets, the listener outlives transient read
 // errors, and each transfer is logged once and counted in Prometheus
 // metrics. Refusals carry their RFC 1350 section 5

@@ -1,10 +1,6 @@
 package tftp
 
-import (
-	"errors"
-
-	"github.com/bootsrv/bootsrv/images"
-)
+import "errors"
 
 // TFTP error codes, RFC 1350 section 5 (and RFC 2347 for 8).
 const (
@@ -64,8 +60,8 @@ var (
 	errEvicted = errors.New("evicted before the peer answered")
 )
 
-// refuse maps an images error to what the client is told. It is the one
-// place where store errors become TFTP error codes.
+// refuse maps a handler's error to what the client is told. It is the one
+// place where errors become TFTP error codes (see Handler).
 func refuse(err error) *refusal {
 	var r *refusal
 	if errors.As(err, &r) {
@@ -75,17 +71,17 @@ func refuse(err error) *refusal {
 		return &refusal{code: code, msg: msg, reason: reason, cause: err}
 	}
 	switch {
-	case errors.Is(err, images.ErrNotFound), errors.Is(err, images.ErrIsDir), errors.Is(err, images.ErrNotDir):
+	case errors.Is(err, ErrNotFound):
 		return mk(codeNotFound, "file not found", reasonNotFound)
-	case errors.Is(err, images.ErrInvalidName):
+	case errors.Is(err, ErrInvalidName):
 		return mk(codeAccess, "access violation", reasonInvalidName)
-	case errors.Is(err, images.ErrReadOnly):
+	case errors.Is(err, ErrAccess):
 		return mk(codeAccess, "access violation", reasonAccess)
-	case errors.Is(err, images.ErrExists):
+	case errors.Is(err, ErrExists):
 		return mk(codeExists, "file already exists", reasonExists)
-	case errors.Is(err, images.ErrTooLarge):
+	case errors.Is(err, ErrTooLarge):
 		return mk(codeDiskFull, "file too large", reasonTooLarge)
-	case errors.Is(err, images.ErrNoSpace):
+	case errors.Is(err, ErrDiskFull):
 		return mk(codeDiskFull, "disk full", reasonDiskFull)
 	}
 	return mk(codeUndefined, "i/o error", reasonIOError)

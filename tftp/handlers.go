@@ -1,53 +1,24 @@
 package tftp
 
-import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
-	"net/netip"
-	"path"
-
-	"github.com/bootsrv/bootsrv/images"
-)
-
-// source is what a read request is served from: a store file or, through
-// SetVirtual, bytes made for the client.
-type source struct {
-	r     io.Reader
-	size  int64 // for tsize (RFC 2349)
-	close func() error
-}
-
-// openRead is the one entry of the read path: a name as the client sent it
-// becomes a source, or an error that refuse maps to a TFTP code.
-func (s *Server) openRead(name string, local, remote netip.Addr) (source, error) {
-	if src, ok, err := s.openVirtual(name, local, remote); ok || err != nil {
-		return src, err
-	}
-	f, fi, err := s.store.Open(name)
-	if err != nil {
-		return source{}, err
-	}
-	return source{r: f, size: fi.Size(), close: f.Close}, nil
-}
-
-func bytesSource(b []byte) source {
-	return source{r: bytes.NewReader(b), size: int64(len(b)), close: func() error { return nil }}
-}
+import "io"
 
 // ackBufSize holds what a peer sends during a read: ACKs, or an ERROR with
 // its message. Longer datagrams are cut, which is harmless.
 const ackBufSize = 1024
 
+// request is what the handler is told about req.
+func (t *transfer) request(req requestPacket) Request {
+	return Request{Name: req.file, Local: t.local, Remote: t.peer}
+}
+
 func (s *Server) handleRead(t *transfer, req requestPacket, lim limits) {
-	src, err := s.openRead(req.file, t.local, t.peer.Addr())
+	f, size, err := s.h.Open(t.request(req))
 	if err != nil {
 		t.refuse(refuse(err))
 		return
 	}
-	defer src.close()
-	r, size := src.r, src.size
+	defer f.Close()
+	var r io.Reader = f
 	if t.mode == modeNetascii {
 		r, size = newNetasciiReader(r), -1
 	}
@@ -67,17 +38,8 @@ func (s *Server) handleRead(t *transfer, req requestPacket, lim limits) {
 }
 
 func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
-	if !s.cfg.AllowWrite {
+	if !t.cfg.AllowWrite {
 		t.refuse(errWriteDisabled)
-		return
-	}
-	if n, err := images.Clean(req.file); err != nil || n == "." {
-		t.refuse(refuse(errors.Join(images.ErrInvalidName, err)))
-		return
-	}
-	name, err := images.Join(s.cfg.UploadDir, req.file)
-	if err != nil {
-		t.refuse(refuse(err))
 		return
 	}
 	// RFC 2349 section 3: a WRQ may announce its size; negotiate refuses
@@ -87,7 +49,7 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 		t.refuse(rf)
 		return
 	}
-	if err := s.checkUpload(name); err != nil {
+	if err := s.h.CheckCreate(t.request(req)); err != nil {
 		t.refuse(refuse(err))
 		return
 	}
@@ -95,14 +57,14 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 	t.rbuf = make([]byte, 4+t.blksize+1) // +1 tells an oversized block
 	t.hold(len(t.rbuf))
 	rc := &receiver{t: t, create: func() (*sink, error) {
-		up, err := s.store.Create(name, s.cfg.MaxUploadSize)
+		up, err := s.h.Create(t.request(req), t.cfg.MaxUploadSize)
 		if err != nil {
 			return nil, err
 		}
-		return newSink(up, t.mode == modeNetascii, s.cfg.MaxUploadSize), nil
+		return newSink(up, t.mode == modeNetascii, t.cfg.MaxUploadSize), nil
 	}}
 	defer rc.discard()
-	err = rc.run()
+	err := rc.run()
 	if err != nil {
 		t.abort(err)
 		t.finish(rc.bytes, err, rc.cause())
@@ -112,27 +74,6 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 	ackErr := rc.ackLast()
 	t.finish(rc.bytes, nil, ackErr)
 	rc.dally()
-}
-
-// checkUpload refuses, before anything is created, what Create would
-// refuse at block 1: a name already taken (code 6), a folder that does not
-// exist (code 1). The upload itself is created only once the client sends
-// data, so a WRQ from a forged address costs no file; Create checks again
-// then, and the commit (link(2)) never replaces a file either way.
-func (s *Server) checkUpload(name string) error {
-	if _, err := s.store.Stat(name); err == nil {
-		return fmt.Errorf("upload %s: %w", name, images.ErrExists)
-	} else if !errors.Is(err, images.ErrNotFound) {
-		return err
-	}
-	fi, err := s.store.Stat(path.Dir(name))
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("upload %s: %w", name, images.ErrNotDir)
-	}
-	return nil
 }
 
 // setParams applies what was negotiated. A timeout option (RFC 2349)

@@ -31,6 +31,7 @@ type testServer struct {
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	drain  time.Duration // Shutdown's deadline at cleanup; default 5s
 }
 
 type syncBuffer struct {
@@ -52,7 +53,7 @@ func (b *syncBuffer) String() string {
 
 // fastConfig keeps failing transfers short in tests.
 func fastConfig() Config {
-	return Config{Timeout: 200 * time.Millisecond, Retries: 2, DrainTimeout: 5 * time.Second}
+	return Config{Timeout: 200 * time.Millisecond, Retries: 2}
 }
 
 // newTestServer starts a server on files (name -> content, created with
@@ -79,9 +80,23 @@ func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]by
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	ts := &testServer{dir: dir, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
+	if cfg.AllowWrite {
+		if err := store.MkdirAll("incoming"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := startTestServer(t, cfg, storeHandler{store: store, uploads: "incoming"})
+	ts.dir = dir
+	return ts
+}
+
+// startTestServer serves h on 127.0.0.1:0 until the test ends.
+func startTestServer(t testing.TB, cfg Config, h Handler) *testServer {
+	t.Helper()
+	ts := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	log := zerolog.New(ts.logs).Level(zerolog.DebugLevel)
-	ts.Server, err = New(cfg, store, log, ts.reg)
+	var err error
+	ts.Server, err = New(cfg, h, log, ts.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +119,8 @@ func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]by
 	return ts
 }
 
-// shutdown cancels Serve and waits for it; safe to call twice.
+// shutdown cancels Serve, waits for it, then drains the transfers left
+// within ts.drain; safe to call twice.
 func (ts *testServer) shutdown(t testing.TB) {
 	t.Helper()
 	ts.cancel()
@@ -119,6 +135,13 @@ func (ts *testServer) shutdown(t testing.TB) {
 	case <-time.After(30 * time.Second):
 		t.Error("Serve did not return after cancel")
 	}
+	d := ts.drain
+	if d == 0 {
+		d = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	ts.Shutdown(ctx)
 }
 
 // get fetches file with pin/tftp's client.

@@ -3,8 +3,6 @@ package tftp
 import (
 	"strconv"
 	"time"
-
-	"github.com/bootsrv/bootsrv/images"
 )
 
 // Option limits from the RFCs.
@@ -79,7 +77,7 @@ func negotiate(req requestPacket, lim limits, size int64) (params, *refusal) {
 		case "tsize":
 			if req.op == opWRQ {
 				if lim.maxUpload > 0 && v > lim.maxUpload {
-					return p, refuse(images.ErrTooLarge)
+					return p, refuse(ErrTooLarge)
 				}
 				p.oack = append(p.oack, option{o.name, strconv.FormatInt(v, 10)})
 			} else if size >= 0 {

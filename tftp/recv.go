@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"github.com/bootsrv/bootsrv/images"
 )
 
 // receiver takes DATA blocks from the peer into an upload (RFC 1350), with
@@ -169,7 +167,8 @@ func (r *receiver) dally() {
 // sink is where upload data goes: through a netascii decoder if need be,
 // a buffer and the size cap, into the store's atomic upload.
 type sink struct {
-	up  *images.Upload
+	up  Upload
+	n   int64 // bytes handed to up
 	bw  *bufio.Writer
 	na  *netasciiWriter // nil in octet mode
 	max int64           // size cap, <= 0 none
@@ -179,8 +178,9 @@ type sink struct {
 // sinkBufSize is the write buffer of an upload: one write(2) per 64 KiB.
 const sinkBufSize = 64 << 10
 
-func newSink(up *images.Upload, netascii bool, max int64) *sink {
-	k := &sink{up: up, bw: bufio.NewWriterSize(up, sinkBufSize), max: max}
+func newSink(up Upload, netascii bool, max int64) *sink {
+	k := &sink{up: up, max: max}
+	k.bw = bufio.NewWriterSize(countWriter{k}, sinkBufSize)
 	if netascii {
 		k.na = &netasciiWriter{w: k.bw}
 	}
@@ -203,8 +203,8 @@ func (k *sink) write(p []byte) error {
 // checkSize refuses an upload as soon as it passes the cap, before it is
 // flushed to disk.
 func (k *sink) checkSize() error {
-	if n := k.up.Written() + int64(k.bw.Buffered()); k.max > 0 && n > k.max {
-		return fmt.Errorf("upload over %d bytes: %w", k.max, images.ErrTooLarge)
+	if n := k.n + int64(k.bw.Buffered()); k.max > 0 && n > k.max {
+		return fmt.Errorf("upload over %d bytes: %w", k.max, ErrTooLarge)
 	}
 	return nil
 }
@@ -231,4 +231,13 @@ func (k *sink) fail(err error) error {
 	}
 	k.err = err
 	return refuse(err)
+}
+
+// countWriter counts what the sink's buffer hands to its upload.
+type countWriter struct{ k *sink }
+
+func (c countWriter) Write(p []byte) (int, error) {
+	n, err := c.k.up.Write(p)
+	c.k.n += int64(n)
+	return n, err
 }

@@ -53,7 +53,7 @@ func TestRTOTimer(t *testing.T) {
 // resent after the measured round trip (floored at min_timeout), not after
 // the configured timeout, and the short waits do not use up the retries.
 func TestAdaptiveRetransmit(t *testing.T) {
-	cfg := Config{Timeout: 5 * time.Second, MinTimeout: 20 * time.Millisecond, Retries: 1, DrainTimeout: 5 * time.Second}
+	cfg := Config{Timeout: 5 * time.Second, MinTimeout: 20 * time.Millisecond, Retries: 1}
 	ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(512 * 10)})
 	r := newRaw(t, ts.addr)
 	r.send(r.srv, request(1, "f", "octet"))

@@ -13,16 +13,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
-
-	"github.com/bootsrv/bootsrv/images"
 )
 
-// Server answers TFTP requests from one image store.
+// Server answers TFTP requests from what its Handler serves.
 type Server struct {
-	cfg   Config
-	store *images.Store
-	log   zerolog.Logger
-	m     *metrics
+	cfg atomic.Pointer[Config] // swapped whole by a reload; a transfer keeps the one it started with
+	h   Handler
+	log zerolog.Logger
+	m   *metrics
 
 	adm     *admission
 	stop    chan struct{} // closed at the drain deadline: transfers abort
@@ -30,29 +28,23 @@ type Server struct {
 	serving atomic.Bool
 	running sync.WaitGroup // transfer goroutines
 
-	mu    sync.Mutex
-	conns map[*net.UDPConn]struct{} // transfer sockets, to wake them at the drain deadline
-
-	virtual atomic.Pointer[VirtualFunc] // see SetVirtual
+	mu         sync.Mutex
+	conns      map[*net.UDPConn]struct{} // transfer sockets, to wake them at the drain deadline
+	stopListen context.CancelFunc        // stops Serve; nil before it runs
 
 	// One log line a second at most for what a flood repeats per packet.
 	refusedLog, socketLog, readErrLog logSampler
 }
 
-// New checks cfg, fills its defaults, registers the metrics on reg and, when
-// writes are enabled, creates the upload folder in store.
-func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+// New checks cfg, fills its defaults and registers the metrics on reg. h
+// opens what reads ask for and creates what writes send.
+func New(cfg Config, h Handler, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if store == nil {
-		return nil, errors.New("tftp: no image store")
-	}
-	if cfg.AllowWrite {
-		if err := store.MkdirAll(cfg.UploadDir); err != nil {
-			return nil, fmt.Errorf("tftp: upload folder %q: %w", cfg.UploadDir, err)
-		}
+	if h == nil {
+		return nil, errors.New("tftp: no handler")
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -61,9 +53,8 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	if cfg.Anticipate > 1 {
 		log.Warn().Int("anticipate", cfg.Anticipate).Msg("tftp.anticipate is ignored: clients negotiate windowsize (RFC 7440) instead")
 	}
-	return &Server{
-		cfg:        cfg,
-		store:      store,
+	s := &Server{
+		h:          h,
 		log:        log,
 		m:          m,
 		adm:        newAdmission(cfg, m),
@@ -72,23 +63,42 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		refusedLog: logSampler{every: time.Second},
 		socketLog:  logSampler{every: time.Second},
 		readErrLog: logSampler{every: time.Second},
+	}
+	s.cfg.Store(&cfg)
+	return s, nil
+}
+
+// conf is the config in effect.
+func (s *Server) conf() *Config { return s.cfg.Load() }
+
+// PrepareReload checks cfg as New does and returns what puts it into
+// effect: caps, timeouts, retries, block and window sizes, writes and the
+// upload cap apply to requests from then on; transfers running keep the
+// settings they started with. Nothing changes when it fails; apply cannot
+// fail.
+func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	cfg.Events = s.conf().Events // who hears of transfers is not config
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return func() {
+		s.cfg.Store(&cfg)
+		s.adm.setLimits(cfg)
 	}, nil
 }
 
 // Serve answers requests arriving on conn, which must be a *net.UDPConn,
-// until ctx is cancelled. Each transfer runs in its own goroutine on its own
-// socket, bound to the address the request was sent to (learnt with
-// IP_PKTINFO when conn listens on a wildcard address). Read errors on conn
-// are retried (see listen); only conn being closed ends Serve early. When
-// ctx is cancelled Serve closes conn, lets transfers in flight finish for
-// up to DrainTimeout, stops the rest and returns nil. Serve may be called
-// once per Server.
+// until ctx is cancelled or Shutdown is called. Each transfer runs in its
+// own goroutine on its own socket, bound to the address the request was
+// sent to (learnt with IP_PKTINFO when conn listens on a wildcard
+// address). Read errors on conn other than its closing are retried (see
+// listen). Serve returns once it has stopped reading requests; transfers
+// in flight run on, for Shutdown to wait for. It never closes conn, which
+// belongs to the caller. Serve may be called once per Server.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	udp, ok := conn.(*net.UDPConn)
 	if !ok {
-		if conn != nil {
-			conn.Close()
-		}
 		return fmt.Errorf("tftp: Serve needs a *net.UDPConn, got %T", conn)
 	}
 	if !s.serving.CompareAndSwap(false, true) {
@@ -101,27 +111,40 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if err := enableDstInfo(udp); err != nil {
 		s.log.Warn().Err(err).Msg("tftp cannot learn request addresses (IP_PKTINFO); transfers answer from the kernel's choice")
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.listen(ctx, udp, local) }()
-	select {
-	case err := <-done: // conn was closed under us
-		s.drain()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
+	s.stopListen = cancel
+	s.mu.Unlock()
+	// Wake the read that is waiting, without closing the socket.
+	wake := context.AfterFunc(ctx, func() { udp.SetReadDeadline(time.Unix(1, 0)) })
+	defer wake()
+	if err := s.listen(ctx, udp, local); err != nil {
 		return fmt.Errorf("tftp: listening socket: %w", err)
-	case <-ctx.Done():
 	}
-	udp.Close()
-	<-done
-	s.drain()
 	return nil
 }
 
-// listen reads requests until conn is closed, and returns that error. Any
-// other read error is taken as transient: ENOBUFS or ENOMEM under memory
-// pressure, ECONNREFUSED when an ICMP error about one of the listener's
-// replies comes back (IP_RECVERR), EINTR. A listener that stopped on one
-// would take the whole service down, so each is counted, logged at most
-// once a second, and the read retried after a backoff that grows while the
-// errors last and resets at the next datagram.
+// Shutdown stops Serve reading requests and waits for the transfers in
+// flight until ctx is done; then it stops the rest (each sends ERROR
+// "server shutting down" to its peer at its next packet) and returns
+// ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopListen != nil {
+		s.stopListen()
+	}
+	s.mu.Unlock()
+	return s.drain(ctx)
+}
+
+// listen reads requests until ctx is done (nil) or conn is closed (the
+// error). Any other read error is taken as transient: ENOBUFS or ENOMEM
+// under memory pressure, ECONNREFUSED when an ICMP error about one of the
+// listener's replies comes back (IP_RECVERR), EINTR. A listener that
+// stopped on one would take the whole service down, so each is counted,
+// logged at most once a second, and the read retried after a backoff that
+// grows while the errors last and resets at the next datagram.
 func (s *Server) listen(ctx context.Context, conn *net.UDPConn, local netip.Addr) error {
 	buf := make([]byte, 65536)
 	oob := make([]byte, oobSize)
@@ -129,6 +152,9 @@ func (s *Server) listen(ctx context.Context, conn *net.UDPConn, local netip.Addr
 	for {
 		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			if errors.Is(err, net.ErrClosed) {
 				return err
 			}
@@ -231,7 +257,7 @@ func (s *Server) serveRequest(lconn *net.UDPConn, sl *slot, req requestPacket, f
 		t.finish(0, errEvicted, nil)
 		return
 	}
-	lim := limits{maxBlock: s.blockLimit(ifindex, from.Addr().Is6()), maxWindow: s.cfg.MaxWindowSize, maxUpload: s.cfg.MaxUploadSize}
+	lim := limits{maxBlock: s.blockLimit(t.cfg, ifindex, from.Addr().Is6()), maxWindow: t.cfg.MaxWindowSize, maxUpload: t.cfg.MaxUploadSize}
 	if req.mode != modeOctet && req.mode != modeNetascii {
 		t.refuse(errBadMode)
 		return
@@ -246,8 +272,8 @@ func (s *Server) serveRequest(lconn *net.UDPConn, sl *slot, req requestPacket, f
 // blockLimit is max_block_size, lowered so that a DATA packet fits the
 // MTU of the interface the request came in on: fragmented blocks are lost
 // whole when one fragment is.
-func (s *Server) blockLimit(ifindex int, v6 bool) int {
-	limit := s.cfg.MaxBlockSize
+func (s *Server) blockLimit(cfg *Config, ifindex int, v6 bool) int {
+	limit := cfg.MaxBlockSize
 	if ifindex <= 0 {
 		return limit
 	}
@@ -273,21 +299,19 @@ func (s *Server) track(c *net.UDPConn, add bool) {
 	}
 }
 
-// drain waits up to DrainTimeout for running transfers, then stops the
+// drain waits until ctx is done for running transfers, then stops the
 // rest: each sends ERROR "server shutting down" and ends.
-func (s *Server) drain() {
+func (s *Server) drain(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		s.running.Wait()
 		close(finished)
 	}()
-	s.log.Info().Int("in_flight", s.adm.inFlight()).Dur("drain_timeout", s.cfg.DrainTimeout).Msg("tftp draining")
-	deadline := time.NewTimer(s.cfg.DrainTimeout)
-	defer deadline.Stop()
+	s.log.Info().Int("in_flight", s.adm.inFlight()).Msg("tftp draining")
 	select {
 	case <-finished:
-		return
-	case <-deadline.C:
+		return nil
+	case <-ctx.Done():
 	}
 	s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp drain deadline passed, stopping transfers")
 	s.stopped.Do(func() { close(s.stop) })
@@ -296,11 +320,12 @@ func (s *Server) drain() {
 		c.SetReadDeadline(time.Now()) // wakes a waiting transfer, which then sees stop
 	}
 	s.mu.Unlock()
-	grace := time.NewTimer(s.cfg.Timeout + time.Second)
+	grace := time.NewTimer(s.conf().Timeout + time.Second)
 	defer grace.Stop()
 	select {
 	case <-finished:
 	case <-grace.C:
 		s.log.Warn().Int("in_flight", s.adm.inFlight()).Msg("tftp transfers still busy after the drain deadline, leaving them")
 	}
+	return ctx.Err()
 }

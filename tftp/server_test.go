@@ -2,8 +2,10 @@ package tftp
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -14,13 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
-	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 func TestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.MaxBlockSize != 65464 || d.Timeout != 2*time.Second || d.Retries != 5 || d.MaxTransfers != 2000 ||
-		d.AllowWrite || d.UploadDir != "incoming" || d.DrainTimeout != 10*time.Second || d.MaxUploadSize != 256<<20 ||
+		d.AllowWrite || d.MaxUploadSize != 256<<20 ||
 		d.MaxTransfersPerIP != 32 || d.MaxUnverifiedPerIP != 4 || d.UnverifiedRetries != 1 {
 		t.Fatalf("defaults %+v", d)
 	}
@@ -45,7 +47,6 @@ func TestConfig(t *testing.T) {
 		"unverified":                      {Config{MaxUnverifiedPerIP: -2}, "max_unverified_per_ip"},
 		"unverified retries below -1":     {Config{UnverifiedRetries: -2}, "unverified_retries"},
 		"unverified retries over retries": {Config{Retries: 2, UnverifiedRetries: 3}, "unverified_retries"},
-		"upload dir dots":                 {Config{UploadDir: "../up"}, ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -53,14 +54,14 @@ func TestConfig(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			var ke interface{ Key() string }
+			var ke *cfgerr.Error
 			if tc.key == "" {
 				if errors.As(err, &ke) {
-					t.Fatalf("key %q for a field outside the section", ke.Key())
+					t.Fatalf("key %q for a field outside the section", ke.Key)
 				}
 				return
 			}
-			if !errors.As(err, &ke) || ke.Key() != tc.key {
+			if !errors.As(err, &ke) || ke.Key != tc.key {
 				t.Fatalf("error %v, want key %s", err, tc.key)
 			}
 		})
@@ -68,20 +69,19 @@ func TestConfig(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	store, err := images.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	h := &memHandler{}
 	reg := prometheus.NewRegistry()
-	if _, err := New(Config{}, store, zerolog.Nop(), reg); err != nil {
+	if _, err := New(Config{}, h, zerolog.Nop(), reg); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{}, store, zerolog.Nop(), reg); err == nil {
+	if _, err := New(Config{}, h, zerolog.Nop(), reg); err == nil {
 		t.Fatal("second registration on one registry accepted")
 	}
-	if _, err := New(Config{Retries: -1}, store, zerolog.Nop(), prometheus.NewRegistry()); err == nil {
+	if _, err := New(Config{Retries: -1}, h, zerolog.Nop(), prometheus.NewRegistry()); err == nil {
 		t.Fatal("invalid config accepted")
+	}
+	if _, err := New(Config{}, nil, zerolog.Nop(), prometheus.NewRegistry()); err == nil {
+		t.Fatal("no handler accepted")
 	}
 }
 
@@ -257,8 +257,9 @@ func TestDuplicateACK(t *testing.T) {
 	}
 }
 
-// TestShutdownDrain: after cancel, no new request is answered, a running
-// transfer completes, and Serve returns nil.
+// TestShutdownDrain: after cancel Serve returns at once and no new
+// request is answered; Shutdown lets a running transfer complete and
+// returns nil. The listening socket is left open for its owner.
 func TestShutdownDrain(t *testing.T) {
 	data := randBytes(3000)
 	ts := newTestServer(t, fastConfig(), map[string][]byte{"f": data})
@@ -270,6 +271,21 @@ func TestShutdownDrain(t *testing.T) {
 	}
 	got := append([]byte(nil), p[4:]...)
 	ts.cancel()
+	select {
+	case err := <-ts.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(ts.done)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		shut <- ts.Shutdown(ctx)
+	}()
 	eventually(t, "drain started", func() bool { return strings.Contains(ts.logs.String(), "tftp draining") })
 	late := newRaw(t, ts.addr)
 	late.send(late.srv, request(1, "f", "octet"))
@@ -297,25 +313,27 @@ func TestShutdownDrain(t *testing.T) {
 		t.Fatal("content differs")
 	}
 	select {
-	case err := <-ts.done:
+	case err := <-shut:
 		if err != nil {
 			t.Fatal(err)
 		}
-		close(ts.done)
 	case <-time.After(5 * time.Second):
-		t.Fatal("Serve did not return after the transfer finished")
+		t.Fatal("Shutdown did not return after the transfer finished")
 	}
 	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", "ok"); got != 1 {
 		t.Fatalf("transfers{read,ok} = %v", got)
 	}
+	if _, err := ts.conn.WriteToUDP([]byte{0}, ts.conn.LocalAddr().(*net.UDPAddr)); err != nil {
+		t.Fatalf("the listening socket was closed by the server: %v", err)
+	}
 }
 
-// TestShutdownDeadline: a transfer still running at DrainTimeout is stopped
-// with an ERROR at its next packet.
+// TestShutdownDeadline: a transfer still running when Shutdown's context
+// ends is stopped with an ERROR at its next packet, and Shutdown says it
+// had to.
 func TestShutdownDeadline(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Timeout = 2 * time.Second
-	cfg.DrainTimeout = 100 * time.Millisecond
 	ts := newTestServer(t, cfg, map[string][]byte{"f": randBytes(3000)})
 	r := newRaw(t, ts.addr)
 	r.send(r.srv, request(1, "f", "octet"))
@@ -323,16 +341,25 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatalf("op %d", opcode(p))
 	}
 	ts.cancel()
+	if err := <-ts.done; err != nil {
+		t.Fatal(err)
+	}
+	close(ts.done)
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		shut <- ts.Shutdown(ctx)
+	}()
 	eventually(t, "deadline", func() bool { return strings.Contains(ts.logs.String(), "drain deadline passed") })
 	r.send(r.last, ack(1))
 	code, msg, ok := errPacket(r.read(2 * time.Second))
 	if !ok || msg != "server shutting down" {
 		t.Fatalf("got code %d %q ok=%v", code, msg, ok)
 	}
-	if err := <-ts.done; err != nil {
-		t.Fatal(err)
+	if err := <-shut; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want the deadline", err)
 	}
-	close(ts.done)
 	if got := ts.metric(t, "bootsrv_tftp_transfers_total", "direction", "download", "result", "shutdown"); got != 1 {
 		t.Fatalf("transfers{read,shutdown} = %v", got)
 	}
@@ -402,5 +429,30 @@ func TestMalformedNoLeak(t *testing.T) {
 			t.Fatalf("goroutines %d (was %d), fds %d (was %d)\n%s", runtime.NumGoroutine(), g0, fdCount(), fd0, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPrepareReload: a bad config changes nothing; a good one applies to
+// the requests that come after it.
+func TestPrepareReload(t *testing.T) {
+	ts := newTestServer(t, fastConfig(), map[string][]byte{"incoming/keep": []byte("x")})
+	if _, err := ts.PrepareReload(Config{Retries: -1}); err == nil {
+		t.Fatal("a bad config was accepted")
+	}
+	if err := put(ts.addr, "up.bin", []byte("data")); err == nil || !strings.Contains(err.Error(), "writes disabled") {
+		t.Fatalf("write before the reload: %v, want writes disabled", err)
+	}
+	cfg := fastConfig()
+	cfg.AllowWrite = true
+	apply, err := ts.PrepareReload(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := put(ts.addr, "up.bin", []byte("data")); err == nil {
+		t.Fatal("the reload took effect before it was applied")
+	}
+	apply()
+	if err := put(ts.addr, "up.bin", []byte("data")); err != nil {
+		t.Fatalf("write after the reload: %v", err)
 	}
 }

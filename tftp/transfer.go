@@ -7,9 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
 // transfer is one request being served: its own UDP socket (the server's
@@ -17,6 +20,7 @@ import (
 // the child logger its lines go to.
 type transfer struct {
 	s     *Server
+	cfg   *Config // the server's config when the request came
 	dir   string
 	file  string // the name as the client sent it, for logs only
 	mode  string
@@ -58,8 +62,9 @@ func (timeoutError) Timeout() bool { return true }
 // newTransfer opens the transfer's socket on local (the address the request
 // arrived on; unspecified lets the kernel choose) at an ephemeral port.
 func (s *Server) newTransfer(dir string, sl *slot, req requestPacket, peer netip.AddrPort, local netip.Addr) (*transfer, error) {
+	cfg := s.conf()
 	t := &transfer{s: s, dir: dir, file: req.file, mode: req.mode, peer: peer, local: local, start: time.Now(), slot: sl,
-		params: params{blksize: defaultBlockSize, window: 1}, timer: newRTOTimer(s.cfg.Timeout, s.cfg.MinTimeout)}
+		params: params{blksize: defaultBlockSize, window: 1}, timer: newRTOTimer(cfg.Timeout, cfg.MinTimeout), cfg: cfg}
 	t.log = s.log.With().Str("direction", dir).Str("peer", peer.String()).Str("file", req.file).Logger()
 	laddr := &net.UDPAddr{}
 	if local.IsValid() {
@@ -112,9 +117,9 @@ func (t *transfer) verify() {
 // retries is how many full-timeout waits in a row the transfer allows.
 func (t *transfer) retries() int {
 	if t.verified {
-		return t.s.cfg.Retries
+		return t.cfg.Retries
 	}
-	return max(0, t.s.cfg.UnverifiedRetries)
+	return max(0, t.cfg.UnverifiedRetries)
 }
 
 // send writes one datagram to the peer.
@@ -207,6 +212,18 @@ func (t *transfer) refuse(r *refusal) {
 	}
 	ev.Str("reason", r.reason).Int("code", int(r.code)).Msg("tftp request refused")
 	t.sendError(r.code, r.msg)
+	t.record(event.Refusal, event.Failed, 0, r.reason)
+}
+
+// record tells the boot timeline about the transfer (cfg.Events). The
+// file is named as the store sees it, without the leading "/" TFTP
+// clients often send, so that it matches the DHCP bootfile.
+func (t *transfer) record(kind event.Kind, result event.Result, n int64, detail string) {
+	if t.cfg.Events == nil {
+		return
+	}
+	t.cfg.Events.Record(event.Event{IP: t.peer.Addr().Unmap(), Service: event.TFTP, Kind: kind, Result: result,
+		File: strings.TrimLeft(t.file, "/"), Bytes: n, Duration: time.Since(t.start), Detail: detail})
 }
 
 // finish accounts for a transfer that ran: one log line, the metrics. n is
@@ -244,6 +261,26 @@ func (t *transfer) finish(n int64, err, ioErr error) {
 	ev.Int64("bytes", n).Dur("duration", d).Str("mode", t.mode).Int("blksize", t.blksize).
 		Int("windowsize", t.window).Int("datagrams", t.sent).Int("retransmits", t.resent).
 		Str("result", result).Msg("tftp transfer")
+	kind := event.Transfer
+	if t.dir == dirWrite {
+		kind = event.Upload
+	}
+	switch result {
+	case resultOK:
+		t.record(kind, event.OK, n, "")
+	case resultPeerAbort, resultUnverifiedTimeout, resultEvicted:
+		// A size probe (PXE ROMs abort after the OACK to learn tsize), or
+		// a request nobody answered: no step of anyone's boot.
+		if n > 0 {
+			t.record(kind, event.Failed, n, result)
+		}
+	default:
+		detail := result
+		if err != nil {
+			detail = err.Error()
+		}
+		t.record(kind, event.Failed, n, detail)
+	}
 }
 
 // abort ends a running transfer on err: the peer is told unless the error

@@ -1,10 +1,11 @@
 package timeline
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
 // Config is the top-level `timeline:` section of the config file, plus
@@ -90,39 +91,23 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks the values after defaults. Its errors implement Key(),
-// the key inside the timeline section (e.g. "loop_window").
+// Validate checks the values after defaults. Its errors are *cfgerr.Error
+// with the key inside the timeline section (e.g. "loop_window").
 func (c Config) Validate() error {
 	c = c.WithDefaults()
 	switch {
 	case c.Machines < 1 || c.Machines > maxMachines:
-		return keyErrorf("machines", "want 1 to %d, got %d", maxMachines, c.Machines)
+		return cfgerr.Errorf("machines", "want 1 to %d, got %d", maxMachines, c.Machines)
 	case c.EventsPerMachine < 1 || c.EventsPerMachine > maxEventsPerMachine:
-		return keyErrorf("events_per_machine", "want 1 to %d, got %d", maxEventsPerMachine, c.EventsPerMachine)
+		return cfgerr.Errorf("events_per_machine", "want 1 to %d, got %d", maxEventsPerMachine, c.EventsPerMachine)
 	case c.UnresolvedIPs < 1 || c.UnresolvedIPs > maxMachines:
-		return keyErrorf("unresolved_ips", "want 1 to %d, got %d", maxMachines, c.UnresolvedIPs)
+		return cfgerr.Errorf("unresolved_ips", "want 1 to %d, got %d", maxMachines, c.UnresolvedIPs)
 	case c.AttachWindow < 0:
-		return keyErrorf("attach_window", "must not be negative, got %s", c.AttachWindow)
+		return cfgerr.Errorf("attach_window", "must not be negative, got %s", c.AttachWindow)
 	case c.LoopFetches != -1 && (c.LoopFetches < 2 || c.LoopFetches > maxLoopFetches):
-		return keyErrorf("loop_fetches", "want 2 to %d, or -1 for off; got %d", maxLoopFetches, c.LoopFetches)
+		return cfgerr.Errorf("loop_fetches", "want 2 to %d, or -1 for off; got %d", maxLoopFetches, c.LoopFetches)
 	case c.LoopWindow < 0:
-		return keyErrorf("loop_window", "must not be negative, got %s", c.LoopWindow)
+		return cfgerr.Errorf("loop_window", "must not be negative, got %s", c.LoopWindow)
 	}
 	return nil
-}
-
-// keyError is a validation error tied to a config key.
-type keyError struct {
-	key string
-	err error
-}
-
-func (e *keyError) Error() string { return e.key + ": " + e.err.Error() }
-func (e *keyError) Unwrap() error { return e.err }
-
-// Key is the key inside the timeline section, e.g. "loop_window".
-func (e *keyError) Key() string { return e.key }
-
-func keyErrorf(key, format string, a ...any) error {
-	return &keyError{key: key, err: fmt.Errorf(format, a...)}
 }

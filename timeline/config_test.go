@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"errors"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +44,8 @@ func TestConfigValidate(t *testing.T) {
 				}
 				return
 			}
-			var ke interface{ Key() string }
-			if !errors.As(err, &ke) || ke.Key() != tc.key || !strings.Contains(err.Error(), tc.want) {
+			var ke *cfgerr.Error
+			if !errors.As(err, &ke) || ke.Key != tc.key || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate = %v, want an error for key %s containing %q", err, tc.key, tc.want)
 			}
 			if _, err := New(tc.cfg, zerolog.Nop(), prometheus.NewRegistry()); err == nil {

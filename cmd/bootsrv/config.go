@@ -20,8 +20,11 @@ import (
 	"github.com/bootsrv/bootsrv/dhcp"
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/bootsrv/bootsrv/tftp"
+	"github.com/bootsrv/bootsrv/timeline"
+	"github.com/bootsrv/bootsrv/web"
 )
 
 //go:embed default.yaml
@@ -47,7 +50,10 @@ type Config struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error. Default info.
 		Format string `yaml:"format"` // json or console. Default json.
 	} `yaml:"log"`
-	HTTP httpConfig `yaml:"http"`
+	HTTP struct {
+		Listen     string `yaml:"listen"` // /metrics, /healthz, the store. Default :8080.
+		web.Config `yaml:",inline"`
+	} `yaml:"http"`
 	TFTP struct {
 		Listen      string `yaml:"listen"` // Default :69 as root, :6969 otherwise.
 		tftp.Config `yaml:",inline"`
@@ -60,6 +66,8 @@ type Config struct {
 	// Scripts are per-machine boot scripts (package scripts), served over
 	// TFTP and at <http.images_path><name> over HTTP. Default none.
 	Scripts []scripts.Script `yaml:"scripts"`
+	// Timeline is the per-machine boot timeline (package timeline).
+	Timeline timeline.Config `yaml:"timeline"`
 	// ShutdownTimeout bounds how long transfers in flight may run on after
 	// SIGINT or SIGTERM. Default 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -143,6 +151,7 @@ func (c *Config) validate() error {
 	}{
 		{"log.level", checkLevel(c.Log.Level)},
 		{"log.format", checkOneOf(c.Log.Format, "json", "console")},
+		{"http.listen", checkAddr(c.HTTP.Listen)},
 		{"tftp.listen", checkAddr(c.TFTP.Listen)},
 		{"ftp.listen", checkAddr(c.FTP.Listen)},
 		{"images.uploads", checkUploads(c.Images.Uploads)},
@@ -153,35 +162,20 @@ func (c *Config) validate() error {
 			return c.keyError(ch.key, ch.err)
 		}
 	}
-	if key, err := c.HTTP.check(); err != nil {
-		return c.keyError("http."+key, err)
-	}
 	sections := []struct {
 		name string
 		err  error
 	}{
+		{"http", c.HTTP.Config.Validate()},
+		{"timeline", c.Timeline.WithDefaults().Validate()},
 		{"tftp", c.TFTP.Config.Validate()},
 		{"ftp", c.FTP.Config.Validate()},
 		{"dhcp", c.DHCP.Validate()},
 	}
 	for _, s := range sections {
-		if s.err == nil {
-			continue
+		if s.err != nil {
+			return c.keyErrorIn(s.name, s.err)
 		}
-		var ke interface {
-			error
-			Key() string
-		}
-		if errors.As(s.err, &ke) {
-			// The section's error text starts with its own key; keep
-			// only the reason, since keyError names the full key.
-			reason := errors.Unwrap(ke)
-			if reason == nil {
-				reason = ke
-			}
-			return c.keyError(s.name+"."+ke.Key(), reason)
-		}
-		return c.keyError(s.name, s.err)
 	}
 	// Scripts last: their templates are checked against dhcp.hosts.
 	if err := c.scriptsConfig().Validate(); err != nil {
@@ -196,17 +190,16 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.Images.Uploads, "incoming")
 	setDefault(&c.Log.Level, "info")
 	setDefault(&c.Log.Format, "json")
-	c.HTTP.fillDefaults()
+	setDefault(&c.HTTP.Listen, ":8080")
+	c.HTTP.Config = c.HTTP.Config.WithDefaults()
 	setDefault(&c.TFTP.Listen, map[bool]string{true: ":69", false: ":6969"}[privileged])
 	setDefault(&c.FTP.Listen, map[bool]string{true: ":21", false: ":2121"}[privileged])
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
-	c.TFTP.UploadDir = c.Images.Uploads
-	c.TFTP.DrainTimeout = c.ShutdownTimeout
 	c.TFTP.Config = c.TFTP.Config.WithDefaults()
 	c.FTP.UploadDir = c.Images.Uploads
-	c.FTP.DrainTimeout = c.ShutdownTimeout
+
 	c.FTP.Config = c.FTP.Config.WithDefaults()
 	c.DHCP = c.DHCP.WithDefaults()
 }
@@ -236,6 +229,16 @@ func setDefault(v *string, def string) {
 	if *v == "" {
 		*v = def
 	}
+}
+
+// keyErrorIn names the file, line and key of err, an error of section
+// (tftp, dhcp...): the key of a *cfgerr.Error is relative to the section.
+func (c *Config) keyErrorIn(section string, err error) error {
+	var ce *cfgerr.Error
+	if errors.As(err, &ce) {
+		return c.keyError(section+"."+ce.Key, ce.Err)
+	}
+	return c.keyError(section, err)
 }
 
 // keyError names where key was set: the flag that set it, or the file and

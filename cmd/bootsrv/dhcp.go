@@ -43,17 +43,11 @@ func (c *Config) dhcpConfig() dhcp.Config {
 // one refused) before the socket is bound.
 //
 // clients is pointed at the server, for the boot scripts' lease lookups.
-func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, clients *dhcpClients, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
+func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, clients *dhcpClients, drain time.Duration, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if !cfg.Enabled() {
 		return nil, nil
 	}
-	cfg, builds, err := findIPXEBuilds(cfg, store)
-	if err != nil {
-		log.Warn().Err(err).Msg("dhcp: could not tell whether a bootfile is an iPXE build")
-	}
-	for _, b := range builds {
-		log.Warn().Str("key", "dhcp."+b.Key).Str("file", b.File).Msg(ipxeBuildAdvice(b))
-	}
+	cfg = warnIPXEBuilds(cfg, store, log)
 	srv, err := dhcp.New(cfg, store, log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("dhcp: %w", err)
@@ -79,13 +73,25 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		}
 	}
 	return &service{
+		live: &livePart{keys: []string{"dhcp"}, prepare: func(c *Config) (func(), error) {
+			dc := warnIPXEBuilds(c.dhcpConfig(), store, log)
+			apply, err := srv.PrepareReload(dc)
+			if err != nil {
+				return nil, c.keyErrorIn("dhcp", err)
+			}
+			return apply, nil
+		}},
 		name: "dhcp",
 		addr: conn.LocalAddr().String(),
 		serve: func(ctx context.Context) error {
 			defer srv.Close()
 			defer conn.Close()
 			defer closeExtra()
-			return serveDHCP(ctx, srv, conn, pxe, watch, log)
+			err := serveDHCP(ctx, srv, conn, pxe, watch, log)
+			if serr := shutdown(srv, drain); err == nil {
+				err = serr
+			}
+			return err
 		},
 		close: func() error {
 			conn.Close()
@@ -95,6 +101,19 @@ func startDHCP(ctx context.Context, cfg dhcp.Config, store *images.Store, client
 		handlers: map[string]http.Handler{"GET " + leasesPath: srv.LeasesHandler()},
 		degraded: srv.Degraded,
 	}, nil
+}
+
+// warnIPXEBuilds is findIPXEBuilds, with a warning logged for each build
+// found (at start and at each reload).
+func warnIPXEBuilds(cfg dhcp.Config, store *images.Store, log zerolog.Logger) dhcp.Config {
+	cfg, builds, err := findIPXEBuilds(cfg, store)
+	if err != nil {
+		log.Warn().Err(err).Msg("dhcp: could not tell whether a bootfile is an iPXE build")
+	}
+	for _, b := range builds {
+		log.Warn().Str("key", "dhcp."+b.Key).Str("file", b.File).Msg(ipxeBuildAdvice(b))
+	}
+	return cfg
 }
 
 // findIPXEBuilds puts the bootfiles of cfg that are iPXE builds in the

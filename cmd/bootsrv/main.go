@@ -40,13 +40,21 @@ const usageText = `Usage:
   bootsrv passwd                 read a password on stdin, print a hash for ftp.users
   bootsrv leases [-config FILE]  list the DHCP leases (lease file or database)
   bootsrv machines [-config FILE]  the running server's boot timelines (-mac MAC, -json)
+  bootsrv reload [-config FILE] [-http-addr ADDR]
+                                 ask the running server to reload its config; prints
+                                 what changed or why the new config was refused
   bootsrv migrate -config FILE   create/upgrade the PostgreSQL lease schema
+  bootsrv explain -config FILE -mac MAC [-arch A] [-user-class S] [-vendor-class S]
+                  [-giaddr IP] [-circuit-id S] [-remote-id S] [-client-id HEX] [-json]
+                                 what bootsrv would answer that machine, and why
   bootsrv version                print the version
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous
 FTP and exposes /metrics; DHCP runs only when a config names an interface
 and a mode (server, or proxy beside the segment's own DHCP server). An
 address of "off" disables that service. Flags override the config file.
+SIGHUP, like bootsrv reload, re-reads the config: checked first, a bad one
+changes nothing; what cannot change while serving is reported.
 
 Flags:
 `
@@ -67,6 +75,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return runLeases(args[1:], stdout, stderr)
 		case "machines":
 			return runMachines(ctx, args[1:], stdout, stderr)
+		case "reload":
+			return runReload(ctx, args[1:], stdout, stderr)
+		case "explain":
+			return runExplain(ctx, args[1:], stdout, stderr)
 		case "migrate":
 			return runMigrate(ctx, args[1:], stdout, stderr)
 		}
@@ -79,7 +91,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, stderr)
+	return serve(ctx, cfg, fl, stderr)
 }
 
 // serveFlags are the command-line overrides of the config file.

@@ -7,14 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bootsrv/bootsrv/dhcp"
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/netboot"
+	"github.com/bootsrv/bootsrv/scripts"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-
-	"github.com/bootsrv/bootsrv/dhcp"
-	"github.com/bootsrv/bootsrv/scripts"
 )
 
 // scriptsConfig is the scripts section with what it needs from the others:
@@ -27,41 +26,25 @@ func (c *Config) scriptsConfig() scripts.Config {
 		sc.Dir = filepath.Dir(c.file)
 	}
 	for i, h := range c.DHCP.Hosts {
-		sc.Hosts = append(sc.Hosts, scriptHost(h, fmt.Sprintf("dhcp.hosts[%d]", i)))
+		sc.Hosts = append(sc.Hosts, netboot.ScriptHost(h, fmt.Sprintf("dhcp.hosts[%d]", i)))
 	}
 	return sc
-}
-
-func scriptHost(h dhcp.Host, key string) scripts.Host {
-	vars := map[string]string{}
-	for k, v := range h.Vars {
-		vars[k] = v
-	}
-	return scripts.Host{MAC: h.MAC, IP: h.IP, Hostname: h.Hostname, Bootfile: h.Bootfile, Vars: vars, Key: key}
 }
 
 // scriptsError names the file, line and key of a scripts error. For an
 // error inside an inline template written as a literal block (|), the line
 // is the template's own line in the config file.
 func (c *Config) scriptsError(err error) error {
-	var ke interface {
-		error
-		Key() string
-		TemplateLine() int
-	}
+	var ke *cfgerr.Error
 	if !errors.As(err, &ke) {
 		return c.keyError("scripts", err)
 	}
-	reason := errors.Unwrap(ke)
-	if reason == nil {
-		reason = ke
-	}
-	if _, ok := c.flags[ke.Key()]; !ok && ke.TemplateLine() > 0 {
-		if line := c.literalLine(ke.Key(), ke.TemplateLine()); line > 0 {
-			return fmt.Errorf("%s:%d: %s: %w", c.source, line, ke.Key(), reason)
+	if _, ok := c.flags[ke.Key]; !ok && ke.Line > 0 {
+		if line := c.literalLine(ke.Key, ke.Line); line > 0 {
+			return fmt.Errorf("%s:%d: %s: %w", c.source, line, ke.Key, ke.Err)
 		}
 	}
-	return c.keyError(ke.Key(), reason)
+	return c.keyError(ke.Key, ke.Err)
 }
 
 // literalLine is the file line of line n of the literal block scalar (|)
@@ -85,38 +68,19 @@ func (c *Config) literalLine(key string, n int) int {
 	return lit.Start.Position.Line + n
 }
 
-// dhcpClients answers the scripts' lease lookups from the DHCP server,
-// which is built after the scripts renderer: srv is set before any
-// service serves, and stays nil when DHCP is off.
+// dhcpClients answers the boot layer's lease lookups from the DHCP server,
+// which is built after the layer: srv is set before any service serves,
+// and stays nil when DHCP is off.
 type dhcpClients struct{ srv *dhcp.Server }
 
-func (d *dhcpClients) lookup(ip netip.Addr) (scripts.Lease, bool) {
+func (d *dhcpClients) lookup(ip netip.Addr) (dhcp.ClientInfo, bool) {
 	if d.srv == nil {
-		return scripts.Lease{}, false
+		return dhcp.ClientInfo{}, false
 	}
-	ci, ok := d.srv.Client(ip)
-	if !ok {
-		return scripts.Lease{}, false
-	}
-	l := scripts.Lease{MAC: ci.MAC, Hostname: ci.Hostname, Arch: ci.Arch}
-	if ci.Host != nil {
-		h := scriptHost(*ci.Host, "dhcp.hosts")
-		l.Host = &h
-	}
-	return l, true
+	return d.srv.Client(ip)
 }
 
-// newScripts builds the boot script renderer, or nil when no scripts are
-// configured.
-func newScripts(cfg *Config, clients *dhcpClients, log zerolog.Logger, reg prometheus.Registerer) (*scripts.Server, error) {
-	if len(cfg.Scripts) == 0 {
-		return nil, nil
-	}
-	sc := cfg.scriptsConfig()
-	sc.Leases = clients.lookup
-	srv, err := scripts.New(sc, log.With().Str("service", "scripts").Logger(), reg)
-	if err != nil {
-		return nil, cfg.scriptsError(err)
-	}
-	return srv, nil
+// netbootConfig is what the boot layer serves, from the whole config.
+func (c *Config) netbootConfig() netboot.Config {
+	return netboot.Config{Uploads: c.Images.Uploads, Scripts: c.scriptsConfig()}
 }

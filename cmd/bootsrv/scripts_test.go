@@ -1,17 +1,25 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/scripts"
+	"github.com/bootsrv/bootsrv/timeline"
+	"github.com/bootsrv/bootsrv/web"
 )
 
 const scriptsDHCP = `images:
@@ -110,7 +118,7 @@ func TestExampleScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr, err := newScripts(cfg, &dhcpClients{}, zerolog.Nop(), prometheus.NewRegistry())
+	scr, err := scripts.New(cfg.scriptsConfig(), zerolog.Nop(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,25 +151,72 @@ func TestScriptsAtImagesPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := prometheus.NewRegistry()
-			scr, err := newScripts(cfg, &dhcpClients{}, zerolog.Nop(), reg)
-			if err != nil {
-				t.Fatal(err)
-			}
+
 			store, err := images.Open(cfg.Images.Root)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer store.Close()
-			h, err := newHealth(nil, reg)
+			layer, err := netboot.New(cfg.netbootConfig(), store, nil, nil, zerolog.Nop(), reg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := newHTTPServer(cfg.HTTP, reg, h, nil, store, scr)
-			addr, _ := newTestHTTP(t, cfg.HTTP, srv.Handler)
-			code, loc, got := rawRequest(t, addr, "GET", tc.get)
+			addr := serveTestHTTP(t, cfg, layer, reg)
+			code, loc, got := getNoRedirect(t, "http://"+addr+tc.get)
 			if want := strings.ReplaceAll(tc.want, "ADDR", addr); code != 200 || !strings.Contains(got, want) {
 				t.Errorf("GET %s: %d %q (Location %q), want %q", tc.get, code, got, loc, want)
 			}
 		})
 	}
+}
+
+// serveTestHTTP runs the HTTP service as serve builds it (startHTTP) on
+// 127.0.0.1:0 until the test ends.
+func serveTestHTTP(t *testing.T, cfg *Config, layer *netboot.Layer, reg *prometheus.Registry) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	health, err := web.NewHealth(nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := newReloader(cfg, &serveFlags{set: map[string]string{}}, nil, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := timeline.New(timeline.Config{}, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := startHTTP(cfg, ln, health, nil, layer, nil, rec, rl, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("http service: %v", err)
+		}
+		ln.Close()
+	})
+	return ln.Addr().String()
+}
+
+// getNoRedirect GETs url as written (Go's client does not clean paths) and
+// returns the status, Location and body, without following redirects.
+func getNoRedirect(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(b)
 }

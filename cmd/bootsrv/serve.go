@@ -7,16 +7,23 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
-	"github.com/bootsrv/bootsrv/scripts"
+	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/tftp"
+	"github.com/bootsrv/bootsrv/timeline"
+	"github.com/bootsrv/bootsrv/web"
 )
 
 // service is one running protocol server: its socket is bound, and serve
@@ -25,10 +32,13 @@ type service struct {
 	name  string
 	addr  string
 	serve func(ctx context.Context) error
-	close func() error // releases the socket if serve is never called
+	close func() error // releases the socket once serve has returned, or if it never ran
 	// handlers are extra HTTP endpoints of the service, by pattern
 	// (e.g. "GET /dhcp/leases"), mounted on the http address.
 	handlers map[string]http.Handler
+	// live is what a config reload changes in the running service; nil
+	// when nothing does.
+	live *livePart
 	// degraded, when set, says why the service, though serving, does not
 	// fully serve ("" when it does); /healthz reports it.
 	degraded func() string
@@ -38,7 +48,12 @@ type service struct {
 // SIGTERM). Each server is built, and so its config checked, before any
 // socket is opened; an error there (start-up) is returned, while a service
 // failing later is reported and leaves the others running (supervise).
-func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
+func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) error {
+	// SIGHUP reloads the config; caught from the start, so that it never
+	// ends the process (its default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log, err := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	if err != nil {
 		return err
@@ -54,11 +69,21 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	reg := newRegistry()
 	defer startSweeper(ctx, store, cfg.FTP.PartialTTL, log, reg)()
 
-	clients := &dhcpClients{}
-	scr, err := newScripts(cfg, clients, log, reg)
+	// The boot timeline resolves addresses through the layer, which tells
+	// it of renders and HTTP transfers: the layer is set before any
+	// service runs, so before any event.
+	var layer *netboot.Layer
+	tcfg := cfg.Timeline
+	tcfg.Resolve = func(ip netip.Addr) (net.HardwareAddr, bool) { return layer.Resolve(ip) }
+	rec, err := timeline.New(tcfg, log.With().Str("service", "timeline").Logger(), reg)
 	if err != nil {
-		return err
+		return fmt.Errorf("timeline: %w", err)
 	}
+	clients := &dhcpClients{}
+	if layer, err = netboot.New(cfg.netbootConfig(), store, clients.lookup, rec, log, reg); err != nil {
+		return cfg.scriptsError(err)
+	}
+	cfg.TFTP.Events, cfg.FTP.Events = rec, rec
 
 	var svcs []*service
 	defer func() {
@@ -67,10 +92,12 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 		}
 	}()
 	starters := []func() (*service, error){
-		func() (*service, error) { return startTFTP(cfg, store, scr, log, reg) },
+		func() (*service, error) { return startTFTP(cfg, store, layer, log, reg) },
 		func() (*service, error) { return startFTP(cfg, store, log, reg) },
 		func() (*service, error) {
-			return startDHCP(ctx, cfg.dhcpConfig(), store, clients, log.With().Str("service", "dhcp").Logger(), reg)
+			dc := cfg.dhcpConfig()
+			dc.Events = rec
+			return startDHCP(ctx, dc, store, clients, cfg.ShutdownTimeout, log.With().Str("service", "dhcp").Logger(), reg)
 		},
 	}
 	for _, start := range starters {
@@ -85,14 +112,10 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	}
 	var httpLn net.Listener
 	if cfg.HTTP.Listen != "off" {
-		raw, err := net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
+		if httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 			return fmt.Errorf("http: %w", err)
 		}
-		defer raw.Close()
-		if httpLn, err = httpListener(raw, cfg.HTTP, log.With().Str("service", "http").Logger(), reg); err != nil {
-			return err
-		}
+		defer httpLn.Close()
 	}
 	if len(svcs) == 0 && httpLn == nil {
 		return errors.New("every service is off: nothing to run")
@@ -101,31 +124,46 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	for _, s := range svcs {
 		names = append(names, s.name)
 	}
-	health, err := newHealth(names, reg)
+	if httpLn != nil {
+		names = append(names, "http")
+	}
+	health, err := web.NewHealth(names, reg)
 	if err != nil {
 		return err
 	}
 	for _, s := range svcs {
 		if s.degraded != nil {
-			health.watch(s.name, s.degraded)
+			health.Watch(s.name, s.degraded)
 		}
 	}
-	if httpLn != nil {
-		var files *images.Store
-		if *cfg.HTTP.Images {
-			files = store
+	parts := []livePart{logLevelPart(), {keys: []string{"scripts"}, prepare: func(c *Config) (func(), error) {
+		apply, err := layer.PrepareReload(c.netbootConfig())
+		if err != nil {
+			return nil, c.scriptsError(err)
 		}
-		httpSrv := newHTTPServer(cfg.HTTP, reg, health, svcs, files, scr)
-		svcs = append(svcs, &service{
-			name: "http",
-			addr: httpLn.Addr().String(),
-			serve: func(ctx context.Context) error {
-				return serveHTTP(ctx, httpSrv, httpLn, cfg.ShutdownTimeout)
-			},
-			close: httpLn.Close,
-		})
-		log.Info().Str("service", "http").Str("addr", httpLn.Addr().String()).Msg("listening")
-		health.set("http", "starting")
+		return apply, nil
+	}}}
+	for _, s := range svcs {
+		if s.live != nil {
+			parts = append(parts, *s.live)
+		}
+	}
+	rl, err := newReloader(cfg, fl, parts, log, reg)
+	if err != nil {
+		return err
+	}
+	go reloadOnHUP(ctx, hup, rl)
+	if httpLn != nil {
+		var ex netboot.Explainer // nil when DHCP is off
+		if clients.srv != nil {
+			ex = clients.srv
+		}
+		s, err := startHTTP(cfg, httpLn, health, svcs, layer, ex, rec, rl, log, reg)
+		if err != nil {
+			return err
+		}
+		svcs = append(svcs, s)
+		log.Info().Str("service", "http").Str("addr", s.addr).Msg("listening")
 	}
 
 	var wg sync.WaitGroup
@@ -138,7 +176,7 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 	}
 	log.Info().Str("version", buildVersion()).Str("root", cfg.Images.Root).Msg("ready")
 	wg.Wait()
-	svcs = nil // each serve has closed its own socket
+
 	log.Info().Msg("shut down")
 	return nil
 }
@@ -147,11 +185,11 @@ func serve(ctx context.Context, cfg *Config, stderr io.Writer) error {
 // on its own (its socket broke) is reported, in /healthz, bootsrv_service_up
 // and the log, and the other services carry on: one service failing never
 // stops another, and the process ends only on SIGINT or SIGTERM.
-func supervise(ctx context.Context, s *service, health *health, log zerolog.Logger) {
-	health.set(s.name, "")
+func supervise(ctx context.Context, s *service, health *web.Health, log zerolog.Logger) {
+	health.Set(s.name, "")
 	err := s.serve(ctx)
 	if ctx.Err() != nil {
-		health.set(s.name, "shutting down")
+		health.Set(s.name, "shutting down")
 		log.Info().Str("service", s.name).Msg("stopped")
 		return
 	}
@@ -159,50 +197,91 @@ func supervise(ctx context.Context, s *service, health *health, log zerolog.Logg
 	if err != nil {
 		why = err.Error()
 	}
-	health.set(s.name, why)
+	health.Set(s.name, why)
 	log.Error().Str("service", s.name).Str("error", why).
 		Msg("service stopped; the other services keep running (restart bootsrv to bring it back)")
 	<-ctx.Done()
 }
 
-// serveHTTP runs srv on ln until ctx is cancelled, then lets requests in
-// flight finish for up to timeout.
-func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// startHTTP builds the HTTP service on ln: metrics, health, the services'
+// handlers and, with http.images, the image store with boot scripts in
+// front of it.
+func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer, ex netboot.Explainer,
+	rec *timeline.Recorder, rl *reloader, log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
+	routes := web.Routes{Events: rec, Handlers: map[string]http.Handler{
+		"GET /metrics":       promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		"GET /healthz":       health,
+		"POST " + reloadPath: rl.handler(),
+		"GET /api/explain":   layer.ExplainHandler(ex),
+	}}
+	for pattern, h := range rec.Handlers() {
+		routes.Handlers[pattern] = h
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc
-	return err
+	for _, s := range svcs {
+		for pattern, h := range s.handlers {
+			routes.Handlers[pattern] = h
+		}
+	}
+	routes.Files = layer.Files()
+	srv, err := web.New(cfg.HTTP.Config, routes, log.With().Str("service", "http").Logger(), reg)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	return &service{
+		name: "http",
+		addr: ln.Addr().String(),
+		serve: func(ctx context.Context) error {
+			if err := srv.Serve(ctx, ln); err != nil {
+				return err
+			}
+			return shutdown(srv, cfg.ShutdownTimeout)
+		},
+		close: ln.Close,
+	}, nil
 }
 
-// startTFTP binds the TFTP server; scr, when not nil, answers requests for
-// boot script names before the store.
-func startTFTP(cfg *Config, store *images.Store, scr *scripts.Server, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
+// shutdown drains a service that stopped serving, within timeout (the
+// shutdown_timeout key): what is still running then is stopped.
+func shutdown(srv interface{ Shutdown(context.Context) error }, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// startTFTP binds the TFTP server, which serves what the boot layer hands
+// it: boot scripts, else store files.
+func startTFTP(cfg *Config, store *images.Store, layer *netboot.Layer, log zerolog.Logger, reg prometheus.Registerer) (*service, error) {
 	if cfg.TFTP.Listen == "off" {
 		return nil, nil
 	}
-	srv, err := tftp.New(cfg.TFTP.Config, store, log.With().Str("service", "tftp").Logger(), reg)
+	if cfg.TFTP.AllowWrite {
+		if err := store.MkdirAll(cfg.Images.Uploads); err != nil {
+			return nil, fmt.Errorf("tftp: upload folder %q: %w", cfg.Images.Uploads, err)
+		}
+	}
+	srv, err := tftp.New(cfg.TFTP.Config, layer.TFTP(), log.With().Str("service", "tftp").Logger(), reg)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
-	}
-	if scr != nil {
-		srv.SetVirtual(scr.TFTP)
 	}
 	conn, err := net.ListenPacket("udp", cfg.TFTP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: %w", err)
 	}
 	return &service{
-		name:  "tftp",
-		addr:  conn.LocalAddr().String(),
-		serve: func(ctx context.Context) error { return srv.Serve(ctx, conn) },
+		live: &livePart{keys: []string{"tftp"}, prepare: func(c *Config) (func(), error) {
+			return srv.PrepareReload(c.TFTP.Config)
+		}},
+		name: "tftp",
+		addr: conn.LocalAddr().String(),
+		serve: func(ctx context.Context) error {
+			if err := srv.Serve(ctx, conn); err != nil {
+				return err
+			}
+			return shutdown(srv, cfg.ShutdownTimeout)
+		},
 		close: conn.Close,
 	}, nil
 }
@@ -220,9 +299,17 @@ func startFTP(cfg *Config, store *images.Store, log zerolog.Logger, reg promethe
 		return nil, fmt.Errorf("ftp: %w", err)
 	}
 	return &service{
-		name:  "ftp",
-		addr:  ln.Addr().String(),
-		serve: func(ctx context.Context) error { return srv.Serve(ctx, ln) },
+		live: &livePart{keys: []string{"ftp"}, prepare: func(c *Config) (func(), error) {
+			return srv.PrepareReload(c.FTP.Config)
+		}},
+		name: "ftp",
+		addr: ln.Addr().String(),
+		serve: func(ctx context.Context) error {
+			if err := srv.Serve(ctx, ln); err != nil {
+				return err
+			}
+			return shutdown(srv, cfg.ShutdownTimeout)
+		},
 		close: ln.Close,
 	}, nil
 }

@@ -237,3 +237,37 @@ func TestLimitKeepsReadFrom(t *testing.T) {
 		t.Fatalf("client read %q", got)
 	}
 }
+
+// TestUnowned: Close wakes a blocked Accept and fails later ones, and the
+// socket stays open for its owner.
+func TestUnowned(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ln := Unowned(raw)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := ln.Accept()
+		errc <- err
+	}()
+	ln.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after Close = %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake Accept")
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a later Accept = %v", err)
+	}
+	// The socket is still listening: a dial completes (the kernel's backlog).
+	c, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatalf("the listener was closed: %v", err)
+	}
+	c.Close()
+}

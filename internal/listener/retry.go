@@ -3,6 +3,7 @@ package listener
 import (
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -67,4 +68,49 @@ func Transient(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Unowned returns ln with a Close that only stops it being used: a blocked
+// Accept wakes (through a deadline in the past, when ln supports one) and
+// every Accept from then on fails with net.ErrClosed, while the socket
+// stays open for the one who owns it. Servers that are handed a listener
+// use it so that stopping never closes what they were given. Only a
+// listener with SetDeadline (every net listener has it) can be woken: a
+// wrapper must pass it through.
+func Unowned(ln net.Listener) net.Listener {
+	return &unowned{Listener: ln, closed: make(chan struct{})}
+}
+
+type unowned struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (u *unowned) Accept() (net.Conn, error) {
+	select {
+	case <-u.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	c, err := u.Listener.Accept()
+	select {
+	case <-u.closed:
+		if c != nil {
+			c.Close()
+		}
+		return nil, net.ErrClosed
+	default:
+	}
+	return c, err
+}
+
+func (u *unowned) Close() error {
+	u.once.Do(func() {
+		close(u.closed)
+		if d, ok := u.Listener.(interface{ SetDeadline(time.Time) error }); ok {
+			d.SetDeadline(time.Unix(1, 0))
+		}
+	})
+	return nil
 }

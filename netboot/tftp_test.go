@@ -1,9 +1,12 @@
-package scripts_test
+package netboot
 
 import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,28 +19,28 @@ import (
 	"github.com/bootsrv/bootsrv/tftp"
 )
 
-// TestOverTFTP wires the renderer into a real TFTP server, as cmd/bootsrv
-// does, and fetches the script with pin/tftp's client: the TFTP server's
-// metrics count it, and tsize is the rendered length.
-func TestOverTFTP(t *testing.T) {
+// TestScriptOverTFTP serves the renderer through the TFTP handler on a
+// real TFTP server and fetches the script with pin/tftp's client: the TFTP
+// server's metrics count it, and tsize is the rendered length.
+func TestScriptOverTFTP(t *testing.T) {
 	store, err := images.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	reg := prometheus.NewRegistry()
-	scr, err := scripts.New(scripts.Config{
+	layer, err := New(Config{Scripts: scripts.Config{
 		Scripts:  []scripts.Script{{Name: "boot.ipxe", Template: "#!ipxe\necho {{.Protocol}} from {{.IP}} to {{.ServerIP}} base {{.HTTPBase}} known {{.Known}}\n"}},
 		HTTPAddr: ":8080",
-	}, zerolog.Nop(), reg)
+	}}, store, nil, nil, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := tftp.New(tftp.Config{Timeout: 200 * time.Millisecond, Retries: 2, DrainTimeout: time.Second}, store, zerolog.Nop(), reg)
+	srv, err := tftp.New(tftp.Config{Timeout: 200 * time.Millisecond, Retries: 2},
+		layer.TFTP(), zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.SetVirtual(scr.TFTP)
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +53,10 @@ func TestOverTFTP(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		srv.Shutdown(sctx)
+		conn.Close()
 	})
 
 	c, err := tftplib.NewClient(conn.LocalAddr().String())
@@ -118,4 +125,78 @@ func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string
 		}
 	}
 	return 0
+}
+
+// TestTFTPUploads: a write lands in the upload folder, never over an
+// existing file, and the upload area is not readable back over TFTP.
+func TestTFTPUploads(t *testing.T) {
+	dir := t.TempDir()
+	store, err := images.Open(dir, images.Options{Uploads: "incoming"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.MkdirAll("incoming"); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	layer, err := New(Config{Uploads: "incoming"}, store, nil, nil, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := tftp.New(tftp.Config{AllowWrite: true, Timeout: 200 * time.Millisecond, Retries: 2},
+		layer.TFTP(), zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, conn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		srv.Shutdown(sctx)
+		conn.Close()
+	})
+	c, err := tftplib.NewClient(conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(time.Second)
+	send := func(name, data string) error {
+		rf, err := c.Send(name, "octet")
+		if err != nil {
+			return err
+		}
+		_, err = rf.ReadFrom(bytes.NewReader([]byte(data)))
+		return err
+	}
+	if err := send("sw1-confg", "hostname sw1\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "incoming", "sw1-confg"))
+	if err != nil || string(got) != "hostname sw1\n" {
+		t.Fatalf("upload stored %q, %v", got, err)
+	}
+	for name, want := range map[string]string{
+		"sw1-confg":        "file already exists",
+		"../escape":        "access violation",
+		"no/such/folder/x": "file not found",
+		"/":                "access violation",
+	} {
+		if err := send(name, "x"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("upload %q: %v, want %q", name, err, want)
+		}
+	}
+	if _, err := c.Receive("incoming/sw1-confg", "octet"); err == nil || !strings.Contains(err.Error(), "file not found") {
+		t.Errorf("the upload area read back over TFTP: %v", err)
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package web
 
 import (
 	"bufio"
@@ -17,32 +17,42 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// newTestHTTP serves handler on 127.0.0.1:0 through httpListener and the
-// stall timeout, with cfg's limits, until the test ends.
-func newTestHTTP(t *testing.T, cfg httpConfig, handler http.Handler) (string, *prometheus.Registry) {
+// newTestServer runs a Server with routes on 127.0.0.1:0 until the test
+// ends, and returns its address and registry.
+func newTestServer(t *testing.T, cfg Config, routes Routes) (string, *prometheus.Registry) {
 	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.fillDefaults()
-	raw, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	ln, err := httpListener(raw, cfg, zerolog.Nop(), reg)
+	srv, err := New(cfg, routes, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: stallTimeout(handler, cfg.WriteTimeout), IdleTimeout: cfg.IdleTimeout}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveHTTP(ctx, srv, ln, 5*time.Second) }()
+	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("serveHTTP: %v", err)
+			t.Errorf("Serve: %v", err)
 		}
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		ln.Close()
 	})
-	return raw.Addr().String(), reg
+	return ln.Addr().String(), reg
+}
+
+// newTestHTTP serves handler at every path through a Server with cfg's
+// limits.
+func newTestHTTP(t *testing.T, cfg Config, handler http.Handler) (string, *prometheus.Registry) {
+	t.Helper()
+	return newTestServer(t, cfg, Routes{Handlers: map[string]http.Handler{"/": handler}})
 }
 
 // get sends one keep-alive GET on c and returns the status line.
@@ -67,7 +77,7 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader) string {
 // usable again.
 func TestHTTPConnectionCaps(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
-	addr, reg := newTestHTTP(t, httpConfig{MaxConnections: 5, MaxConnectionsPerIP: 3}, ok)
+	addr, reg := newTestHTTP(t, Config{MaxConnections: 5, MaxConnectionsPerIP: 3}, ok)
 	var idle []net.Conn
 	for range 3 {
 		c, err := net.Dial("tcp", addr)
@@ -119,7 +129,7 @@ func TestHTTPConnectionCaps(t *testing.T) {
 // idle_timeout, freeing its slot.
 func TestHTTPIdleTimeout(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
-	addr, reg := newTestHTTP(t, httpConfig{IdleTimeout: 100 * time.Millisecond}, ok)
+	addr, reg := newTestHTTP(t, Config{IdleTimeout: 100 * time.Millisecond}, ok)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +166,7 @@ func TestHTTPStallTimeout(t *testing.T) {
 		fi, _ := f.Stat()
 		http.ServeContent(w, r, "big", fi.ModTime(), f)
 	})
-	addr, _ := newTestHTTP(t, httpConfig{WriteTimeout: 2 * time.Second}, h)
+	addr, _ := newTestHTTP(t, Config{WriteTimeout: 2 * time.Second}, h)
 
 	stalled, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package web
 
 import (
 	"fmt"
@@ -6,24 +6,24 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
-// httpConfig is the http: section: the address that serves /metrics,
-// /healthz and the image store, and the limits that keep a flood of
-// connections on it from exhausting the process's file descriptors.
-type httpConfig struct {
-	// Listen is the address, or "off". Default :8080.
-	Listen string `yaml:"listen"`
+// Config is the http: section of the config file, without listen, which
+// the command owns: the image store's place on the HTTP address, and the
+// limits that keep a flood of connections from exhausting the process's
+// file descriptors. WithDefaults fills the zero fields.
+type Config struct {
 	// Images serves the image store under ImagesPath for iPXE and UEFI
 	// HTTP boot. Default true.
 	Images *bool `yaml:"images"`
 	// ImagesPath is the URL path the image store and boot scripts are
 	// served under: it starts and ends with "/" and has no empty, "." or
 	// ".." components. "/" serves the store at the root, answering every
-	// path but bootsrv's own routes (ownPaths: /metrics, /healthz,
-	// /dhcp/leases, /api/, /console/), for boot loaders that ask for
-	// absolute paths from a built-in prefix (a distribution's netboot GRUB
-	// asks for /grub/grub.cfg). Default /images/.
+	// path but bootsrv's own routes (ownPaths), for boot loaders that ask
+	// for absolute paths from a built-in prefix (a distribution's netboot
+	// GRUB asks for /grub/grub.cfg). Default /images/.
 	ImagesPath string `yaml:"images_path"`
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
 	// Default 10s.
@@ -49,40 +49,49 @@ type httpConfig struct {
 
 // Defaults of the http section.
 const (
-	defaultHTTPReadHeaderTimeout = 10 * time.Second
-	defaultHTTPReadTimeout       = 30 * time.Second
-	defaultHTTPWriteTimeout      = 30 * time.Second
-	defaultHTTPIdleTimeout       = 60 * time.Second
-	defaultHTTPMaxConnsPerIP     = 32
-	maxDefaultHTTPConns          = 1024
+	DefaultImagesPath        = "/images/"
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultMaxConnsPerIP     = 32
+	maxDefaultConns          = 1024
 )
 
-func (h *httpConfig) fillDefaults() {
-	setDefault(&h.Listen, ":8080")
-	setDefault(&h.ImagesPath, "/images/")
-	if h.Images == nil {
+// ownPaths are bootsrv's own HTTP routes, present and planned, which the
+// image store never answers, even with images_path "/". One ending in "/"
+// stands for its subtree.
+var ownPaths = []string{"/metrics", "/healthz", "/dhcp/leases", "/api/", "/console/"}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.ImagesPath == "" {
+		c.ImagesPath = DefaultImagesPath
+	}
+	if c.Images == nil {
 		on := true
-		h.Images = &on
+		c.Images = &on
 	}
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
 	}{
-		{&h.ReadHeaderTimeout, defaultHTTPReadHeaderTimeout},
-		{&h.ReadTimeout, defaultHTTPReadTimeout},
-		{&h.WriteTimeout, defaultHTTPWriteTimeout},
-		{&h.IdleTimeout, defaultHTTPIdleTimeout},
+		{&c.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{&c.ReadTimeout, DefaultReadTimeout},
+		{&c.WriteTimeout, DefaultWriteTimeout},
+		{&c.IdleTimeout, DefaultIdleTimeout},
 	} {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
 	}
-	if h.MaxConnections == 0 {
-		h.MaxConnections = defaultMaxConns()
+	if c.MaxConnections == 0 {
+		c.MaxConnections = defaultMaxConns()
 	}
-	if h.MaxConnectionsPerIP == 0 {
-		h.MaxConnectionsPerIP = defaultHTTPMaxConnsPerIP
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = DefaultMaxConnsPerIP
 	}
+	return c
 }
 
 // defaultMaxConns is a quarter of RLIMIT_NOFILE (Go raises the soft limit
@@ -90,40 +99,37 @@ func (h *httpConfig) fillDefaults() {
 func defaultMaxConns() int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
-		return maxDefaultHTTPConns
+		return maxDefaultConns
 	}
-	return int(max(16, min(rl.Cur/4, maxDefaultHTTPConns)))
+	return int(max(16, min(rl.Cur/4, maxDefaultConns)))
 }
 
-// check returns the key (relative to http) and reason of the first bad
-// value.
-func (h *httpConfig) check() (string, error) {
-	if err := checkAddr(h.Listen); err != nil {
-		return "listen", err
-	}
-	if err := checkImagesPath(h.ImagesPath); err != nil {
-		return "images_path", err
+// Validate checks a config that went through WithDefaults. Errors are
+// *cfgerr.Error with the key relative to the http section.
+func (c Config) Validate() error {
+	if err := checkImagesPath(c.ImagesPath); err != nil {
+		return cfgerr.New("images_path", err)
 	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
-		{"read_header_timeout", h.ReadHeaderTimeout},
-		{"read_timeout", h.ReadTimeout},
-		{"write_timeout", h.WriteTimeout},
-		{"idle_timeout", h.IdleTimeout},
+		{"read_header_timeout", c.ReadHeaderTimeout},
+		{"read_timeout", c.ReadTimeout},
+		{"write_timeout", c.WriteTimeout},
+		{"idle_timeout", c.IdleTimeout},
 	} {
-		if err := checkPositive(d.v); err != nil {
-			return d.key, err
+		if d.v <= 0 {
+			return cfgerr.Errorf(d.key, "must be positive, got %s", d.v)
 		}
 	}
 	switch {
-	case h.MaxConnections < 1:
-		return "max_connections", fmt.Errorf("must be at least 1, got %d", h.MaxConnections)
-	case h.MaxConnectionsPerIP < 1 || h.MaxConnectionsPerIP > h.MaxConnections:
-		return "max_connections_per_ip", fmt.Errorf("must be between 1 and max_connections (%d), got %d", h.MaxConnections, h.MaxConnectionsPerIP)
+	case c.MaxConnections < 1:
+		return cfgerr.Errorf("max_connections", "must be at least 1, got %d", c.MaxConnections)
+	case c.MaxConnectionsPerIP < 1 || c.MaxConnectionsPerIP > c.MaxConnections:
+		return cfgerr.Errorf("max_connections_per_ip", "must be between 1 and max_connections (%d), got %d", c.MaxConnections, c.MaxConnectionsPerIP)
 	}
-	return "", nil
+	return nil
 }
 
 // checkImagesPath accepts "/" or a clean path that starts and ends with "/"

@@ -1,4 +1,4 @@
-package main
+package web
 
 import (
 	"net/http"
@@ -22,11 +22,6 @@ type imagesRouter struct {
 	prefix     []string // components of http.images_path; none for "/"
 	files, mux http.Handler
 }
-
-// ownPaths are bootsrv's own HTTP routes, present and planned, which the
-// store never answers, even with http.images_path "/". One ending in "/"
-// stands for its subtree.
-var ownPaths = []string{"/metrics", "/healthz", leasesPath, "/api/", "/console/"}
 
 // routeImages serves files at prefix (a checked http.images_path: starts
 // and ends with "/") in front of mux.

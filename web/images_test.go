@@ -1,4 +1,4 @@
-package main
+package web
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 // newImagesHTTP runs the real HTTP server (newHTTPServer) on 127.0.0.1:0
 // over a store holding a netboot-like tree, with a file outside the store
 // that no request may reach, and a service handler at /dhcp/leases.
-func newImagesHTTP(t *testing.T, cfg httpConfig) string {
+func newImagesHTTP(t *testing.T, cfg Config) string {
 	t.Helper()
 	base := t.TempDir()
 	root := filepath.Join(base, "images")
@@ -47,17 +47,17 @@ func newImagesHTTP(t *testing.T, cfg httpConfig) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	reg := prometheus.NewRegistry()
-	h, err := newHealth(nil, reg)
+	health, err := NewHealth(nil, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	leases := &service{name: "dhcp", handlers: map[string]http.Handler{"GET " + leasesPath: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, "LEASES")
-	})}}
-	cfg.fillDefaults()
-	srv := newHTTPServer(cfg, reg, h, []*service{leases}, store, nil)
-	addr, _ := newTestHTTP(t, cfg, srv.Handler)
+	addr, _ := newTestServer(t, cfg, Routes{Files: store.Handler(), Handlers: map[string]http.Handler{
+		"GET /metrics": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "METRICS") }),
+		"GET /healthz": health,
+		"GET /dhcp/leases": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			io.WriteString(w, "LEASES")
+		}),
+	}})
 	return addr
 }
 
@@ -108,7 +108,7 @@ func checkPaths(t *testing.T, addr string, cases map[string]pathCase) {
 // served like their clean form, never redirected (firmware does not follow
 // redirects), and no form of ".." leaves the store.
 func TestImagePathsNotRedirected(t *testing.T) {
-	addr := newImagesHTTP(t, httpConfig{})
+	addr := newImagesHTTP(t, Config{})
 	checkPaths(t, addr, map[string]pathCase{
 		"/images/a.txt":  {code: 200, body: "A-FILE"},
 		"/images//a.txt": {code: 200, body: "A-FILE"},
@@ -187,7 +187,7 @@ func FuzzImagesRouterMatch(f *testing.F) {
 // path but bootsrv's own routes, which it can never shadow (the store has
 // files named metrics and api/x), in any non-canonical form too.
 func TestImagesPathRoot(t *testing.T) {
-	addr := newImagesHTTP(t, httpConfig{ImagesPath: "/"})
+	addr := newImagesHTTP(t, Config{ImagesPath: "/"})
 	checkPaths(t, addr, map[string]pathCase{
 		"/a.txt":                                {code: 200, body: "A-FILE"},
 		"//a.txt":                               {code: 200, body: "A-FILE"},
@@ -218,7 +218,7 @@ func TestImagesPathRoot(t *testing.T) {
 // TestImagesPathCustom: the store moves to another prefix, and /images/
 // is no longer it.
 func TestImagesPathCustom(t *testing.T) {
-	addr := newImagesHTTP(t, httpConfig{ImagesPath: "/boot/efi/"})
+	addr := newImagesHTTP(t, Config{ImagesPath: "/boot/efi/"})
 	checkPaths(t, addr, map[string]pathCase{
 		"/boot/efi/a.txt": {code: 200, body: "A-FILE"},
 		"/boot//efi//debian-installer/amd64//grubx64.efi": {code: 200, body: "GRUB-EFI"},

@@ -1,4 +1,4 @@
-package main
+package web
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// health answers /healthz and feeds bootsrv_service_up: 200 only while
+// Health answers /healthz and feeds bootsrv_service_up: 200 only while
 // every enabled service is serving and none is degraded; otherwise 503
 // naming each service that is not serving or degraded, and why.
-type health struct {
+type Health struct {
 	mu   sync.Mutex
 	down map[string]string // service -> why it is not serving; "" when it is
 	// degraded says why a serving service does not fully serve ("" when
@@ -22,8 +22,10 @@ type health struct {
 	up       *prometheus.GaugeVec
 }
 
-func newHealth(names []string, reg prometheus.Registerer) (*health, error) {
-	h := &health{down: map[string]string{}, degraded: map[string]func() string{}, up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+// NewHealth tracks the named services, each "starting" until Set says
+// otherwise.
+func NewHealth(names []string, reg prometheus.Registerer) (*Health, error) {
+	h := &Health{down: map[string]string{}, degraded: map[string]func() string{}, up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bootsrv_service_up",
 		Help: "1 while the service is serving, 0 when it has stopped (see /healthz and the log for why).",
 	}, []string{"service"})}
@@ -31,13 +33,13 @@ func newHealth(names []string, reg prometheus.Registerer) (*health, error) {
 		return nil, err
 	}
 	for _, n := range names {
-		h.set(n, "starting")
+		h.Set(n, "starting")
 	}
 	return h, nil
 }
 
-// set records why service name is not serving, or "" when it is.
-func (h *health) set(name, why string) {
+// Set records why service name is not serving, or "" when it is.
+func (h *Health) Set(name, why string) {
 	h.mu.Lock()
 	h.down[name] = why
 	h.mu.Unlock()
@@ -48,15 +50,23 @@ func (h *health) set(name, why string) {
 	h.up.WithLabelValues(name).Set(v)
 }
 
-// watch makes /healthz ask fn whether service name, while serving, is
+// Watch makes /healthz ask fn whether service name, while serving, is
 // degraded: fn returns why, or "".
-func (h *health) watch(name string, fn func() string) {
+func (h *Health) Watch(name string, fn func() string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.degraded[name] = fn
 }
 
-func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+// Status reports why service name is not serving, "" when it is.
+func (h *Health) Status(name string) (why string, known bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	why, known = h.down[name]
+	return why, known
+}
+
+func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	h.mu.Lock()
 	var down, degraded []string
 	for name, why := range h.down {

@@ -1,0 +1,109 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/internal/listener"
+	"github.com/bootsrv/bootsrv/timeline/event"
+)
+
+// Routes is what the server answers.
+type Routes struct {
+	// Files serves the image store (and boot scripts in front of it)
+	// under Config.ImagesPath; it sees the name below the prefix as its
+	// path. Nil: no store over HTTP.
+	Files http.Handler
+	// Handlers are bootsrv's own routes by ServeMux pattern, e.g.
+	// "GET /metrics"; their paths must be among ownPaths.
+	Handlers map[string]http.Handler
+	// Events is told of every GET of Files, for the boot timeline. Nil:
+	// nobody is.
+	Events event.Sink
+}
+
+// Server is bootsrv's HTTP service: metrics, health, the API and the
+// image store for iPXE and UEFI HTTP boot.
+type Server struct {
+	cfg  Config
+	log  zerolog.Logger
+	m    *guardMetrics
+	tm   *transferMetrics
+	srv  *http.Server
+	open atomic.Pointer[net.Listener] // the guarded listener, for the gauge
+}
+
+// New checks cfg (after WithDefaults) and builds the server for routes.
+// Image paths are routed before the ServeMux, which would redirect
+// non-canonical ones (routeImages).
+func New(cfg Config, routes Routes, log zerolog.Logger, reg prometheus.Registerer) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log}
+	var err error
+	s.m, err = newGuardMetrics(reg, func() float64 {
+		if ln := s.open.Load(); ln != nil {
+			return float64(listener.Open(*ln))
+		}
+		return 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.tm, err = newTransferMetrics(reg); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	for pattern, h := range routes.Handlers {
+		mux.Handle(pattern, h)
+	}
+	var handler http.Handler = mux
+	if routes.Files != nil && *cfg.Images {
+		handler = routeImages(cfg.ImagesPath, s.accountFiles(routes.Files, routes.Events), mux)
+	}
+	s.srv = &http.Server{
+		Handler:           stallTimeout(handler, cfg.WriteTimeout),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+	}
+	return s, nil
+}
+
+// Serve answers connections from ln until ctx is cancelled or Shutdown is
+// called. It never closes ln: that is for its caller, once Serve has
+// returned. A nil return means it was stopped.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { s.srv.SetKeepAlivesEnabled(false); s.closeListeners() })
+	defer stop()
+	err := s.srv.Serve(s.guard(ln))
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// closeListeners stops Serve's Accept; requests in flight run on.
+func (s *Server) closeListeners() {
+	if ln := s.open.Load(); ln != nil {
+		(*ln).Close()
+	}
+}
+
+// Shutdown stops accepting and waits for requests in flight until ctx is
+// done, then closes the connections left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	return err
+}
