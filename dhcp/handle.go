@@ -158,6 +158,28 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv
 // request answers DHCPREQUEST in its four states (§4.3.2). The lease is on
 // disk before the ACK is built; when that fails no ACK is sent.
 func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4, string) {
+	b, resp := s.binding(req, log)
+	if b == nil {
+		return resp, ""
+	}
+	return s.bound(req, b, s.commit(b.now, b.changes), log)
+}
+
+// binding is the lease a REQUEST gets once it is committed: bound in the
+// lease table already, its Changes to commit, and how to take it back.
+type binding struct {
+	p       *pool
+	h       *host
+	ip      netip.Addr
+	state   string
+	now     time.Time
+	changes []Change
+	undo    *bindUndo
+}
+
+// binding decides what a DHCPREQUEST gets, short of the commit: a binding
+// to commit, or else the answer (a NAK, or nil for silence).
+func (s *Server) binding(req *dhcpv4.DHCPv4, log zerolog.Logger) (*binding, *dhcpv4.DHCPv4) {
 	k, h := s.client(req)
 	sid := ipOf(req.ServerIdentifier())
 	ciaddr := ipOf(req.ClientIPAddr)
@@ -170,7 +192,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 			s.table.dropOffer(k) // the client chose another server
 			s.m.drop("other_server")
 			s.otherServerRequest(sid, log)
-			return nil, ""
+			return nil, nil
 		}
 		ip, p = ipOf(req.RequestedIPAddress()), s.network(req)
 		if !ip.IsValid() {
@@ -190,13 +212,13 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 	}
 	if !ip.IsValid() {
 		s.m.drop("malformed")
-		return nil, ""
+		return nil, nil
 	}
 	if s.storeDown() || (state != "selecting" && !s.answers(k, ip)) {
-		return nil, ""
+		return nil, nil
 	}
 	if p == nil || !p.prefix.Contains(ip) {
-		return s.refuse(req, state, ip, "wrong network", log), ""
+		return nil, s.refuse(req, state, ip, "wrong network", log)
 	}
 	// Only a client that went through DISCOVER may bind: granting any
 	// free address would let a flood of REQUESTs from random MACs take the
@@ -206,13 +228,13 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 		// §4.3.2: the requested address must be our OFFER's yiaddr. The
 		// client named us, so it gets a NAK even from a non-authoritative
 		// server, and starts over at once.
-		return s.refuse(req, state, ip, "not offered to this client", log), ""
+		return nil, s.refuse(req, state, ip, "not offered to this client", log)
 	}
 	if state != "selecting" && !s.knows(k, h, ip) {
 		// INIT-REBOOT, RENEWING, REBINDING (§4.3.2): a server with no
 		// record of this client's lease stays silent (or, authoritative,
 		// NAKs so it rediscovers at once).
-		return s.refuse(req, state, ip, "no record of this client", log), ""
+		return nil, s.refuse(req, state, ip, "no record of this client", log)
 	}
 	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime), Server: s.serverID()}
 	if cid := clientID(req); len(cid) > 0 {
@@ -223,27 +245,34 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 	}
 	undo, moved, ok := s.table.bind(p, k, h, l, now)
 	if !ok {
-		return s.refuse(req, state, ip, "address not available", log), ""
+		return nil, s.refuse(req, state, ip, "address not available", log)
 	}
 	changes := []Change{{Lease: l, Client: k, Reserved: h != nil && h.ip == ip}}
 	for _, m := range moved {
 		m.Server = l.Server
 		changes = append(changes, Change{Lease: m, Client: k, Ending: true})
 	}
-	if err := s.commit(now, changes); err != nil {
-		s.table.unbind(undo)
+	return &binding{p: p, h: h, ip: ip, state: state, now: now, changes: changes, undo: undo}, nil
+}
+
+// bound answers the REQUEST that led to b once its commit has ended with
+// err (see commit): the ACK, a NAK when another server's client got the
+// address first, or nil when the lease could not be committed.
+func (s *Server) bound(req *dhcpv4.DHCPv4, b *binding, err error, log zerolog.Logger) (*dhcpv4.DHCPv4, string) {
+	if err != nil {
+		s.table.unbind(b.undo)
 		if te := (*TakenError)(nil); errors.As(err, &te) {
 			// Another server's client got the address first; the
 			// database decided (share.go).
 			s.table.learn(te.Holder)
-			return s.refuse(req, state, ip, "address taken by another server's client", log), ""
+			return s.refuse(req, b.state, b.ip, "address taken by another server's client", log), ""
 		}
-		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
+		log.Error().Err(err).Str("ip", b.ip.String()).Msg("lease not committed; no ACK sent")
 		return nil, ""
 	}
-	s.noteArch(ip, req)
-	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
-	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
+	s.noteArch(b.ip, req)
+	log.Debug().Str("ip", b.ip.String()).Str("state", b.state).Msg("ack")
+	return s.reply(req, dhcpv4.MessageTypeAck, b.p, b.h, b.ip)
 }
 
 // commit makes changes durable, counting what fails: a *TakenError (a
@@ -259,6 +288,12 @@ func (s *Server) commit(now time.Time, changes []Change) error {
 		defer cancel()
 	}
 	err := s.store.Commit(ctx, now, changes...)
+	s.countCommit(err)
+	return err
+}
+
+// countCommit counts a failed commit by what failed.
+func (s *Server) countCommit(err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrAddressTaken):
@@ -272,7 +307,6 @@ func (s *Server) commit(now time.Time, changes []Change) error {
 		s.m.storeError("commit")
 		s.m.drop("commit_failed")
 	}
-	return err
 }
 
 // offerValid is how long after an OFFER its client's SELECTING REQUEST
