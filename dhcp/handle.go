@@ -15,21 +15,51 @@ import (
 
 // handlePacket parses one datagram, answers it and sends the reply.
 func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
+	var w work
+	s.handle(conn, peer, b, &w)
+}
+
+// work is what answering one datagram needs besides the datagram: the
+// request decoded over its bytes and a buffer for the reply's, both
+// reusable.
+type work struct {
+	req dhcpv4.DHCPv4
+	out []byte
+}
+
+// decode decodes datagram b into w.req and says whether it is a request
+// the server can read (a BOOTREQUEST with a hardware address), counting
+// and logging (sampled) what it drops.
+func (s *Server) decode(peer net.Addr, b []byte, w *work) bool {
+	err := decodeInto(&w.req, b)
+	if err != nil || w.req.OpCode != dhcpv4.OpcodeBootRequest || len(w.req.ClientHWAddr) == 0 {
+		s.m.drop("malformed")
+		if ok, n := s.sample.allow(s.now()); ok {
+			s.log.Warn().Str("peer", peer.String()).Int("bytes", len(b)).Err(err).
+				Int("suppressed", n).Msg("malformed dhcp packet dropped")
+		}
+		return false
+	}
+	return true
+}
+
+// handle answers datagram b, using w; b must stay unchanged until it
+// returns.
+func (s *Server) handle(conn net.PacketConn, peer net.Addr, b []byte, w *work) {
+	if s.decode(peer, b, w) {
+		s.answer(conn, peer, w)
+	}
+}
+
+// answer answers w.req, decoded by decode from a datagram from peer.
+func (s *Server) answer(conn net.PacketConn, peer net.Addr, w *work) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.m.drop("panic")
 			s.log.Error().Interface("panic", r).Msg("dhcp handler panic")
 		}
 	}()
-	req, err := dhcpv4.FromBytes(b)
-	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) == 0 {
-		s.m.drop("malformed")
-		if ok, n := s.sample.allow(s.now()); ok {
-			s.log.Warn().Str("peer", peer.String()).Int("bytes", len(b)).Err(err).
-				Int("suppressed", n).Msg("malformed dhcp packet dropped")
-		}
-		return
-	}
+	req := &w.req
 	mt := req.MessageType()
 	s.m.messages.WithLabelValues(typeName(mt)).Inc()
 	log := s.log.With().Str("mac", req.ClientHWAddr.String()).Str("xid", req.TransactionID.String()).Logger()
@@ -39,7 +69,7 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 	facts := factsOf(req)
 	s.recordIn(req, mt, facts)
 	if s.comp().proxy {
-		s.answerProxy(conn, peer, req, mt, facts, log)
+		s.answerProxy(conn, peer, req, mt, facts, log, w)
 		return
 	}
 	var resp *dhcpv4.DHCPv4
@@ -63,13 +93,20 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 	if s.redirect != nil {
 		dst = s.redirect(dst)
 	}
-	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
+	if err := w.send(conn, resp, dst); err != nil {
 		s.m.drop("send_failed")
 		log.Warn().Err(err).Str("to", dst.String()).Msg("dhcp reply not sent")
 		return
 	}
 	s.m.replies.WithLabelValues(typeName(resp.MessageType())).Inc()
 	s.answered(req, resp, facts, decided, log)
+}
+
+// send writes resp to dst on conn, encoded in w's buffer.
+func (w *work) send(conn net.PacketConn, resp *dhcpv4.DHCPv4, dst *net.UDPAddr) error {
+	w.out = appendPacket(w.out[:0], resp)
+	_, err := conn.WriteTo(w.out, dst)
+	return err
 }
 
 func typeName(mt dhcpv4.MessageType) string {

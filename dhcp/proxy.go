@@ -111,7 +111,7 @@ func (c Config) checkProxy() error {
 }
 
 // answerProxy is handlePacket in proxy mode.
-func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, facts clientFacts, log zerolog.Logger) {
+func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, facts clientFacts, log zerolog.Logger, w *work) {
 	_, onPXE := conn.(pxePortConn)
 	port := "dhcp"
 	if onPXE {
@@ -144,7 +144,7 @@ func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHC
 	if s.redirect != nil {
 		dst = s.redirect(dst)
 	}
-	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
+	if err := w.send(conn, resp, dst); err != nil {
 		s.m.drop("send_failed")
 		log.Warn().Err(err).Str("to", dst.String()).Msg("dhcp proxy reply not sent")
 		return
