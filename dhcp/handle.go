@@ -25,6 +25,7 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 type work struct {
 	req dhcpv4.DHCPv4
 	out []byte
+	in  []byte // the datagram, copied, when answered on a goroutine of its own
 }
 
 // decode decodes datagram b into w.req and says whether it is a request
