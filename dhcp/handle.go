@@ -13,30 +13,31 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// handlePacket parses one datagram, answers it and sends the reply.
+// handlePacket parses one datagram, answers it and sends the reply, all
+// before it returns.
 func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
-	var w work
-	s.handle(conn, peer, b, &w)
+	s.answerNow(s.newOutbox(conn), s.newWork(peer, b))
 }
 
-// work is what answering one datagram needs besides the datagram: the
-// request decoded over its bytes and a buffer for the reply's, both
-// reusable.
-type work struct {
-	req dhcpv4.DHCPv4
-	out []byte
-	in  []byte // the datagram, copied, when answered on a goroutine of its own
+// answerNow answers w and sends the reply before it returns: no commit is
+// queued.
+func (s *Server) answerNow(out *outbox, w *work) {
+	if s.decode(w) && s.answer(w, out, nil) {
+		out.flush()
+		return
+	}
+	s.release(w)
 }
 
-// decode decodes datagram b into w.req and says whether it is a request
+// decode decodes w's datagram into w.req and says whether it is a request
 // the server can read (a BOOTREQUEST with a hardware address), counting
 // and logging (sampled) what it drops.
-func (s *Server) decode(peer net.Addr, b []byte, w *work) bool {
-	err := decodeInto(&w.req, b)
+func (s *Server) decode(w *work) bool {
+	err := decodeInto(&w.req, w.in)
 	if err != nil || w.req.OpCode != dhcpv4.OpcodeBootRequest || len(w.req.ClientHWAddr) == 0 {
 		s.m.drop("malformed")
 		if ok, n := s.sample.allow(s.now()); ok {
-			s.log.Warn().Str("peer", peer.String()).Int("bytes", len(b)).Err(err).
+			s.log.Warn().Str("peer", w.peer.String()).Int("bytes", len(w.in)).Err(err).
 				Int("suppressed", n).Msg("malformed dhcp packet dropped")
 		}
 		return false
@@ -44,20 +45,18 @@ func (s *Server) decode(peer net.Addr, b []byte, w *work) bool {
 	return true
 }
 
-// handle answers datagram b, using w; b must stay unchanged until it
-// returns.
-func (s *Server) handle(conn net.PacketConn, peer net.Addr, b []byte, w *work) {
-	if s.decode(peer, b, w) {
-		s.answer(conn, peer, w)
-	}
-}
-
-// answer answers w.req, decoded by decode from a datagram from peer.
-func (s *Server) answer(conn net.PacketConn, peer net.Addr, w *work) {
+// answer answers w.req, decoded by decode. A reply that is ready goes on
+// out; with acks set, a REQUEST's lease is committed in the background
+// and its ACK goes on acks once the commit is done (commitThen),
+// otherwise the commit is waited for here. It returns whether it kept w
+// (queued on out, or waiting for its commit); a work it did not keep is
+// the caller's again.
+func (s *Server) answer(w *work, out, acks *outbox) (kept bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.m.drop("panic")
 			s.log.Error().Interface("panic", r).Msg("dhcp handler panic")
+			kept = false
 		}
 	}()
 	req := &w.req
@@ -65,13 +64,12 @@ func (s *Server) answer(conn net.PacketConn, peer net.Addr, w *work) {
 	s.m.messages.WithLabelValues(typeName(mt)).Inc()
 	log := s.log.With().Str("mac", req.ClientHWAddr.String()).Str("xid", req.TransactionID.String()).Logger()
 	if !s.admit(req, mt, log) {
-		return
+		return false
 	}
 	facts := factsOf(req)
 	s.recordIn(req, mt, facts)
 	if s.comp().proxy {
-		s.answerProxy(conn, peer, req, mt, facts, log, w)
-		return
+		return s.answerProxy(w, mt, facts, log, out)
 	}
 	var resp *dhcpv4.DHCPv4
 	var decided string
@@ -79,6 +77,9 @@ func (s *Server) answer(conn net.PacketConn, peer net.Addr, w *work) {
 	case dhcpv4.MessageTypeDiscover:
 		resp, decided = s.discover(req, log)
 	case dhcpv4.MessageTypeRequest:
+		if acks != nil {
+			return s.requestThen(w, facts, log, out, acks)
+		}
 		resp, decided = s.request(req, log)
 	case dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeRelease:
 		s.endLease(req, mt, log)
@@ -88,26 +89,95 @@ func (s *Server) answer(conn net.PacketConn, peer net.Addr, w *work) {
 		s.m.drop("unexpected_type")
 	}
 	if resp == nil {
-		return
+		return false
 	}
+	w.reply(resp, s.replyDst(req, resp), facts, decided, log)
+	out.add(w)
+	return true
+}
+
+// requestThen is request with the commit in the background: a NAK goes
+// on out at once; a lease to commit goes to commitThen, which keeps w.
+func (s *Server) requestThen(w *work, facts clientFacts, log zerolog.Logger, out, acks *outbox) bool {
+	if !s.tryHandler() {
+		return false
+	}
+	queued := false
+	defer func() {
+		if !queued {
+			s.handlerDone()
+		}
+	}()
+	b, nak := s.binding(&w.req, log)
+	if b == nil {
+		if nak == nil {
+			return false
+		}
+		w.reply(nak, s.replyDst(&w.req, nak), facts, "", log)
+		out.add(w)
+		return true
+	}
+	queued = true
+	s.commitThen(w, b, facts, log, acks)
+	return true
+}
+
+// commitThen queues b's commit and returns: once it is done, on the
+// store's committer goroutine, the REQUEST in w gets its answer (bound),
+// which goes out on acks with the other ACKs of that transaction. w holds
+// a place in max_handlers (tryHandler) until then.
+func (s *Server) commitThen(w *work, b *binding, facts clientFacts, log zerolog.Logger, acks *outbox) {
+	w.pending = true
+	s.store.(asyncStore).commitThen(b.now, b.changes, func(err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.m.drop("panic")
+				s.log.Error().Interface("panic", r).Msg("dhcp handler panic")
+				s.release(w)
+			}
+		}()
+		s.countCommit(err)
+		resp, decided := s.bound(&w.req, b, err, log)
+		if resp == nil {
+			s.release(w)
+			return
+		}
+		w.reply(resp, s.replyDst(&w.req, resp), facts, decided, log)
+		acks.add(w)
+	}, acks)
+}
+
+// asyncStore is a LeaseStore that can commit without a goroutine waiting
+// (see groupCommitter.commitThen).
+type asyncStore interface {
+	commitThen(now time.Time, changes []Change, then func(error), after afterBatch)
+}
+
+// tryHandler takes a place in max_handlers, or counts a busy drop.
+func (s *Server) tryHandler() bool {
+	select {
+	case s.sem <- struct{}{}:
+		s.running.Add(1)
+		return true
+	default:
+		s.m.drop("busy")
+		return false
+	}
+}
+
+// handlerDone gives back a place tryHandler took.
+func (s *Server) handlerDone() {
+	<-s.sem
+	s.running.Done()
+}
+
+// replyDst is where resp, answering req, goes (replyAddr; tests redirect).
+func (s *Server) replyDst(req, resp *dhcpv4.DHCPv4) *net.UDPAddr {
 	dst := replyAddr(req, resp, s.bcast, s.relayPort, s.clientPort)
 	if s.redirect != nil {
 		dst = s.redirect(dst)
 	}
-	if err := w.send(conn, resp, dst); err != nil {
-		s.m.drop("send_failed")
-		log.Warn().Err(err).Str("to", dst.String()).Msg("dhcp reply not sent")
-		return
-	}
-	s.m.replies.WithLabelValues(typeName(resp.MessageType())).Inc()
-	s.answered(req, resp, facts, decided, log)
-}
-
-// send writes resp to dst on conn, encoded in w's buffer.
-func (w *work) send(conn net.PacketConn, resp *dhcpv4.DHCPv4, dst *net.UDPAddr) error {
-	w.out = appendPacket(w.out[:0], resp)
-	_, err := conn.WriteTo(w.out, dst)
-	return err
+	return dst
 }
 
 func typeName(mt dhcpv4.MessageType) string {

@@ -194,11 +194,15 @@ func Listen(ctx context.Context, iface string, port int) (net.PacketConn, error)
 // Shutdown to wait for. It never closes conn.
 //
 // One goroutine reads conn, several datagrams per system call when conn
-// is a *net.UDPConn, and answers what cannot wait for anything but the
-// CPU (DISCOVER, INFORM, proxy replies) itself, one after the other, with
-// no allocation for the datagram. What waits for the lease store (REQUEST,
-// RELEASE, DECLINE, and everything when several servers share a database)
-// gets a goroutine of its own, max_handlers at most.
+// is a *net.UDPConn (recvmmsg), answers them one after the other and
+// sends the replies of one read together (sendmmsg). A REQUEST's lease is
+// committed in the background, in the lease file's next group commit, and
+// its ACK goes out from the committer with the other ACKs of that
+// transaction, once the lease is on disk: no goroutine per request waits
+// for the disk. RELEASE and DECLINE, and every message when several
+// servers share a PostgreSQL store (which server answers may take a
+// query), get a goroutine of their own. max_handlers bounds the requests
+// waiting for a commit.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	wg := &s.running
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
@@ -214,52 +218,59 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		sock = "pxe"
 	}
 	r := newPacketReader(conn)
-	var w work
+	out, acks := s.newOutbox(conn), s.ackOutbox(conn)
 	for {
 		n, err := s.readSome(ctx, r, sock)
 		if err != nil || n == 0 {
 			return err
 		}
 		for i := range n {
-			peer, b := r.datagram(i)
-			s.dispatch(conn, peer, b, &w)
+			s.dispatch(s.newWork(r.datagram(i)), out, acks)
 		}
+		out.flush()
 	}
 }
 
-// dispatch answers datagram b from peer on the reader's goroutine, with
-// its w, or hands it to a goroutine of its own when answering it waits for
-// the lease store. b is the reader's and is reused after dispatch returns.
-func (s *Server) dispatch(conn net.PacketConn, peer net.Addr, b []byte, w *work) {
-	if !s.decode(peer, b, w) {
+// ackOutbox is where the ACKs of REQUESTs read from conn go once their
+// leases are committed, used by the lease store's committer goroutine
+// only; nil when the store cannot commit in the background (proxy mode
+// has none; a shared store is waited for on goroutines of their own).
+func (s *Server) ackOutbox(conn net.PacketConn) *outbox {
+	if _, ok := s.store.(asyncStore); !ok || s.share != nil || s.comp().proxy {
+		return nil
+	}
+	return s.newOutbox(conn)
+}
+
+// dispatch answers w with answer, its reply going on out, or hands it to
+// a goroutine of its own when answering it may wait for the lease store.
+func (s *Server) dispatch(w *work, out, acks *outbox) {
+	if !s.decode(w) {
+		s.release(w)
 		return
 	}
-	if !s.waitsForStore(&w.req) {
-		s.answer(conn, peer, w)
+	if !s.waitsForStore(&w.req, acks != nil) {
+		if !s.answer(w, out, acks) {
+			s.release(w)
+		}
 		return
 	}
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.m.drop("busy")
+	if !s.tryHandler() {
+		s.release(w)
 		return
 	}
-	own := s.works.Get().(*work)
-	own.in = append(own.in[:0], b...)
-	s.running.Add(1)
 	go func() {
-		defer s.running.Done()
-		defer func() { <-s.sem }()
-		defer s.works.Put(own)
-		s.handle(conn, peer, own.in, own)
+		defer s.handlerDone()
+		s.answerNow(s.newOutbox(out.conn), w)
 	}()
 }
 
-// waitsForStore says whether answering req may wait for the lease store:
-// every message when several servers share a database (which server
-// answers a client may take a query), the messages that commit leases
-// otherwise. A proxy has no store.
-func (s *Server) waitsForStore(req *dhcpv4.DHCPv4) bool {
+// waitsForStore says whether answering req may wait for the lease store
+// (async: REQUESTs can commit in the background): every message when
+// several servers share a database (which server answers a client may
+// take a query), the messages that commit leases otherwise. A proxy has
+// no store.
+func (s *Server) waitsForStore(req *dhcpv4.DHCPv4, async bool) bool {
 	if s.comp().proxy {
 		return false
 	}
@@ -267,8 +278,10 @@ func (s *Server) waitsForStore(req *dhcpv4.DHCPv4) bool {
 		return true
 	}
 	switch req.MessageType() {
-	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
 		return true
+	case dhcpv4.MessageTypeRequest:
+		return !async
 	}
 	return false
 }
