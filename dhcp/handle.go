@@ -60,9 +60,12 @@ func (s *Server) answer(w *work, out, acks *outbox) (kept bool) {
 		}
 	}()
 	req := &w.req
-	mt := req.MessageType()
+	mt := msgType(req)
 	s.m.messages.WithLabelValues(typeName(mt)).Inc()
-	log := s.log.With().Str("mac", req.ClientHWAddr.String()).Str("xid", req.TransactionID.String()).Logger()
+	var mac [16 * 3]byte
+	var xid [10]byte
+	log := s.log.With().Bytes("mac", appendMAC(mac[:0], req.ClientHWAddr)).
+		Bytes("xid", appendXID(xid[:0], req.TransactionID)).Logger()
 	if !s.admit(req, mt, log) {
 		return false
 	}
@@ -201,7 +204,7 @@ func replyAddr(req, resp *dhcpv4.DHCPv4, bcast netip.Addr, relayPort, clientPort
 	if gi := req.GatewayIPAddr.To4(); gi != nil && !gi.IsUnspecified() {
 		return &net.UDPAddr{IP: gi, Port: relayPort}
 	}
-	if resp.MessageType() != dhcpv4.MessageTypeNak {
+	if msgType(resp) != dhcpv4.MessageTypeNak {
 		if ci := req.ClientIPAddr.To4(); ci != nil && !ci.IsUnspecified() {
 			return &net.UDPAddr{IP: ci, Port: clientPort}
 		}
@@ -258,7 +261,9 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv
 		}
 		return nil, ""
 	}
-	log.Debug().Str("ip", ip.String()).Msg("offer")
+	if e := log.Debug(); e.Enabled() {
+		e.Str("ip", ip.String()).Msg("offer")
+	}
 	s.safety.limit.offered(k, ip, s.now())
 	return s.reply(req, dhcpv4.MessageTypeOffer, p, h, ip)
 }
@@ -379,7 +384,9 @@ func (s *Server) bound(req *dhcpv4.DHCPv4, b *binding, err error, log zerolog.Lo
 		return nil, ""
 	}
 	s.noteArch(b.ip, req)
-	log.Debug().Str("ip", b.ip.String()).Str("state", b.state).Msg("ack")
+	if e := log.Debug(); e.Enabled() {
+		e.Str("ip", b.ip.String()).Str("state", b.state).Msg("ack")
+	}
 	return s.reply(req, dhcpv4.MessageTypeAck, b.p, b.h, b.ip)
 }
 

@@ -44,6 +44,9 @@ func (s *Server) release(w *work) {
 	if w.pending {
 		s.handlerDone()
 	}
+	if w.resp != nil {
+		s.replies.Put(w.resp)
+	}
 	in, out, req := w.in, w.out, w.req
 	*w = work{in: in[:0], out: out[:0], req: dhcpv4.DHCPv4{Options: req.Options}}
 	s.works.Put(w)
@@ -158,6 +161,6 @@ func (s *Server) sent(w *work) {
 		w.log.Warn().Err(w.sendErr).Str("to", w.dst.String()).Msg("dhcp reply not sent")
 		return
 	}
-	s.m.replies.WithLabelValues(typeName(w.resp.MessageType())).Inc()
+	s.m.replies.WithLabelValues(typeName(msgType(w.resp))).Inc()
 	s.answered(&w.req, w.resp, w.facts, w.decided, w.log)
 }

@@ -45,7 +45,10 @@ type Server struct {
 	seen       sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
 	shareOnce  sync.Once
 	safety     *safety
-	works      sync.Pool // *work for requests answered on goroutines of their own (dispatch)
+	works      sync.Pool // *work, one per datagram being answered (outbox.go)
+	replies    sync.Pool // *dhcpv4.DHCPv4 (newReply), given back with their works; starts empty
+	// serverIDOption is option 54's value, serverIP; read only.
+	serverIDOption []byte
 
 	serverIP   netip.Addr
 	bcast      netip.Addr    // where broadcast replies go: 255.255.255.255
@@ -81,6 +84,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		sample: &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
 		clientPort: cfg.Port + 1, relayPort: cfg.Port, events: cfg.Events}
 	s.works.New = func() any { return &work{} }
+	s.serverIDOption = serverIP.AsSlice()
 	s.cur.Store(c)
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
@@ -277,7 +281,7 @@ func (s *Server) waitsForStore(req *dhcpv4.DHCPv4, async bool) bool {
 	if s.share != nil {
 		return true
 	}
-	switch req.MessageType() {
+	switch msgType(req) {
 	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
 		return true
 	case dhcpv4.MessageTypeRequest:

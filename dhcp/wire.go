@@ -180,3 +180,36 @@ func appendOption(dst []byte, code byte, v []byte) []byte {
 	}
 	return dst
 }
+
+// msgType is d.MessageType() without its allocation: option 53 when it
+// holds one byte, else MessageTypeNone.
+func msgType(d *dhcpv4.DHCPv4) dhcpv4.MessageType {
+	if v := d.Options[optMessageType]; len(v) == 1 {
+		return dhcpv4.MessageType(v[0])
+	}
+	return dhcpv4.MessageTypeNone
+}
+
+// appendMAC appends hw as net.HardwareAddr.String writes it
+// ("52:54:00:12:34:56"), for log fields that should not allocate a string.
+func appendMAC(dst []byte, hw net.HardwareAddr) []byte {
+	const hex = "0123456789abcdef"
+	for i, b := range hw {
+		if i > 0 {
+			dst = append(dst, ':')
+		}
+		dst = append(dst, hex[b>>4], hex[b&0xf])
+	}
+	return dst
+}
+
+// appendXID appends xid as dhcpv4.TransactionID.String writes it
+// ("0xdeadbeef").
+func appendXID(dst []byte, xid dhcpv4.TransactionID) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '0', 'x')
+	for _, b := range xid {
+		dst = append(dst, hex[b>>4], hex[b&0xf])
+	}
+	return dst
+}

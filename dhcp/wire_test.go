@@ -115,3 +115,33 @@ func TestAppendPacketAddresses(t *testing.T) {
 		t.Fatalf("%d bytes, want at least %d", len(b), bootpMinLen)
 	}
 }
+
+// FuzzMsgType: msgType is MessageType.
+func FuzzMsgType(f *testing.F) {
+	wireSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := dhcpv4.FromBytes(b)
+		if err != nil {
+			return
+		}
+		if got, want := msgType(d), d.MessageType(); got != want {
+			t.Fatalf("msgType %v, MessageType %v", got, want)
+		}
+	})
+}
+
+// FuzzLogFields: the log's mac and xid read as the library prints them.
+func FuzzLogFields(f *testing.F) {
+	f.Add([]byte{0x52, 0x54, 0, 0xab, 0xcd, 0xef}, []byte{0xde, 0xad, 0xbe, 0xef})
+	f.Add([]byte{}, []byte{0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, hw, xid []byte) {
+		if got, want := string(appendMAC(nil, hw)), net.HardwareAddr(hw).String(); got != want {
+			t.Fatalf("appendMAC %q, String %q", got, want)
+		}
+		var x dhcpv4.TransactionID
+		copy(x[:], xid)
+		if got, want := string(appendXID(nil, x)), x.String(); got != want {
+			t.Fatalf("appendXID %q, String %q", got, want)
+		}
+	})
+}
