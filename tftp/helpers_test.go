@@ -58,13 +58,13 @@ func fastConfig() Config {
 
 // newTestServer starts a server on files (name -> content, created with
 // their folders) and stops it, checking that Serve returned nil, at cleanup.
-func newTestServer(t testing.TB, cfg Config, files map[string][]byte) *testServer {
+func newTestServer(t testing.TB, cfg Config, files map[string][]byte, setup ...func(*Server)) *testServer {
 	t.Helper()
-	return newTestServerIn(t, t.TempDir(), cfg, files)
+	return newTestServerIn(t, t.TempDir(), cfg, files, setup...)
 }
 
 // newTestServerIn is newTestServer on an existing store directory.
-func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]byte) *testServer {
+func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]byte, setup ...func(*Server)) *testServer {
 	t.Helper()
 	for name, data := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
@@ -85,13 +85,14 @@ func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]by
 			t.Fatal(err)
 		}
 	}
-	ts := startTestServer(t, cfg, storeHandler{store: store, uploads: "incoming"})
+	ts := startTestServer(t, cfg, storeHandler{store: store, uploads: "incoming"}, setup...)
 	ts.dir = dir
 	return ts
 }
 
-// startTestServer serves h on 127.0.0.1:0 until the test ends.
-func startTestServer(t testing.TB, cfg Config, h Handler) *testServer {
+// startTestServer serves h on 127.0.0.1:0 until the test ends; setup
+// runs on the server before it serves.
+func startTestServer(t testing.TB, cfg Config, h Handler, setup ...func(*Server)) *testServer {
 	t.Helper()
 	ts := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	log := zerolog.New(ts.logs).Level(zerolog.DebugLevel)
@@ -99,6 +100,9 @@ func startTestServer(t testing.TB, cfg Config, h Handler) *testServer {
 	ts.Server, err = New(cfg, h, log, ts.reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(ts.Server)
 	}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
