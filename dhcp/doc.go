@@ -7,7 +7,7 @@
 // many ACKs grouped into one transaction), serves
 // relayed requests (RFC 3046 option 82 is echoed) and answers PXE and iPXE
 // clients with boot information chosen by a pure policy function
-// (bootPolicy in policy.go). Zero-touch provisioning rules (rules.go) give
+// (bootPolicy in policy.go, over the boot package it shares with DHCPv6). Zero-touch provisioning rules (rules.go) give
 // matching devices (by vendor class, MAC OUI or relay option 82) a
 // bootfile, TFTP server and options, chosen by the pure function matchRule.
 //
