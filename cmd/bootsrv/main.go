@@ -38,7 +38,7 @@ const usageText = `Usage:
           [-log-level LEVEL] [-log-format json|console]
   bootsrv check [-config FILE]   validate a config file and print what would run
   bootsrv passwd                 read a password on stdin, print a hash for ftp.users
-  bootsrv leases [-config FILE]  list the DHCP leases (lease file or database)
+  bootsrv leases [-config FILE] [-v6]  list the DHCP (-v6: DHCPv6) leases (lease file or database)
   bootsrv machines [-config FILE]  the running server's boot timelines (-mac MAC, -json)
   bootsrv reload [-config FILE] [-http-addr ADDR]
                                  ask the running server to reload its config; prints
