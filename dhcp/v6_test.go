@@ -430,12 +430,12 @@ func TestMetrics6Precreated(t *testing.T) {
 }
 
 // TestBuildRA: the router advertisement has the managed and other-config
-// flags, router lifetime 0, the source link-layer address and the prefix
+// flags, a 30 s router lifetime, the source link-layer address and the prefix
 // on-link but not for autoconfiguration, with short lifetimes.
 func TestBuildRA(t *testing.T) {
 	hw, _ := net.ParseMAC("52:54:00:aa:bb:cc")
 	ra := buildRA(hw, netip.MustParsePrefix("fd00:10::/64"))
-	want := []byte{134, 0, 0, 0, 64, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	want := []byte{134, 0, 0, 0, 64, 0xc0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0,
 		1, 1, 0x52, 0x54, 0, 0xaa, 0xbb, 0xcc,
 		3, 4, 64, 0x80, 0, 0, 1, 44, 0, 0, 0, 120, 0, 0, 0, 0, 0xfd, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	if string(ra) != string(want) {

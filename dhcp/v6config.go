@@ -71,10 +71,12 @@ type Config6 struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// RouterAdvertisements makes bootsrv send ICMPv6 router
 	// advertisements (RFC 4861) on Interface, and only there: managed and
-	// other-config flags set, router lifetime 0 (it is no default router),
-	// each pool's prefix on-link without autoconfiguration, short
-	// lifetimes. UEFI and iPXE look for the managed flag before they use
-	// DHCPv6. For segments without a router. Zero (false): none sent.
+	// other-config flags set, the prefix of the pool on the server's link
+	// on-link without autoconfiguration, short lifetimes (router 30 s,
+	// which UEFI PXE waits 10 s for otherwise; prefix 300 s). UEFI, iPXE
+	// and dhcpcd look for the managed flag before they use DHCPv6. For
+	// segments without a router: it makes bootsrv their default router for
+	// 30 s at a time. Zero (false): none sent.
 	RouterAdvertisements bool `yaml:"router_advertisements"`
 
 	// Scripts are file names served from memory as boot scripts (filled

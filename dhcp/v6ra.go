@@ -16,15 +16,19 @@ import (
 // Router advertisements (RFC 4861 §4.2, §6.2), for links without a
 // router: UEFI firmware and iPXE look for the managed flag before they use
 // DHCPv6, and learn from the prefix that the boot server is on-link. The
-// server is no router: router lifetime 0, so no host routes through it;
-// the prefix is on-link (L) but not for autoconfiguration (A clear), so
-// addresses come from DHCPv6 only; lifetimes are short, so the link
-// forgets it soon after bootsrv stops.
+// prefix is on-link (L) but not for autoconfiguration (A clear), so
+// addresses come from DHCPv6 only. Every lifetime is short, so the link
+// forgets the advertisements soon after bootsrv stops: the router
+// lifetime too, which is not 0 although bootsrv forwards nothing, because
+// UEFI PXE (EDK2's PxeBcRegisterIp6Address) waits 10 s for a default
+// router in its route table before it fetches the boot file; on a link
+// without a router there is nowhere off-link to reach anyway.
 const (
-	raInterval      = 10 * time.Second // between unsolicited RAs; RFC 4861 MinRtrAdvInterval is at least 3 s
-	raValidLifetime = 300              // seconds, the prefix's valid lifetime
-	raPrefLifetime  = 120              // seconds, its preferred lifetime
-	raMinSolicited  = 100 * time.Millisecond
+	raInterval       = 10 * time.Second // between unsolicited RAs; RFC 4861 MinRtrAdvInterval is at least 3 s
+	raRouterLifetime = 30               // seconds: 3 intervals, the least RFC 4861 §6.2.1 allows but 0
+	raValidLifetime  = 300              // seconds, the prefix's valid lifetime
+	raPrefLifetime   = 120              // seconds, its preferred lifetime
+	raMinSolicited   = 100 * time.Millisecond
 )
 
 var (
@@ -158,15 +162,15 @@ func (s *Server6) advertised() netip.Prefix {
 }
 
 // buildRA is a router advertisement (RFC 4861 §4.2): managed and
-// other-config flags, router lifetime 0, the source link-layer address
+// other-config flags, a short router lifetime, the source link-layer address
 // (hw, when the interface has one) and the prefix (when valid) on-link,
 // not for autoconfiguration. The kernel fills in the checksum.
 func buildRA(hw net.HardwareAddr, prefix netip.Prefix) []byte {
 	b := []byte{
 		byte(ipv6.ICMPTypeRouterAdvertisement), 0, 0, 0, // type, code, checksum
-		64,          // cur hop limit
-		0x80 | 0x40, // M (managed address configuration), O (other configuration)
-		0, 0,        // router lifetime: not a default router
+		64,                  // cur hop limit
+		0x80 | 0x40,         // M (managed address configuration), O (other configuration)
+		0, raRouterLifetime, // router lifetime, seconds (big-endian; under 256)
 		0, 0, 0, 0, // reachable time: unspecified
 		0, 0, 0, 0, // retrans timer: unspecified
 	}
