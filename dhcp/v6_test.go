@@ -71,11 +71,25 @@ func (ts *testServer6) exchange(m dhcpv6.DHCPv6, src netip.AddrPort) (*dhcpv6.Me
 	if dst != src {
 		ts.t.Errorf("reply to %v, want %v", dst, src)
 	}
-	reply, hops, err := parse6(out)
+	_, hops, err := parse6(out)
+	if err != nil {
+		ts.t.Fatalf("reply does not parse: %v", err)
+	}
+	reply, err := strictParse6(out)
 	if err != nil {
 		ts.t.Fatalf("reply does not parse: %v", err)
 	}
 	return reply, hops
+}
+
+// strictParse6 parses a reply with every option decoded (parse6 keeps the
+// ones the server does not read raw), unwrapping RELAY-REPLs.
+func strictParse6(b []byte) (*dhcpv6.Message, error) {
+	d, err := dhcpv6.FromBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	return d.GetInnerMessage()
 }
 
 var testXID = dhcpv6.TransactionID{0xa1, 0xb2, 0xc3}

@@ -82,7 +82,7 @@ func TestGoldenPackets6(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got != string(want) {
-				m, _, _ := parse6(out)
+				m, _ := strictParse6(out)
 				t.Errorf("reply differs from %s (run with -update after checking):\n%s\nsummary: %s", reply, got, m.Summary())
 			}
 		})
@@ -114,7 +114,7 @@ func FuzzHandle6(f *testing.F) {
 	f.Add([]byte{12, 0})
 	ts := newTestServer6(f, testConfig6(f))
 	conn := &sink6{}
-	peer := &net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 546, Zone: "lo"}
+	peer := netip.MustParseAddrPort("[fe80::1%lo]:546")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ts.handlePacket(conn, peer, b)
 		if v := testutil.ToFloat64(ts.m.drops.WithLabelValues("panic")); v != 0 {
@@ -123,7 +123,7 @@ func FuzzHandle6(f *testing.F) {
 		conn.mu.Lock()
 		defer conn.mu.Unlock()
 		for _, out := range conn.sent {
-			if _, _, err := parse6(out); err != nil {
+			if _, err := strictParse6(out); err != nil {
 				t.Fatalf("reply to %x does not parse: %v", b, err)
 			}
 		}

@@ -44,27 +44,28 @@ type outcome6 struct {
 	decided string  // the config key that chose file
 }
 
-// handlePacket answers one datagram.
-func (s *Server6) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
+// handlePacket answers one datagram from src.
+func (s *Server6) handlePacket(conn net.PacketConn, src netip.AddrPort, b []byte) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.m.drop("panic")
 			s.log.Error().Interface("panic", r).Msg("dhcpv6 handler panic")
 		}
 	}()
-	ua, ok := peer.(*net.UDPAddr)
-	if !ok {
-		s.m.drop("malformed")
-		return
-	}
-	out, dst, r, o := s.respond(b, ua.AddrPort())
+	out, dst, r, o := s.respond(b, src)
 	if out == nil {
 		return
 	}
 	if s.redirect != nil {
 		dst = s.redirect(dst)
 	}
-	if _, err := conn.WriteTo(out, net.UDPAddrFromAddrPort(dst)); err != nil {
+	var err error
+	if uc, ok := conn.(*net.UDPConn); ok {
+		_, err = uc.WriteToUDPAddrPort(out, dst)
+	} else {
+		_, err = conn.WriteTo(out, net.UDPAddrFromAddrPort(dst))
+	}
+	if err != nil {
 		s.m.drop("send_failed")
 		s.log.Warn().Err(err).Str("to", dst.String()).Msg("dhcpv6 reply not sent")
 		return
@@ -84,7 +85,7 @@ func (s *Server6) respond(b []byte, src netip.AddrPort) ([]byte, netip.AddrPort,
 		}
 		return nil, src, nil, outcome6{}
 	}
-	s.m.messages.WithLabelValues(typeName6(msg.MessageType)).Inc()
+	s.m.byType[typeName6(msg.MessageType)].Inc()
 	r := s.read6(msg, hops, src)
 	if why := s.check(r); why != "" {
 		s.m.drop(why)
@@ -315,7 +316,7 @@ func (s *Server6) solicit(r *req6) outcome6 {
 			}
 			o.resp.AddOption(iaWith(ia.IaId, p.leaseTime, ip))
 			o.leases = append(o.leases, Lease{IP: ip, IAID: iaid(ia)})
-			s.m.status.WithLabelValues("success").Inc()
+			s.m.ia("success")
 		}
 		if len(o.leases) > 0 {
 			s.limit.offered(r.key, o.leases[0].IP, now)
@@ -372,7 +373,7 @@ func (s *Server6) bindIAs(r *req6, p *pool6, o *outcome6) bool {
 		}
 		o.resp.AddOption(iaWith(ia.IaId, p.leaseTime, l.IP))
 		o.leases = append(o.leases, l)
-		s.m.status.WithLabelValues("success").Inc()
+		s.m.ia("success")
 	}
 	return true
 }
@@ -458,7 +459,7 @@ func (s *Server6) renew(r *req6) outcome6 {
 			}
 			o.resp.AddOption(out)
 			o.leases = append(o.leases, *bound)
-			s.m.status.WithLabelValues("success").Inc()
+			s.m.ia("success")
 		case r.msg.MessageType == dhcpv6.MessageTypeRebind && offLink:
 			out := &dhcpv6.OptIANA{IaId: ia.IaId}
 			for _, a := range gone {
@@ -466,7 +467,7 @@ func (s *Server6) renew(r *req6) outcome6 {
 			}
 			o.resp.AddOption(out)
 			o.failed = "addresses not on this link"
-			s.m.status.WithLabelValues("not_on_link").Inc()
+			s.m.ia("not_on_link")
 		default:
 			s.iaStatus(&o, ia, iana.StatusNoBinding, "no_binding", "no binding for this IA")
 		}
@@ -500,7 +501,7 @@ func (s *Server6) endLeases(r *req6) outcome6 {
 		if ended == 0 {
 			s.iaStatus(&o, ia, iana.StatusNoBinding, "no_binding", "no binding for this IA")
 		} else {
-			s.m.status.WithLabelValues("success").Inc()
+			s.m.ia("success")
 		}
 	}
 	if len(changes) > 0 {
@@ -534,13 +535,13 @@ func (s *Server6) confirm(r *req6) outcome6 {
 	o := outcome6{resp: s.newReply(r, dhcpv6.MessageTypeReply)}
 	for _, a := range addrs {
 		if !p.prefix.Contains(a) {
-			s.m.status.WithLabelValues("not_on_link").Inc()
+			s.m.ia("not_on_link")
 			o.failed = a.String() + " is not on this link"
 			o.resp.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusNotOnLink, StatusMessage: o.failed})
 			return o
 		}
 	}
-	s.m.status.WithLabelValues("success").Inc()
+	s.m.ia("success")
 	o.resp.AddOption(&dhcpv6.OptStatusCode{StatusCode: iana.StatusSuccess, StatusMessage: "on link"})
 	return o
 }
@@ -558,14 +559,14 @@ func (s *Server6) inform(r *req6) outcome6 {
 func (s *Server6) otherIAs(r *req6, o *outcome6) {
 	for _, opt := range r.msg.Options.Get(dhcpv6.OptionIATA) {
 		if ta, ok := opt.(*dhcpv6.OptIATA); ok {
-			s.m.status.WithLabelValues("no_addrs_avail").Inc()
+			s.m.ia("no_addrs_avail")
 			o.resp.AddOption(&dhcpv6.OptIATA{IaId: ta.IaId, Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{
 				&dhcpv6.OptStatusCode{StatusCode: iana.StatusNoAddrsAvail, StatusMessage: "temporary addresses are not served"}}}})
 		}
 	}
 	for _, opt := range r.msg.Options.Get(dhcpv6.OptionIAPD) {
 		if pd, ok := opt.(*dhcpv6.OptIAPD); ok {
-			s.m.status.WithLabelValues("no_prefix_avail").Inc()
+			s.m.ia("no_prefix_avail")
 			o.resp.AddOption(&dhcpv6.OptIAPD{IaId: pd.IaId, Options: dhcpv6.PDOptions{Options: dhcpv6.Options{
 				&dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail, StatusMessage: "prefixes are not delegated"}}}})
 		}
@@ -586,7 +587,7 @@ func (s *Server6) iaStatus(o *outcome6, ia *dhcpv6.OptIANA, code iana.StatusCode
 	o.failed = why
 	o.resp.AddOption(&dhcpv6.OptIANA{IaId: ia.IaId, Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{
 		&dhcpv6.OptStatusCode{StatusCode: code, StatusMessage: why}}}})
-	s.m.status.WithLabelValues(label).Inc()
+	s.m.ia(label)
 }
 
 // hint is the first address the client asks for in ia, invalid when none.

@@ -18,11 +18,15 @@ var (
 
 type metrics6 struct {
 	messages, replies, drops, status *prometheus.CounterVec
-	commit, batch                    prometheus.Histogram
-	storeErrors                      *prometheus.CounterVec
-	conflicts                        prometheus.Counter
-	readErrors                       *prometheus.CounterVec
-	ra                               *prometheus.CounterVec
+	// byType and byStatus are the messages and status counters resolved
+	// once, so the hot path does no label lookup.
+	byType        map[string]prometheus.Counter
+	byStatus      map[string]prometheus.Counter
+	commit, batch prometheus.Histogram
+	storeErrors   *prometheus.CounterVec
+	conflicts     prometheus.Counter
+	readErrors    *prometheus.CounterVec
+	ra            *prometheus.CounterVec
 }
 
 func newMetrics6(reg prometheus.Registerer, s *Server6) (*metrics6, error) {
@@ -85,8 +89,9 @@ func newMetrics6(reg prometheus.Registerer, s *Server6) (*metrics6, error) {
 			return nil, err
 		}
 	}
+	m.byType, m.byStatus = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
 	for _, t := range types6 {
-		m.messages.WithLabelValues(t)
+		m.byType[t] = m.messages.WithLabelValues(t)
 	}
 	for _, t := range []string{"advertise", "reply"} {
 		m.replies.WithLabelValues(t)
@@ -95,7 +100,7 @@ func newMetrics6(reg prometheus.Registerer, s *Server6) (*metrics6, error) {
 		m.drops.WithLabelValues(r)
 	}
 	for _, st := range statuses6 {
-		m.status.WithLabelValues(st)
+		m.byStatus[st] = m.status.WithLabelValues(st)
 	}
 	for _, op := range []string{"commit"} {
 		m.storeErrors.WithLabelValues(op)
@@ -110,6 +115,9 @@ func newMetrics6(reg prometheus.Registerer, s *Server6) (*metrics6, error) {
 }
 
 func (m *metrics6) drop(reason string) { m.drops.WithLabelValues(reason).Inc() }
+
+// ia counts one identity association answered with status st.
+func (m *metrics6) ia(st string) { m.byStatus[st].Inc() }
 
 func (m *metrics6) observeCommit(d time.Duration, commits int) {
 	m.commit.Observe(d.Seconds())

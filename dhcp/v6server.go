@@ -242,7 +242,7 @@ func (s *Server6) Serve(ctx context.Context, conn net.PacketConn) error {
 	for {
 		buf := make([]byte, 1500)
 		n, peer, err := s.read(ctx, conn, buf)
-		if err != nil || peer == nil {
+		if err != nil || !peer.IsValid() {
 			return err
 		}
 		select {
@@ -260,23 +260,39 @@ func (s *Server6) Serve(ctx context.Context, conn net.PacketConn) error {
 
 // read reads the next datagram, passing over the deadline wakeups
 // cancellation uses, and retrying other errors after a backoff (as the
-// DHCPv4 server does). A nil peer and nil error mean ctx is done.
-func (s *Server6) read(ctx context.Context, conn net.PacketConn, buf []byte) (int, net.Addr, error) {
+// DHCPv4 server does). An invalid peer and nil error mean ctx is done.
+func (s *Server6) read(ctx context.Context, conn net.PacketConn, buf []byte) (int, netip.AddrPort, error) {
 	var backoff time.Duration
+	uc, _ := conn.(*net.UDPConn)
 	for {
-		n, peer, err := conn.ReadFrom(buf)
+		var n int
+		var peer netip.AddrPort
+		var err error
+		if uc != nil {
+			n, peer, err = uc.ReadFromUDPAddrPort(buf)
+		} else {
+			var a net.Addr
+			if n, a, err = conn.ReadFrom(buf); err == nil {
+				if ua, ok := a.(*net.UDPAddr); ok {
+					peer = ua.AddrPort()
+				}
+				if !peer.IsValid() {
+					continue // not UDP: nothing to answer
+				}
+			}
+		}
 		if err == nil {
 			return n, peer, nil
 		}
 		if ctx.Err() != nil {
-			return 0, nil, nil
+			return 0, netip.AddrPort{}, nil
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			continue
 		}
 		if errors.Is(err, net.ErrClosed) {
-			return 0, nil, fmt.Errorf("dhcpv6 read on %s: %w", conn.LocalAddr(), err)
+			return 0, netip.AddrPort{}, fmt.Errorf("dhcpv6 read on %s: %w", conn.LocalAddr(), err)
 		}
 		s.m.readErrors.WithLabelValues("dhcpv6").Inc()
 		backoff = min(max(2*backoff, readBackoffMin), readBackoffMax)
@@ -287,7 +303,7 @@ func (s *Server6) read(ctx context.Context, conn net.PacketConn, buf []byte) (in
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, nil, nil
+			return 0, netip.AddrPort{}, nil
 		case <-t.C:
 		}
 	}

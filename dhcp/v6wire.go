@@ -109,7 +109,15 @@ var strictOptions = map[dhcpv6.OptionCode]bool{
 	dhcpv6.OptionIATA: true, dhcpv6.OptionIAPD: true, dhcpv6.OptionClientArchType: true,
 }
 
+// readOptions are the options the server reads; others stay raw, unparsed.
+var readOptions = map[dhcpv6.OptionCode]bool{
+	dhcpv6.OptionUserClass: true, dhcpv6.OptionVendorClass: true, dhcpv6.OptionFQDN: true,
+}
+
 func lenientOption(code dhcpv6.OptionCode, data []byte) (dhcpv6.Option, error) {
+	if !strictOptions[code] && !readOptions[code] {
+		return &dhcpv6.OptionGeneric{OptionCode: code, OptionData: data}, nil
+	}
 	o, err := dhcpv6.ParseOption(code, data)
 	if err != nil {
 		if strictOptions[code] {
