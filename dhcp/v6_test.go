@@ -32,6 +32,10 @@ func testConfig6(t testing.TB) Config6 {
 			{MAC: "52:54:00:00:00:51", IP: "fd00::51", Hostname: "bymac"},
 		},
 		Boot: Boot6{EFI64: "snponly.efi", HTTP: "ipxe.efi", IPXE: "boot.ipxe", Params: []string{"console=ttyS0"}},
+		Rules: []Rule{
+			{Match: RuleMatch{VendorClass: "^Cisco"}, Bootfile: "ztp/cisco.py"},
+			{Match: RuleMatch{CircuitID: "^rack7/"}, Bootfile: "rack7.cfg", TFTPServer: "fd00::69"},
+		},
 	}
 }
 
@@ -273,6 +277,14 @@ func TestSolicit6(t *testing.T) {
 			typ: dhcpv6.MessageTypeAdvertise, ip: "fd00::100", url: "http://[fd00::1]:8080/images/ipxe.efi", http: true, decided: "dhcpv6.boot.http"},
 		"ipxe": {m: msg6(dhcpv6.MessageTypeSolicit, mac1, netip.Addr{}, arch(iana.EFI_X86_64), &dhcpv6.OptUserClass{UserClasses: [][]byte{[]byte("iPXE")}}),
 			typ: dhcpv6.MessageTypeAdvertise, ip: "fd00::100", url: "http://[fd00::1]:8080/images/boot.ipxe", decided: "dhcpv6.boot.ipxe"},
+		"ztp by vendor class": {m: msg6(dhcpv6.MessageTypeSolicit, mac1, netip.Addr{}, &dhcpv6.OptVendorClass{EnterpriseNumber: 9, Data: [][]byte{[]byte("Cisco C9300")}}),
+			typ: dhcpv6.MessageTypeAdvertise, ip: "fd00::100", url: "tftp://[fd00::1]/ztp/cisco.py", decided: "dhcpv6.rules[0]"},
+		"ztp by interface-id": {m: func() dhcpv6.DHCPv6 {
+			r, _ := dhcpv6.EncapsulateRelay(msg6(dhcpv6.MessageTypeSolicit, mac1, netip.Addr{}), dhcpv6.MessageTypeRelayForward,
+				net.ParseIP("fd00::1"), net.ParseIP("fe80::5054:ff:fe00:999"))
+			r.AddOption(dhcpv6.OptInterfaceID([]byte("rack7/eth12")))
+			return r
+		}(), typ: dhcpv6.MessageTypeAdvertise, ip: "fd00::100", url: "tftp://[fd00::69]/rack7.cfg", iface: "rack7/eth12", decided: "dhcpv6.rules[1]"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ts := newTestServer6(t, testConfig6(t))
@@ -286,7 +298,7 @@ func TestSolicit6(t *testing.T) {
 			if got := rep.Options.BootFileURL(); got != tc.url {
 				t.Errorf("option 59 %q, want %q", got, tc.url)
 			}
-			if tc.url != "" && strings.Join(rep.Options.BootFileParam(), " ") != "console=ttyS0" {
+			if tc.url != "" && !strings.Contains(tc.decided, "rules") && strings.Join(rep.Options.BootFileParam(), " ") != "console=ttyS0" {
 				t.Errorf("option 60: %q", rep.Options.BootFileParam())
 			}
 			if got := rep.Options.VendorClass(343); (len(got) == 1 && string(got[0]) == "HTTPClient") != tc.http {
@@ -470,5 +482,40 @@ func TestBuildRA(t *testing.T) {
 		if got := isSolicitation(tc.b, nil); got != tc.want {
 			t.Errorf("%s: %v", name, got)
 		}
+	}
+}
+
+// TestPrepareReload6: a reload changes the boot entries and reservations
+// for the next messages; what the server was built around keeps its
+// running value; a bad config changes nothing.
+func TestPrepareReload6(t *testing.T) {
+	ts := newTestServer6(t, testConfig6(t))
+	pxe := func() *dhcpv6.Message {
+		return msg6(dhcpv6.MessageTypeSolicit, mac1, netip.Addr{}, dhcpv6.OptClientArchType(iana.EFI_X86_64),
+			&dhcpv6.OptVendorClass{EnterpriseNumber: 343, Data: [][]byte{[]byte("PXEClient:Arch:00007")}})
+	}
+	bad := testConfig6(t)
+	bad.Pools[0].Range = "nonsense"
+	if _, err := ts.PrepareReload(bad); err == nil {
+		t.Fatal("a bad config was accepted")
+	}
+	cfg := testConfig6(t)
+	cfg.Boot.EFI64 = "grubnetx64.efi"
+	cfg.Interface, cfg.Port = "eth9", 9547 // restart-only: kept as running
+	cfg.Hosts = append(cfg.Hosts, Host6{MAC: mac1, IP: "fd00::77"})
+	apply, err := ts.PrepareReload(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := ts.exchange(pxe(), clientSrc); rep.Options.BootFileURL() != "tftp://[fd00::1]/snponly.efi" {
+		t.Errorf("before apply: %q", rep.Options.BootFileURL())
+	}
+	apply()
+	rep, _ := ts.exchange(pxe(), clientSrc)
+	if ip, _, _ := iaAddr(rep); rep.Options.BootFileURL() != "tftp://[fd00::1]/grubnetx64.efi" || ip.String() != "fd00::77" {
+		t.Errorf("after apply: %q %v", rep.Options.BootFileURL(), ip)
+	}
+	if c := ts.comp().cfg; c.Interface != "lo" || c.Port != 547 {
+		t.Errorf("restart-only keys changed: %s %d", c.Interface, c.Port)
 	}
 }

@@ -27,6 +27,14 @@ type compiled6 struct {
 	// configured until then.
 	boot   boot.Entries
 	params dhcpv6.Option // option 60, nil when not configured
+	rules  []rule6
+}
+
+// rule6 is a compiled DHCPv6 zero-touch provisioning rule.
+type rule6 struct {
+	match boot.Match
+	// url is option 59: the rule's bootfile, a URL after resolve.
+	url string
 }
 
 type pool6 struct {
@@ -52,6 +60,7 @@ type host6 struct {
 
 func (c Config6) compile() (*compiled6, error) {
 	c = c.WithDefaults()
+	var err error
 	out := &compiled6{cfg: c, byDUID: map[string]*host6{}, byMAC: map[string]*host6{}}
 	switch c.Mode {
 	case "":
@@ -118,6 +127,39 @@ func (c Config6) compile() (*compiled6, error) {
 	out.boot = boot.Entries{Key: "dhcpv6.boot", EFI64: b.EFI64, ARM64: b.ARM64, HTTP: b.HTTP, IPXE: b.IPXE}
 	if len(b.Params) > 0 {
 		out.params = dhcpv6.OptBootFileParam(b.Params...)
+	}
+	if out.rules, err = compileRules6(c.Rules); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func compileRules6(rules []Rule) ([]rule6, error) {
+	out := make([]rule6, 0, len(rules))
+	for i, r := range rules {
+		key := fmt.Sprintf("rules[%d]", i)
+		m, err := boot.CompileMatch(key+".match", r.Match.spec())
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case len(r.Options) > 0:
+			return nil, cfgerr.Errorf(key+".options", "DHCPv6 rules set the boot file URL (option 59) only; options are DHCPv4 codes")
+		case r.Bootfile == "":
+			return nil, cfgerr.Errorf(key+".bootfile", "required: the boot file (URL or name) the rule gives")
+		}
+		if err := checkBootEntry(key+".bootfile", r.Bootfile, false, 0); err != nil {
+			return nil, err
+		}
+		url := r.Bootfile
+		if r.TFTPServer != "" && !strings.Contains(url, "://") {
+			host := r.TFTPServer
+			if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+				host = "[" + a.String() + "]"
+			}
+			url = "tftp://" + host + "/" + strings.TrimLeft(url, "/")
+		}
+		out = append(out, rule6{match: m, url: url})
 	}
 	return out, nil
 }
@@ -264,6 +306,9 @@ func checkBootEntry(key, v string, http bool, httpPort int) error {
 // iPXE scripts; tftp:// when HTTP is off).
 func (c *compiled6) resolve(serverIP netip.Addr) {
 	c.serverIP = serverIP
+	for i := range c.rules {
+		c.rules[i].url = c.url(c.rules[i].url, false)
+	}
 	b := c.cfg.Boot
 	builds := map[string]bool{}
 	for _, f := range c.cfg.IPXEBuilds {

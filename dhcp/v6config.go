@@ -62,6 +62,15 @@ type Config6 struct {
 	Hosts []Host6 `yaml:"hosts"`
 	// Boot is what network-booting clients get in option 59.
 	Boot Boot6 `yaml:"boot"`
+	// Rules are zero-touch provisioning rules, as dhcp.rules and matched
+	// the same way (package boot): vendor_class on option 16's data,
+	// mac_oui on the client's MAC (from its DUID, option 79 or its
+	// link-local address), circuit_id on a relay's interface-id (option
+	// 18), remote_id on its remote-id (option 37, RFC 4649). The first
+	// that matches sets option 59 to its bootfile, for any client: a URL,
+	// or a name that becomes tftp://[tftp_server or server_ip]/NAME. Their
+	// options (DHCPv4 codes) are not allowed here. Zero: none.
+	Rules []Rule `yaml:"rules"`
 	// KnownClientsOnly answers only clients with a reservation in Hosts;
 	// others are dropped (drops_total{reason="unknown_client"}). Zero
 	// (false): every client is served.

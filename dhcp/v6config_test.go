@@ -85,6 +85,11 @@ func TestConfig6Errors(t *testing.T) {
 		"bad scheme":         {func(c *Config6) { c.Boot.EFI64 = "ftp://x/y" }, "boot.efi64"},
 		"preference":         {func(c *Config6) { c.Preference = 256 }, "preference"},
 		"postgres file":      {func(c *Config6) { c.LeaseFile, c.LeaseStore = "/x", LeaseStoreConfig{Type: "postgres", DSN: "host=db"} }, "lease_file"},
+		"rule options": {func(c *Config6) {
+			c.Rules = []Rule{{Match: RuleMatch{VendorClass: "x"}, Bootfile: "a", Options: Options{150: "10.0.0.1"}}}
+		}, "rules[0].options"},
+		"rule no bootfile": {func(c *Config6) { c.Rules = []Rule{{Match: RuleMatch{VendorClass: "x"}}} }, "rules[0].bootfile"},
+		"rule no match":    {func(c *Config6) { c.Rules = []Rule{{Bootfile: "a"}} }, "rules[0].match"},
 	} {
 		c := base()
 		tc.edit(&c)

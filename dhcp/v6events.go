@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -24,6 +25,11 @@ func (s *Server6) addConfig(r *req6, p *pool6, o *outcome6) {
 		}
 	}
 	d, ok := s.bootDecision(r)
+	if i := s.matchRule6(r); i >= 0 {
+		// Zero-touch provisioning rules go on top of the boot policy,
+		// for any client, as for DHCPv4.
+		d, ok = boot.Decision{File: s.comp().rules[i].url, Source: "dhcpv6.rules[" + strconv.Itoa(i) + "]"}, true
+	}
 	if !ok {
 		return
 	}
@@ -42,6 +48,21 @@ func (s *Server6) addConfig(r *req6, p *pool6, o *outcome6) {
 		o.resp.AddOption(&dhcpv6.OptVendorClass{EnterpriseNumber: en, Data: [][]byte{[]byte("HTTPClient")}})
 	}
 	o.file, o.decided = d.File, d.Source
+}
+
+// matchRule6 is the index of the first ZTP rule matching r, or -1.
+func (s *Server6) matchRule6(r *req6) int {
+	f := boot.Facts{VendorClass: r.vendorClass, MAC: r.mac}
+	if len(r.hops) > 0 {
+		in := r.hops[len(r.hops)-1] // the relay closest to the client
+		f.CircuitID, f.RemoteID = in.interfaceID, in.remoteID
+	}
+	for i := range s.comp().rules {
+		if s.comp().rules[i].match.Matches(f) {
+			return i
+		}
+	}
+	return -1
 }
 
 // bootDecision is the shared boot policy's answer for r.
