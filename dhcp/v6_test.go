@@ -519,3 +519,38 @@ func TestPrepareReload6(t *testing.T) {
 		t.Errorf("restart-only keys changed: %s %d", c.Interface, c.Port)
 	}
 }
+
+// TestExplain6 says what a machine would get without holding anything:
+// the address, the boot file URL and what decided it, the options.
+func TestExplain6(t *testing.T) {
+	s, note, err := NewExplainer6(testConfig6(t), nil)
+	if err != nil || note != "" {
+		t.Fatal(err, note)
+	}
+	mac, _ := net.ParseMAC(mac1)
+	for name, tc := range map[string]struct {
+		q                ExplainQuery6
+		reply, ip, url   string
+		decided, stepHas string
+	}{
+		"uefi pxe": {q: ExplainQuery6{MAC: mac, Arch: 7}, reply: "reply", ip: "fd00::100", url: "tftp://[fd00::1]/snponly.efi",
+			decided: "dhcpv6.boot.efi64", stepHas: "client: PXE firmware"},
+		"http boot": {q: ExplainQuery6{MAC: mac, Arch: 16}, reply: "reply", ip: "fd00::100", url: "http://[fd00::1]:8080/images/ipxe.efi",
+			decided: "dhcpv6.boot.http"},
+		"reserved, relayed by rack 7": {q: ExplainQuery6{MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x51}, Arch: -1, LinkAddr: netip.MustParseAddr("fd00::1"),
+			InterfaceID: "rack7/eth3"}, reply: "reply", ip: "fd00::51", url: "tftp://[fd00::69]/rack7.cfg", decided: "dhcpv6.rules[1]",
+			stepHas: "dhcpv6.rules[1]: matches"},
+		"no pool": {q: ExplainQuery6{MAC: mac, Arch: -1, LinkAddr: netip.MustParseAddr("fd09::1")}, reply: "none"},
+	} {
+		ex := s.Explain(tc.q)
+		if ex.Reply != tc.reply || ex.Address != tc.ip || ex.Bootfile != tc.url || ex.DecidedBy != tc.decided {
+			t.Errorf("%s: %+v", name, ex)
+		}
+		if tc.stepHas != "" && !strings.Contains(strings.Join(ex.Steps, "\n"), tc.stepHas) {
+			t.Errorf("%s: steps %q lack %q", name, ex.Steps, tc.stepHas)
+		}
+	}
+	if len(s.Leases()) != 0 || len(s.table.offers) != 0 {
+		t.Errorf("explaining held something")
+	}
+}

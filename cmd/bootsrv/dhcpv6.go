@@ -2,10 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -14,6 +21,7 @@ import (
 	"github.com/bootsrv/bootsrv/dhcp"
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -144,4 +152,113 @@ func warnIPXEBuilds6(dc dhcp.Config6, store *images.Store, log zerolog.Logger) d
 			Msg("an iPXE build: iPXE clients get no boot file URL, since it would load iPXE again; set dhcpv6.boot.ipxe to an iPXE script")
 	}
 	return dc
+}
+
+// explain6Flags are bootsrv explain's DHCPv6 flags.
+type explain6Flags struct {
+	on                      *bool
+	duid, linkAddr, ifaceID *string
+}
+
+func explainV6Flags(fs *flag.FlagSet) explain6Flags {
+	return explain6Flags{
+		on:       fs.Bool("v6", false, "explain the DHCPv6 answer (dhcpv6 section) instead of the DHCPv4 one"),
+		duid:     fs.String("duid", "", "with -v6: the client's DUID as `HEX`; default DUID-LL of -mac"),
+		linkAddr: fs.String("link-addr", "", "with -v6: the relay's link-address, for a machine behind a DHCPv6 relay"),
+		ifaceID:  fs.String("interface-id", "", "with -v6: the interface-id (option 18) the relay adds"),
+	}
+}
+
+// runExplain6 is bootsrv explain -v6: the DHCPv6 answer a machine would
+// get, and what its boot file URL is.
+func runExplain6(ctx context.Context, configFile string, vals map[string]*string, f explain6Flags, asJSON bool, stdout io.Writer) error {
+	if *vals["giaddr"] != "" || *vals["circuit_id"] != "" || *vals["client_id"] != "" {
+		return errors.New("explain: -giaddr, -circuit-id and -client-id are DHCPv4's; with -v6 use -link-addr, -interface-id and -duid")
+	}
+	q4, err := netboot.ParseQuery(func(k string) string { return *vals[k] })
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
+	q := dhcp.ExplainQuery6{MAC: q4.MAC, Arch: q4.Arch, VendorClass: q4.VendorClass, UserClass: q4.UserClass,
+		InterfaceID: *f.ifaceID, RemoteID: q4.RemoteID}
+	if *f.duid != "" {
+		if q.DUID, err = hex.DecodeString(strings.NewReplacer(":", "", "-", "").Replace(*f.duid)); err != nil || len(q.DUID) < 3 {
+			return fmt.Errorf("explain: -duid %q is not a DUID in hex", *f.duid)
+		}
+	}
+	if *f.linkAddr != "" {
+		if q.LinkAddr, err = netip.ParseAddr(*f.linkAddr); err != nil || !q.LinkAddr.Is6() {
+			return fmt.Errorf("explain: -link-addr %q is not an IPv6 address", *f.linkAddr)
+		}
+	}
+	cfg, err := loadConfig(configFile, &serveFlags{set: map[string]string{}})
+	if err != nil {
+		return err
+	}
+	e := netboot.Explanation{MAC: q.MAC.String(), Warnings: []string{}, Notes: []string{}}
+	dc := cfg.dhcpv6Config()
+	if !dc.Enabled() {
+		e.Notes = append(e.Notes, "DHCPv6 is off: machines get their boot information from another DHCPv6 server")
+	} else {
+		leases, lerr := dhcp.ListLeases(ctx, dhcp.Config{Mode: "server", LeaseFile: dc.WithDefaults().LeaseFile, LeaseStore: dc.LeaseStore})
+		if lerr != nil {
+			e.Notes = append(e.Notes, "no leases read ("+lerr.Error()+"): the machine is explained as one the server has not seen")
+		}
+		srv, note, err := dhcp.NewExplainer6(dc, leases)
+		if err != nil {
+			return cfg.keyErrorIn("dhcpv6", err)
+		}
+		if note != "" {
+			e.Notes = append(e.Notes, note)
+		}
+		d := srv.Explain(q)
+		e.DHCP = &d
+		if d.Bootfile != "" {
+			var name string
+			e.Bootfile, name = describeURL6(cfg, d.Bootfile, srv.ServerIP())
+			if e.Bootfile.Kind == "missing" {
+				e.Warnings = append(e.Warnings, fmt.Sprintf("%q is neither a boot script nor a file of the image store: the machine will not boot", name))
+			}
+		}
+	}
+	if asJSON {
+		return writeIndented(stdout, e)
+	}
+	netboot.PrintExplanation(stdout, e)
+	return nil
+}
+
+// describeURL6 says what a boot file URL on this server is (a boot
+// script, a file of the image store, or missing), with its name in the
+// store; a URL elsewhere is a url.
+func describeURL6(cfg *Config, rawURL string, server netip.Addr) (*netboot.Bootfile, string) {
+	b := &netboot.Bootfile{Name: rawURL, Kind: "url"}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() != server.String() {
+		return b, ""
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if u.Scheme == "http" {
+		p, ok := strings.CutPrefix(u.Path, cfg.HTTP.ImagesPath)
+		if !ok {
+			return b, ""
+		}
+		name = p
+	}
+	for _, sc := range cfg.Scripts {
+		if sc.Name == name {
+			b.Kind = "script"
+			return b, name
+		}
+	}
+	b.Kind = "missing"
+	store, err := images.Open(cfg.Images.Root)
+	if err != nil {
+		return b, name
+	}
+	defer store.Close()
+	if fi, err := store.Stat(name); err == nil && fi.Mode().IsRegular() {
+		b.Kind, b.Size = "file", fi.Size()
+	}
+	return b, name
 }

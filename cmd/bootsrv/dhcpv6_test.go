@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -72,5 +74,37 @@ func TestDHCPv6URLsFromListenAddresses(t *testing.T) {
 	dc := cfg.dhcpv6Config()
 	if dc.HTTPPort != 8081 || dc.ImagesPath != "/boot/" || dc.TFTPPort != 6969 {
 		t.Errorf("derived %d %q %d", dc.HTTPPort, dc.ImagesPath, dc.TFTPPort)
+	}
+}
+
+// TestExplainV6: bootsrv explain -v6 says what a UEFI machine gets over
+// DHCPv6 and that its boot file is in the store.
+func TestExplainV6(t *testing.T) {
+	file := writeConfig(t, "images:\n  root: ROOT\nhttp: {listen: \":8080\"}\ndhcpv6:\n  mode: server\n  interface: eth9\n  server_ip: \"fd00::1\"\n"+
+		"  lease_file: "+filepath.Join(t.TempDir(), "l6.db")+"\n"+
+		"  pools: [{subnet: \"fd00::/64\", range: \"fd00::100-fd00::1ff\"}]\n  boot: {efi64: snponly.efi, http: ipxe.efi}\n")
+	root := filepath.Join(filepath.Dir(file), "images")
+	if err := os.WriteFile(filepath.Join(root, "snponly.efi"), []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		args []string
+		want []string
+	}{
+		"pxe":  {[]string{"-arch", "efi64"}, []string{"dhcp: REPLY fd00::100", "boot: tftp://[fd00::1]/snponly.efi", "dhcpv6.boot.efi64", "bootfile tftp://[fd00::1]/snponly.efi: file, 2 bytes"}},
+		"http": {[]string{"-arch", "http"}, []string{"http://[fd00::1]:8080/images/ipxe.efi", "dhcpv6.boot.http", "HTTPClient", "warning:"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			args := append([]string{"explain", "-v6", "-config", file, "-mac", "52:54:00:00:00:01"}, tc.args...)
+			if err := run(context.Background(), args, nil, &out, &out); err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
 	}
 }

@@ -47,6 +47,9 @@ const usageText = `Usage:
   bootsrv explain -config FILE -mac MAC [-arch A] [-user-class S] [-vendor-class S]
                   [-giaddr IP] [-circuit-id S] [-remote-id S] [-client-id HEX] [-json]
                                  what bootsrv would answer that machine, and why
+  bootsrv explain -v6 -config FILE -mac MAC [-duid HEX] [-arch A] [-user-class S]
+                  [-vendor-class S] [-link-addr IP] [-interface-id S] [-remote-id S] [-json]
+                                 the same for DHCPv6 (dhcpv6 section)
   bootsrv version                print the version
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous
