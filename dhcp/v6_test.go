@@ -554,3 +554,27 @@ func TestExplain6(t *testing.T) {
 		t.Errorf("explaining held something")
 	}
 }
+
+// takenStore refuses every bind, as a shared store does when another
+// server's client committed the address first.
+type takenStore struct{ nullStore }
+
+func (takenStore) Commit(_ context.Context, _ time.Time, changes ...Change) error {
+	return &TakenError{Holder: Lease{IP: changes[0].Lease.IP, DUID: "0003000199", IAID: 7, Expiry: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)}}
+}
+
+// TestTaken6: an address the store gives another server's client gets
+// NoAddrsAvail now and is not offered again.
+func TestTaken6(t *testing.T) {
+	ts := newTestServer6(t, testConfig6(t))
+	ts.store.Close()
+	ts.store = takenStore{}
+	rep, _ := ts.exchange(msg6(dhcpv6.MessageTypeSolicit, mac1, netip.Addr{}, &dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionRapidCommit}), clientSrc)
+	if _, _, st := iaAddr(rep); st != iana.StatusNoAddrsAvail {
+		t.Fatalf("taken address answered %v", st)
+	}
+	adv, _ := ts.exchange(msg6(dhcpv6.MessageTypeSolicit, mac1, netip.Addr{}), clientSrc)
+	if ip, _, _ := iaAddr(adv); ip.String() != "fd00::101" {
+		t.Errorf("next offer %v, want the next address", ip)
+	}
+}

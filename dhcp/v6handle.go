@@ -404,7 +404,9 @@ func (s *Server6) bindIA(r *req6, p *pool6, ia *dhcpv6.OptIANA, want netip.Addr)
 	}
 	if err := s.commit(now, changes); err != nil {
 		s.table.unbind(undo)
-		if errors.Is(err, ErrAddressTaken) {
+		if te := (*TakenError)(nil); errors.As(err, &te) {
+			// Another server's client got it first; the database decided.
+			s.table.learn(te.Holder, now.Add(p.leaseTime))
 			return Lease{}, "address taken by another server's client", nil
 		}
 		s.log.Error().Err(err).Str("ip", ip.String()).Msg("dhcpv6 lease not committed; no reply sent")

@@ -343,6 +343,29 @@ func (t *table6) expireOffers(now time.Time) {
 	}
 }
 
+// learn puts a record another server wrote (the holder a shared store
+// named when it refused a commit) in place of what the table has on its
+// address, so the address is not offered again while that lease runs. A
+// holder of unknown expiry is taken to hold it until until.
+func (t *table6) learn(l Lease, until time.Time) {
+	if !l.IP.Is6() || l.IP.Is4In6() {
+		return
+	}
+	if l.Expiry.IsZero() {
+		l.Expiry = until
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old := t.byIP[l.IP]; old != nil && t.byKey[old.key] == l.IP {
+		delete(t.byKey, old.key)
+	}
+	e := &entry{lease: l, key: keyOfLease(l)}
+	t.byIP[l.IP] = e
+	if e.key != "" {
+		t.byKey[e.key] = l.IP
+	}
+}
+
 // reconfigure takes the reservations of c; cursors of pools gone are
 // forgotten.
 func (t *table6) reconfigure(c *compiled6) {
