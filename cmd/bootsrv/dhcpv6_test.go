@@ -5,8 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 )
 
 // TestDHCPv6ConfigErrors: errors in the dhcpv6 section name the file,
@@ -106,5 +110,42 @@ func TestExplainV6(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReloadDHCPv6Keys: boot entries of the dhcpv6 section change live; its
+// interface and router advertisements need a restart.
+func TestReloadDHCPv6Keys(t *testing.T) {
+	body := "images:\n  root: ROOT\ndhcpv6:\n  mode: server\n  interface: eth9\n  server_ip: \"fd00::1\"\n" +
+		"  pools: [{subnet: \"fd00::/64\", range: \"fd00::100-fd00::1ff\"}]\n  boot: {efi64: snponly.efi}\n"
+	file := writeConfig(t, body)
+	fl := &serveFlags{configFile: file, set: map[string]string{}}
+	cfg, err := loadConfig(file, fl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := 0
+	part := livePart{keys: []string{"dhcpv6"}, prepare: func(c *Config) (func(), error) {
+		if err := c.dhcpv6Config().Validate(); err != nil {
+			return nil, err
+		}
+		return func() { applied++ }, nil
+	}}
+	r, err := newReloader(cfg, fl, []livePart{part}, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	next := strings.Replace(strings.Replace(string(data), "efi64: snponly.efi", "efi64: grubnetx64.efi", 1), "interface: eth9", "interface: eth8\n  router_advertisements: true", 1)
+	if err := os.WriteFile(file, []byte(next), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := r.reload()
+	if !res.OK || applied != 1 {
+		t.Fatalf("reload: %+v, applied %d", res, applied)
+	}
+	if !slices.Equal(res.Changed, []string{"dhcpv6.boot.efi64"}) ||
+		!slices.Equal(res.NeedsRestart, []string{"dhcpv6.interface", "dhcpv6.router_advertisements"}) {
+		t.Errorf("changed %v, needs restart %v", res.Changed, res.NeedsRestart)
 	}
 }
