@@ -578,3 +578,66 @@ func TestTaken6(t *testing.T) {
 		t.Errorf("next offer %v, want the next address", ip)
 	}
 }
+
+// blockStore holds every commit until release is closed, telling entered
+// when one arrives.
+type blockStore struct {
+	nullStore
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockStore) Commit(context.Context, time.Time, ...Change) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return nil
+}
+
+// TestCommitFreesHandler6: with max_handlers 1, a REQUEST waiting for a
+// slow disk does not keep the next client's SOLICIT from its ADVERTISE.
+func TestCommitFreesHandler6(t *testing.T) {
+	cfg := testConfig6(t)
+	cfg.MaxHandlers = 1
+	ts := newTestServer6(t, cfg)
+	bs := blockStore{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ts.store.Close()
+	ts.store = bs
+	conn, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ts.Serve(ctx, conn) }()
+	cli, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	cli.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound on a broken test
+	rapid := &dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionRapidCommit}
+	cli.WriteTo(msg6(dhcpv6.MessageTypeSolicit, "52:54:00:00:09:01", netip.Addr{}, rapid).ToBytes(), conn.LocalAddr())
+	<-bs.entered // the first client's lease is being committed
+	cli.WriteTo(msg6(dhcpv6.MessageTypeSolicit, "52:54:00:00:09:02", netip.Addr{}).ToBytes(), conn.LocalAddr())
+	buf := make([]byte, 1500)
+	n, _, err := cli.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := strictParse6(buf[:n]); err != nil || m.MessageType != dhcpv6.MessageTypeAdvertise {
+		t.Fatalf("first answer %v %v, want the second client's ADVERTISE", m, err)
+	}
+	close(bs.release)
+	if n, _, err = cli.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := strictParse6(buf[:n]); err != nil || m.MessageType != dhcpv6.MessageTypeReply {
+		t.Fatalf("second answer %v %v, want the first client's REPLY", m, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	ts.Shutdown(context.Background())
+}

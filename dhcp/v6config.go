@@ -54,7 +54,10 @@ type Config6 struct {
 	// it, in memory. Default 30s.
 	OfferTime time.Duration `yaml:"offer_time"`
 	// MaxHandlers bounds the requests handled concurrently; more are
-	// dropped (drops_total{reason="busy"}). Default 256.
+	// dropped (drops_total{reason="busy"}). A request waiting for its
+	// lease to be committed does not count (up to 4096 of them may wait),
+	// so a slow disk holds up REQUESTs but not the SOLICITs behind them.
+	// Default 256.
 	MaxHandlers int `yaml:"max_handlers"`
 	// Pools are the address pools, one per link (prefix).
 	Pools []Pool6 `yaml:"pools"`

@@ -32,6 +32,7 @@ type req6 struct {
 	enterprise  uint32 // option 16's enterprise number
 	userClass   []byte // option 15's classes, joined
 	facts       clientFacts
+	slot        bool // the handler holds a slot of sem (commitWaiting)
 }
 
 // outcome6 is a reply and what it tells the client, for the log and the
@@ -46,13 +47,20 @@ type outcome6 struct {
 
 // handlePacket answers one datagram from src.
 func (s *Server6) handlePacket(conn net.PacketConn, src netip.AddrPort, b []byte) {
+	s.handle(conn, src, b, false)
+}
+
+// handle answers one datagram from src; slot says the caller holds a
+// handler slot (sem), which the request gives back while it waits for a
+// commit.
+func (s *Server6) handle(conn net.PacketConn, src netip.AddrPort, b []byte, slot bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.m.drop("panic")
 			s.log.Error().Interface("panic", r).Msg("dhcpv6 handler panic")
 		}
 	}()
-	out, dst, r, o := s.respond(b, src)
+	out, dst, r, o := s.respondSlot(b, src, slot)
 	if out == nil {
 		return
 	}
@@ -77,6 +85,10 @@ func (s *Server6) handlePacket(conn net.PacketConn, src netip.AddrPort, b []byte
 // respond is the reply to datagram b from src, as bytes, and where it
 // goes; nil when there is none. It logs and counts, but sends nothing.
 func (s *Server6) respond(b []byte, src netip.AddrPort) ([]byte, netip.AddrPort, *req6, outcome6) {
+	return s.respondSlot(b, src, false)
+}
+
+func (s *Server6) respondSlot(b []byte, src netip.AddrPort, slot bool) ([]byte, netip.AddrPort, *req6, outcome6) {
 	msg, hops, err := parse6(b)
 	if err != nil {
 		s.m.drop("malformed")
@@ -87,6 +99,7 @@ func (s *Server6) respond(b []byte, src netip.AddrPort) ([]byte, netip.AddrPort,
 	}
 	s.m.byType[typeName6(msg.MessageType)].Inc()
 	r := s.read6(msg, hops, src)
+	r.slot = slot
 	if why := s.check(r); why != "" {
 		s.m.drop(why)
 		return nil, src, nil, outcome6{}
@@ -402,7 +415,7 @@ func (s *Server6) bindIA(r *req6, p *pool6, ia *dhcpv6.OptIANA, want netip.Addr)
 	for _, m := range moved {
 		changes = append(changes, Change{Lease: m, Client: k, Ending: true})
 	}
-	if err := s.commit(now, changes); err != nil {
+	if err := s.commitWaiting(r, now, changes); err != nil {
 		s.table.unbind(undo)
 		if te := (*TakenError)(nil); errors.As(err, &te) {
 			// Another server's client got it first; the database decided.
@@ -507,7 +520,7 @@ func (s *Server6) endLeases(r *req6) outcome6 {
 		}
 	}
 	if len(changes) > 0 {
-		if err := s.commit(now, changes); err != nil {
+		if err := s.commitWaiting(r, now, changes); err != nil {
 			s.log.Error().Err(err).Msg("dhcpv6 lease end not committed; no reply sent")
 			return outcome6{}
 		}
@@ -607,6 +620,30 @@ func hint(ia *dhcpv6.OptIANA) netip.Addr {
 func iaWith(id [4]byte, lt time.Duration, ip netip.Addr) *dhcpv6.OptIANA {
 	return &dhcpv6.OptIANA{IaId: id, T1: lt / 2, T2: lt * 4 / 5, Options: dhcpv6.IdentityOptions{Options: dhcpv6.Options{
 		&dhcpv6.OptIAAddress{IPv6Addr: ip.AsSlice(), PreferredLifetime: lt, ValidLifetime: lt}}}}
+}
+
+// errBusy is a commit not tried: too many requests wait for the store.
+var errBusy = errors.New("too many requests waiting for the lease store")
+
+// commitWaiting is commit for r: while it waits for the store, r's
+// handler slot is free for other requests (the disk, not the CPU, is
+// what it waits for), and it takes one of maxCommitWaiters instead; when
+// those are all taken the request is dropped as busy.
+func (s *Server6) commitWaiting(r *req6, now time.Time, changes []Change) error {
+	if !r.slot {
+		return s.commit(now, changes)
+	}
+	select {
+	case s.waiting <- struct{}{}:
+	default:
+		s.m.drop("busy")
+		return errBusy
+	}
+	<-s.sem
+	err := s.commit(now, changes)
+	s.sem <- struct{}{} // back to building the reply
+	<-s.waiting
+	return err
 }
 
 // commit makes changes durable, counting what fails.

@@ -42,7 +42,12 @@ type Server6 struct {
 	table   *table6
 	limit   *limiter
 	now     func() time.Time
+	// sem bounds the requests being worked on (max_handlers); a request
+	// waiting for its lease to be committed gives its slot back and takes
+	// one of waiting instead (commitWaiting), so a slow disk holds up
+	// REQUESTs but not the SOLICITs and RENEWs behind them.
 	sem     chan struct{}
+	waiting chan struct{}
 	sample  *sampler
 	// readSample is for read errors, which come in runs.
 	readSample *sampler
@@ -76,7 +81,8 @@ func New6(cfg Config6, store *images.Store, log zerolog.Logger, reg prometheus.R
 	}
 	c.resolve(serverIP)
 	s := &Server6{log: log, events: cfg.Events, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
-		sample: &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP,
+		waiting: make(chan struct{}, maxCommitWaiters),
+		sample:  &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP,
 		limit: newLimiter(cfg.RateLimit)}
 	s.duid = serverDUID(hw, serverIP)
 	s.serverID = &dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionServerID, OptionData: s.duid}
@@ -192,6 +198,10 @@ func serverDUID(hw net.HardwareAddr, serverIP netip.Addr) []byte {
 	return (&dhcpv6.DUIDEN{EnterpriseNumber: 32473, EnterpriseIdentifier: sum[:8]}).ToBytes()
 }
 
+// maxCommitWaiters bounds the requests waiting for a lease store commit
+// at once, as maxBatch bounds a transaction.
+const maxCommitWaiters = maxBatch
+
 // allDHCP is All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1).
 var allDHCP = net.ParseIP("ff02::1:2")
 
@@ -253,7 +263,7 @@ func (s *Server6) Serve(ctx context.Context, conn net.PacketConn) error {
 		}
 		s.running.Go(func() {
 			defer func() { <-s.sem }()
-			s.handlePacket(conn, peer, buf[:n])
+			s.handle(conn, peer, buf[:n], true)
 		})
 	}
 }
