@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/internal/listener"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
@@ -26,6 +27,9 @@ type Routes struct {
 	// Events is told of every GET of Files, for the boot timeline. Nil:
 	// nobody is.
 	Events event.Sink
+	// Transfers is told of every GET of Files while it runs, with its
+	// progress, for the web console. Nil: nobody is.
+	Transfers *inflight.Registry
 }
 
 // Server is bootsrv's HTTP service: metrics, health, the API and the
@@ -67,7 +71,7 @@ func New(cfg Config, routes Routes, log zerolog.Logger, reg prometheus.Registere
 	}
 	var handler http.Handler = mux
 	if routes.Files != nil && *cfg.Images {
-		handler = routeImages(cfg.ImagesPath, s.accountFiles(routes.Files, routes.Events), mux)
+		handler = routeImages(cfg.ImagesPath, s.accountFiles(routes.Files, routes.Events, routes.Transfers), mux)
 	}
 	s.srv = &http.Server{
 		Handler:           stallTimeout(handler, cfg.WriteTimeout),
