@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -41,6 +43,8 @@ type Server struct {
 	tm   *transferMetrics
 	srv  *http.Server
 	open atomic.Pointer[net.Listener] // the guarded listener, for the gauge
+	auth *authenticator
+	tls  *tls.Config // nil: plain HTTP
 }
 
 // New checks cfg (after WithDefaults) and builds the server for routes.
@@ -65,8 +69,28 @@ func New(cfg Config, routes Routes, log zerolog.Logger, reg prometheus.Registere
 	if s.tm, err = newTransferMetrics(reg); err != nil {
 		return nil, err
 	}
+	if s.auth, err = newAuthenticator(log, reg); err != nil {
+		return nil, err
+	}
+	st, err := prepareAuth(cfg.Users, cfg.AuthFailureDelay)
+	if err != nil {
+		return nil, err
+	}
+	s.auth.set(st)
+	if cfg.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	// Every route but the open ones checks credentials, also while no
+	// user is configured, so that a reload that adds users protects them.
 	mux := http.NewServeMux()
 	for pattern, h := range routes.Handlers {
+		if !isOpen(pattern) {
+			h = s.auth.require(h)
+		}
 		mux.Handle(pattern, h)
 	}
 	var handler http.Handler = mux
@@ -74,6 +98,7 @@ func New(cfg Config, routes Routes, log zerolog.Logger, reg prometheus.Registere
 		handler = routeImages(cfg.ImagesPath, s.accountFiles(routes.Files, routes.Events, routes.Transfers), mux)
 	}
 	s.srv = &http.Server{
+		TLSConfig:         s.tls,
 		Handler:           stallTimeout(handler, cfg.WriteTimeout),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -88,11 +113,33 @@ func New(cfg Config, routes Routes, log zerolog.Logger, reg prometheus.Registere
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { s.srv.SetKeepAlivesEnabled(false); s.closeListeners() })
 	defer stop()
-	err := s.srv.Serve(s.guard(ln))
+	var err error
+	if s.tls != nil {
+		err = s.srv.ServeTLS(s.guard(ln), "", "")
+	} else {
+		err = s.srv.Serve(s.guard(ln))
+	}
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
+}
+
+// TLS reports whether the server speaks HTTPS.
+func (s *Server) TLS() bool { return s.tls != nil }
+
+// PrepareReload checks cfg's users and returns what puts them in effect:
+// the other keys of the http section are fixed at start.
+func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := prepareAuth(cfg.Users, cfg.AuthFailureDelay)
+	if err != nil {
+		return nil, err
+	}
+	return func() { s.auth.set(st) }, nil
 }
 
 // closeListeners stops Serve's Accept; requests in flight run on.
