@@ -55,6 +55,10 @@ type reloader struct {
 	cur     *Config // what is in effect
 	parts   []livePart
 	log     zerolog.Logger
+	// lastRes is the result of the last reload, at lastAt (zero: none
+	// since the start), for the console.
+	lastRes reloadResult
+	lastAt  time.Time
 
 	ok, at prometheus.Gauge
 	total  *prometheus.CounterVec
@@ -124,6 +128,7 @@ func (r *reloader) reload() reloadResult {
 	}
 	res.Summary = summarise(r.cur, next)
 	r.cur = next
+	r.lastRes, r.lastAt = res, time.Now()
 	r.ok.Set(1)
 	r.at.SetToCurrentTime()
 	r.total.WithLabelValues("ok").Inc()
@@ -140,7 +145,25 @@ func (r *reloader) refused(err error) reloadResult {
 	r.ok.Set(0)
 	r.total.WithLabelValues("error").Inc()
 	r.log.Error().Err(err).Msg("config reload refused; the previous config keeps serving")
-	return reloadResult{Error: err.Error(), Changed: []string{}, NeedsRestart: []string{}}
+	res := reloadResult{Error: err.Error(), Changed: []string{}, NeedsRestart: []string{}}
+	r.lastRes, r.lastAt = res, time.Now()
+	return res
+}
+
+// last is the result of the last reload and when it ran; ok is false when
+// there was none since the start.
+func (r *reloader) last() (res reloadResult, at time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastRes, r.lastAt, !r.lastAt.IsZero()
+}
+
+// add makes p part of every reload from now on, for a service built after
+// the reloader (the HTTP server, whose routes include the reloader's).
+func (r *reloader) add(p livePart) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.parts = append(r.parts, p)
 }
 
 // restartOnly are keys inside live parts that are fixed while serving:
