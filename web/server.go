@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +26,9 @@ type Routes struct {
 	// path. Nil: no store over HTTP.
 	Files http.Handler
 	// Handlers are bootsrv's own routes by ServeMux pattern, e.g.
-	// "GET /metrics"; their paths must be among ownPaths.
+	// "GET /metrics"; their paths must be among ownPaths, or "/{$}" (the
+	// console's overview), which the image store at "/" would shadow.
+	// Every one but /metrics and /healthz is behind Config.Users.
 	Handlers map[string]http.Handler
 	// Events is told of every GET of Files, for the boot timeline. Nil:
 	// nobody is.
@@ -98,6 +102,9 @@ func New(cfg Config, routes Routes, log zerolog.Logger, reg prometheus.Registere
 		handler = routeImages(cfg.ImagesPath, s.accountFiles(routes.Files, routes.Events, routes.Transfers), mux)
 	}
 	s.srv = &http.Server{
+		// What net/http logs itself (TLS handshakes of scanners, bad
+		// requests) goes to the debug log, not to stderr.
+		ErrorLog:          stdlog.New(debugWriter{log}, "", 0),
 		TLSConfig:         s.tls,
 		Handler:           stallTimeout(handler, cfg.WriteTimeout),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -124,6 +131,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return err
 }
+
+// debugWriter writes each line net/http logs as a debug line.
+type debugWriter struct{ log zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Auth reports whether users are configured, so the console and the API
+// need credentials.
+func (s *Server) Auth() bool { return s.auth.on() }
 
 // TLS reports whether the server speaks HTTPS.
 func (s *Server) TLS() bool { return s.tls != nil }
