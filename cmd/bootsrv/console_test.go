@@ -221,3 +221,16 @@ func TestConsoleSecrets(t *testing.T) {
 		t.Errorf("bootsrv reload trusting another certificate: %v", err)
 	}
 }
+
+// TestIsLoopback: the start-up warning about an open console is left out
+// only for an address no other host reaches.
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.1.2.3:80": true, "[::1]:8080": true,
+		"0.0.0.0:8080": false, "[::]:8080": false, "10.0.0.1:8080": false, "192.168.1.5:80": false, "bogus": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
