@@ -349,6 +349,20 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}
 
+	// The overview's live part is fetched again by its script: a mark
+	// put on its content goes when the content is replaced.
 	follow(t, ctx, "the overview", chromedp.Navigate(base+"/"))
+	lctx, cancelLive := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelLive()
+	fresh, err := chromedp.Run(lctx, chromedp.Evaluate[bool](`new Promise(done => {
+		const live = document.querySelector("#live");
+		live.firstElementChild.dataset.old = "1";
+		const iv = setInterval(() => {
+			if (!live.querySelector("[data-old]")) { clearInterval(iv); done(!live.hasAttribute("data-stale")); }
+		}, 100);
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil || !fresh {
+		t.Errorf("the overview's live part was not refreshed: %v %v", fresh, err)
+	}
 	screenshot(t, ctx, shots, "overview")
 }
