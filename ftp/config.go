@@ -10,6 +10,7 @@ import (
 
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 	// Events is told of logins and transfers, for the boot timeline;
 	// fixed by New (a reload does not change it). Zero: nobody is.
 	Events event.Sink `yaml:"-"`
+	// Transfers is told of every transfer while it runs, with its
+	// progress, and of every upload stored, for the web console; fixed by
+	// New. Nil: nobody is.
+	Transfers *inflight.Registry `yaml:"-"`
 }
 
 // Anonymous is the policy for the "anonymous" and "ftp" logins.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/internal/listener"
 	"github.com/bootsrv/bootsrv/internal/logsample"
 	"github.com/bootsrv/bootsrv/timeline/event"
@@ -37,8 +38,9 @@ type Server struct {
 	log       zerolog.Logger
 	m         *metrics
 	dummyHash []byte
-	port20    bool       // active data connections leave from port 20
-	events    event.Sink // Config.Events as New got it; nil: nobody
+	port20    bool               // active data connections leave from port 20
+	events    event.Sink         // Config.Events as New got it; nil: nobody
+	transfers *inflight.Registry // Config.Transfers as New got it; nil: nobody
 
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
@@ -114,7 +116,7 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("ftp metrics: %w", err)
 	}
 	s := &Server{
-		store: store, log: log, m: m, events: cfg.Events, acceptLog: logsample.New(time.Second),
+		store: store, log: log, m: m, events: cfg.Events, transfers: cfg.Transfers, acceptLog: logsample.New(time.Second),
 		sessions:  map[*session]struct{}{},
 		perIP:     map[netip.Addr]int{},
 		byAddr:    map[string]*session{},

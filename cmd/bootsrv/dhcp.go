@@ -166,13 +166,14 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	configFile := fs.String("config", "", "config `FILE` naming dhcp.lease_file (and http.listen)")
 	leaseFile := fs.String("lease-file", "", "lease `FILE`, overriding the config")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	user := userFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("leases: unexpected argument %q", fs.Arg(0))
 	}
-	path, httpAddr := *leaseFile, ""
+	path, httpAddr, httpCert := *leaseFile, "", ""
 	var shared *dhcp.Config
 	if path == "" || *configFile != "" {
 		cfg, err := loadConfig(*configFile, &serveFlags{set: map[string]string{}})
@@ -188,7 +189,7 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 		if path == "" {
 			path = cfg.DHCP.WithDefaults().LeaseFile
 		}
-		httpAddr = cfg.HTTP.Listen
+		httpAddr, httpCert = cfg.HTTP.Listen, cfg.HTTP.TLS.Cert
 	}
 	if shared != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -202,7 +203,7 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	leases, err := dhcp.ReadLeases(path)
 	if errors.Is(err, dhcp.ErrLeaseFileLocked) && httpAddr != "" && httpAddr != "off" {
 		var herr error
-		if leases, herr = fetchLeases(httpAddr); herr != nil {
+		if leases, herr = fetchLeases(httpAddr, httpCert, *user); herr != nil {
 			return fmt.Errorf("leases: %w; asking the running server failed too: %v", err, herr)
 		}
 		err = nil
@@ -224,17 +225,14 @@ func writeLeases(w io.Writer, leases []dhcp.Lease, asJSON bool) error {
 	return printLeases(w, leases, time.Now())
 }
 
-// fetchLeases reads the lease list from a running bootsrv's HTTP server.
-func fetchLeases(listen string) ([]dhcp.Lease, error) {
-	host, port, err := net.SplitHostPort(listen)
+// fetchLeases reads the lease list from a running bootsrv's HTTP server
+// (http.listen, http.tls.cert), as user when one is given.
+func fetchLeases(listen, cert, user string) ([]dhcp.Lease, error) {
+	api, err := newServerAPI(listen, cert, user, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + leasesPath)
+	resp, err := api.http.Get(api.base + leasesPath)
 	if err != nil {
 		return nil, err
 	}

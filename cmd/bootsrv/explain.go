@@ -113,7 +113,7 @@ func explainLeases(ctx context.Context, cfg *Config, dc dhcp.Config) ([]dhcp.Lea
 	}
 	leases, err := dhcp.ListLeases(ctx, dc)
 	if errors.Is(err, dhcp.ErrLeaseFileLocked) && cfg.HTTP.Listen != "off" {
-		if l, herr := fetchLeases(cfg.HTTP.Listen); herr == nil {
+		if l, herr := fetchLeases(cfg.HTTP.Listen, cfg.HTTP.TLS.Cert, os.Getenv(envUser)); herr == nil {
 			return l, nil
 		}
 	}
