@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/bootsrv/bootsrv/internal/netnstest"
 )
 
 // TestParseDstInfoIPv6: IPV6_PKTINFO gives the address a request came to;
@@ -58,21 +57,11 @@ func pktinfo6(dst netip.Addr, ifindex int) []byte {
 // request over either link is answered over that link, from fe80::1 with
 // that link's zone, and logged with it.
 func TestLinkLocal(t *testing.T) {
-	if !inNewNetns(t) {
+	if !netnstest.Enter(t) {
 		return
 	}
-	for _, cmd := range [][]string{
-		{"link", "set", "lo", "up"},
-		{"link", "add", "v0", "type", "veth", "peer", "name", "v1"},
-		{"link", "add", "w0", "type", "veth", "peer", "name", "w1"},
-	} {
-		ip(t, cmd...)
-	}
-	for _, ifc := range []string{"v0", "v1", "w0", "w1"} {
-		ip(t, "link", "set", ifc, "addrgenmode", "none")
-		ip(t, "addr", "add", "fe80::"+map[byte]string{'0': "1", '1': "2"}[ifc[1]]+"/64", "dev", ifc, "nodad")
-		ip(t, "link", "set", ifc, "up")
-	}
+	netnstest.Veth(t, "v0", "1", "v1", "2")
+	netnstest.Veth(t, "w0", "1", "w1", "2")
 	data := randBytes(20_000)
 	ts := newTestServerOn(t, "[::]:0", fastConfig(), map[string][]byte{"f": data})
 	_, port, _ := net.SplitHostPort(ts.addr)
@@ -103,17 +92,10 @@ func TestLinkLocal(t *testing.T) {
 // TestLinkLocalListener: a listener bound to a link-local address with its
 // zone opens its transfer sockets there too.
 func TestLinkLocalListener(t *testing.T) {
-	if !inNewNetns(t) {
+	if !netnstest.Enter(t) {
 		return
 	}
-	ip(t, "link", "set", "lo", "up")
-	ip(t, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
-	for _, ifc := range []string{"v0", "v1"} {
-		ip(t, "link", "set", ifc, "addrgenmode", "none")
-		ip(t, "link", "set", ifc, "up")
-	}
-	ip(t, "addr", "add", "fe80::1/64", "dev", "v0", "nodad")
-	ip(t, "addr", "add", "fe80::2/64", "dev", "v1", "nodad")
+	netnstest.Veth(t, "v0", "1", "v1", "2")
 	ts := newTestServerOn(t, "[fe80::1%v0]:0", fastConfig(), map[string][]byte{"f": []byte("hello")})
 	_, port, _ := net.SplitHostPort(ts.addr)
 	r := newRawFrom(t, "[fe80::1%v1]:"+port, "fe80::2%v1")
@@ -122,42 +104,5 @@ func TestLinkLocalListener(t *testing.T) {
 	}
 	if from, _ := netip.AddrFromSlice(r.last.IP); from != netip.MustParseAddr("fe80::1") {
 		t.Errorf("answered from %v", r.last)
-	}
-}
-
-// inNewNetns runs the calling test again in a process of its own, in a
-// new network namespace where it may add links and addresses without
-// touching the machine's, and reports whether this is that process. The
-// namespace ends with the process. Without root the test is skipped.
-func inNewNetns(t *testing.T) bool {
-	t.Helper()
-	const env = "BOOTSRV_TEST_NETNS"
-	if os.Getenv(env) == t.Name() {
-		return true
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8)")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), env+"="+t.Name())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("in a new network namespace: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("the test did not run in the new network namespace:\n%s", out)
-	}
-	return false
-}
-
-// ip runs ip(8) with args.
-func ip(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
