@@ -226,15 +226,12 @@ func writeLeases(w io.Writer, leases []dhcp.Lease, asJSON bool) error {
 
 // fetchLeases reads the lease list from a running bootsrv's HTTP server.
 func fetchLeases(listen string) ([]dhcp.Lease, error) {
-	host, port, err := net.SplitHostPort(listen)
+	base, err := localURL(listen)
 	if err != nil {
 		return nil, err
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + leasesPath)
+	resp, err := c.Get(base + leasesPath)
 	if err != nil {
 		return nil, err
 	}

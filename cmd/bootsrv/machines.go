@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/bootsrv/bootsrv/timeline"
@@ -63,7 +65,9 @@ func runMachines(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // localURL is the base URL this host reaches an HTTP server listening on
-// listen at: a wildcard address is reached on loopback.
+// listen at: a wildcard address is reached on loopback. A link-local
+// address keeps its zone, written "%25zone" (RFC 6874): read on this
+// host, it names the interface to use.
 func localURL(listen string) (string, error) {
 	if listen == "off" {
 		return "", errors.New("off: the timeline is served over HTTP; turn it on to read it")
@@ -74,6 +78,9 @@ func localURL(listen string) (string, error) {
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Zone() != "" {
+		return "http://[" + a.WithZone("").String() + "%25" + url.PathEscape(a.Zone()) + "]:" + port, nil
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
 }
