@@ -23,6 +23,8 @@ type Config struct {
 	PassivePorts PortRange `yaml:"passive_ports"`
 	// PublicHost is the IPv4 address announced in PASV replies when the
 	// server sits behind NAT. Empty: the control connection's local address.
+	// IPv4 only: IPv6 clients use EPSV, whose reply carries no address
+	// (RFC 2428 §3), so there is nothing to announce to them.
 	PublicHost string `yaml:"public_host"`
 	// Banner is the text of the 220 greeting. It never carries a version.
 	// Default "FTP server ready".

@@ -41,8 +41,10 @@ func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServe
 
 // testOptions vary newTestServerWith.
 type testOptions struct {
-	store images.Options                  // the store's options
-	wrap  func(net.Listener) net.Listener // if not nil, Serve gets wrap(listener)
+	store  images.Options                  // the store's options
+	wrap   func(net.Listener) net.Listener // if not nil, Serve gets wrap(listener)
+	listen string                          // the control listener's address; default 127.0.0.1:0
+	log    io.Writer                       // if not nil, the server logs there (JSON, debug level)
 }
 
 // newTestServerWith is newTestServer with options.
@@ -76,11 +78,18 @@ func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o test
 		cfg.PassivePorts = PortRange{First: 40000, Last: 49999}
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, store, zerolog.Nop(), reg)
+	log := zerolog.Nop()
+	if o.log != nil {
+		log = zerolog.New(o.log).Level(zerolog.DebugLevel)
+	}
+	srv, err := New(cfg, store, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if o.listen == "" {
+		o.listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		t.Fatal(err)
 	}

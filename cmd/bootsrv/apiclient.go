@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"time"
 )
@@ -118,7 +120,9 @@ func (u unauthorized) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // localURL is the base URL this host reaches an HTTP server listening on
-// listen at: a wildcard address is reached on loopback.
+// listen at: a wildcard address is reached on loopback. A link-local
+// address keeps its zone, written "%25zone" (RFC 6874): read on this
+// host, it names the interface to use.
 func localURL(listen string) (string, error) {
 	if listen == "off" {
 		return "", errors.New("off: the running server is asked over HTTP; turn it on")
@@ -129,6 +133,9 @@ func localURL(listen string) (string, error) {
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Zone() != "" {
+		return "http://[" + a.WithZone("").String() + "%25" + url.PathEscape(a.Zone()) + "]:" + port, nil
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
 }
