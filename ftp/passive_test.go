@@ -108,3 +108,24 @@ func BenchmarkEPSV(b *testing.B) {
 		c.cmd(229, "EPSV")
 	}
 }
+
+// BenchmarkSession is one short anonymous session as the bench's
+// ftp-sessions row runs it with curl: login, PWD, EPSV, TYPE I, SIZE,
+// RETR of a small file, QUIT.
+func BenchmarkSession(b *testing.B) {
+	ts := newTestServer(b, Config{PassivePorts: PortRange{First: 43000, Last: 43999}},
+		map[string]string{"fw.bin": string(make([]byte, 64<<10))})
+	b.ReportAllocs()
+	for b.Loop() {
+		c := ts.dial(b)
+		c.login("anonymous", "ftp@example.com")
+		c.cmd(257, "PWD")
+		c.cmd(200, "TYPE I")
+		c.cmd(213, "SIZE fw.bin")
+		if got := c.retr("fw.bin"); len(got) != 64<<10 {
+			b.Fatalf("RETR: %d bytes", len(got))
+		}
+		c.cmd(221, "QUIT")
+		c.conn.Close()
+	}
+}
