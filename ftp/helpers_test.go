@@ -34,7 +34,7 @@ var testHash = func() string {
 	return string(h)
 }()
 
-func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServer {
+func newTestServer(t testing.TB, cfg Config, files map[string]string) *testServer {
 	t.Helper()
 	return newTestServerWith(t, cfg, files, testOptions{})
 }
@@ -48,7 +48,7 @@ type testOptions struct {
 }
 
 // newTestServerWith is newTestServer with options.
-func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o testOptions) *testServer {
+func newTestServerWith(t testing.TB, cfg Config, files map[string]string, o testOptions) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
@@ -117,13 +117,13 @@ func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o test
 
 // client is a raw control-connection client for exact reply checks.
 type client struct {
-	t        *testing.T
+	t        testing.TB
 	conn     net.Conn
 	r        *bufio.Reader
 	greeting string // the 220 reply, when dial read it
 }
 
-func (ts *testServer) dial(t *testing.T) *client {
+func (ts *testServer) dial(t testing.TB) *client {
 	t.Helper()
 	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
@@ -136,7 +136,7 @@ func (ts *testServer) dial(t *testing.T) *client {
 
 // wrapClient makes a client of a connection dialled by the test, closed
 // at cleanup; it reads nothing yet.
-func wrapClient(t *testing.T, c net.Conn) *client {
+func wrapClient(t testing.TB, c net.Conn) *client {
 	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(20 * time.Second))

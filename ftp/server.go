@@ -390,7 +390,7 @@ func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
 		Listener:                 ln,
 		PublicHost:               c.PublicHost,
 		Banner:                   c.Banner,
-		PassiveTransferPortRange: ftpserver.PortRange{Start: c.PassivePorts.First, End: c.PassivePorts.Last},
+		PassiveTransferPortRange: passivePorts(c.PassivePorts),
 		IdleTimeout:              max(1, int(c.Limits.IdleTimeout/time.Second)),
 		ConnectionTimeout:        max(1, int(c.Limits.DataTimeout/time.Second)),
 		ActiveTransferPortNon20:  !s.port20,

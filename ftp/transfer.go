@@ -279,7 +279,7 @@ func (u *upload) Write(p []byte) (int, error) {
 	var n int
 	var err error
 	if u.part != nil {
-		n, err = u.part.File().Write(p)
+		n, err = u.part.Write(p)
 	} else {
 		n, err = u.anon.Write(p)
 	}
@@ -305,7 +305,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var dst io.ReaderFrom = u.anon
 	if u.part != nil {
-		dst = u.part.File()
+		dst = u.part
 	}
 	dl, _ := r.(interface{ SetReadDeadline(time.Time) error })
 	var total int64
