@@ -89,6 +89,9 @@ func (c Config) compile() (*compiled, error) {
 	if c.DeclineTime < 0 || c.OfferTime < 0 || c.MaxHandlers < 0 {
 		return nil, cfgerr.Errorf("max_handlers", "durations and limits must not be negative")
 	}
+	if c.LeaseRetention < time.Minute {
+		return nil, cfgerr.Errorf("lease_retention", "must be at least 1m, got %s", c.LeaseRetention)
+	}
 	if out.proxy {
 		if err := c.checkProxy(); err != nil {
 			return nil, err

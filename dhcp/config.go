@@ -50,6 +50,11 @@ type Config struct {
 	// DeclineTime is how long an address declined by a client (RFC 2131
 	// §4.3.3) stays out of use. Default 10m.
 	DeclineTime time.Duration `yaml:"decline_time"`
+	// LeaseRetention is how long a lease record is kept after it ended
+	// (expired, released or declined) before it is deleted from the lease
+	// store: while it is kept, the client gets the same address again when
+	// it is still free. Default 24h; at least 1m.
+	LeaseRetention time.Duration `yaml:"lease_retention"`
 	// OfferTime is how long an offered address is held for the client that
 	// got the offer. Offers live in memory only. The client's SELECTING
 	// REQUEST may still bind it up to twice as long after the OFFER if
@@ -200,6 +205,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.OfferTime == 0 {
 		c.OfferTime = 30 * time.Second
+	}
+	if c.LeaseRetention == 0 {
+		c.LeaseRetention = 24 * time.Hour
 	}
 	if c.MaxHandlers == 0 {
 		c.MaxHandlers = 256

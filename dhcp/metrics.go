@@ -16,6 +16,8 @@ type metrics struct {
 	batch       prometheus.Histogram
 	storeErrors *prometheus.CounterVec
 	conflicts   prometheus.Counter
+	// purged counts lease records deleted after lease_retention (purge).
+	purged prometheus.Counter
 	// readErrors counts failed socket reads, retried (server.go readPacket).
 	readErrors *prometheus.CounterVec
 }
@@ -47,11 +49,15 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bootsrv_dhcp_store_errors_total",
-			Help: "Lease store operations that failed, by operation (commit, lookup, heartbeat, sync).",
+			Help: "Lease store operations that failed, by operation (commit, lookup, heartbeat, sync, expire).",
 		}, []string{"op"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bootsrv_dhcp_store_conflicts_total",
 			Help: "Leases the store refused because another client holds the address (another server committed it first).",
+		}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bootsrv_dhcp_leases_purged_total",
+			Help: "Ended lease records deleted from the lease store after dhcp.lease_retention.",
 		}),
 		readErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bootsrv_dhcp_read_errors_total",
@@ -77,7 +83,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		return float64(s.share.aliveCount())
 	})
 	for _, c := range []prometheus.Collector{m.messages, m.replies, m.drops, m.rules, m.commit, m.readErrors, newPoolCollector(s),
-		m.batch, m.storeErrors, m.conflicts, storeUp, alive} {
+		m.batch, m.storeErrors, m.conflicts, m.purged, storeUp, alive} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -85,7 +91,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	for _, sock := range []string{"dhcp", "pxe", "client"} {
 		m.readErrors.WithLabelValues(sock)
 	}
-	for _, op := range []string{"commit", "lookup", "heartbeat", "sync"} {
+	for _, op := range []string{"commit", "lookup", "heartbeat", "sync", "expire"} {
 		m.storeErrors.WithLabelValues(op)
 	}
 	return m, nil

@@ -292,13 +292,39 @@ func (s *Server) readPacket(ctx context.Context, conn net.PacketConn, buf []byte
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(s.comp().cfg.OfferTime)
 	defer t.Stop()
+	purge := time.NewTicker(purgeEvery)
+	defer purge.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.table.expireOffers(s.now())
+		case <-purge.C:
+			s.purge(ctx)
 		}
+	}
+}
+
+// purgeEvery is how often lease records past lease_retention are deleted.
+const purgeEvery = 10 * time.Minute
+
+// purge deletes the lease records that ended more than lease_retention
+// ago, from the store and the table, so that a segment with many passing
+// clients does not grow its lease file (or table) without bound. Servers
+// sharing a store each purge it; deleting twice is harmless.
+func (s *Server) purge(ctx context.Context) {
+	before := s.now().Add(-s.comp().cfg.LeaseRetention)
+	n, err := s.store.Expire(ctx, before)
+	if err != nil {
+		s.m.storeError("expire")
+		s.log.Warn().Err(err).Msg("dhcp: old lease records not purged; retrying later")
+		return
+	}
+	s.table.forget(before)
+	if n > 0 {
+		s.m.purged.Add(float64(n))
+		s.log.Info().Int("records", n).Time("ended_before", before).Msg("dhcp: old lease records purged")
 	}
 }
 

@@ -460,3 +460,19 @@ func (t *leaseTable) expireOffers(now time.Time) {
 		}
 	}
 }
+
+// forget drops the lease records that ended before before (the store has
+// deleted them: purge).
+func (t *leaseTable) forget(before time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ip, e := range t.byIP {
+		if !e.lease.Expiry.Before(before) {
+			continue
+		}
+		delete(t.byIP, ip)
+		if e.key != "" && t.byKey[e.key] == ip {
+			delete(t.byKey, e.key)
+		}
+	}
+}

@@ -139,10 +139,10 @@ func ftpRows(ftpBig, ftpSmall int64, ftpConc, ftpSeq int) []*row {
 		},
 	}, {
 		id: fmt.Sprintf("ftp-sessions-%d", ftpSeq), group: "ftp", unit: "s", servers: ftpServers,
-		title: fmt.Sprintf("FTP %d sequential sessions (curl: login, RETR %s, quit)", ftpSeq, size(ftpSmall)),
+		title: fmt.Sprintf("FTP %d sequential sessions (python3 ftplib: login, PASV, RETR %s, quit)", ftpSeq, size(ftpSmall)),
 		files: map[string]int64{"ftp-small.bin": ftpSmall},
 		run: func(e *env, srv string, rep int) caseResult {
-			return e.sequential(ftpSeq, "ftp-small.bin", ftpArgv("-o", "-", fmt.Sprintf("ftp://127.0.0.1:%d/ftp-small.bin", ftpPorts[srv]))...)
+			return e.sessions(ftpSeq, "ftp-small.bin", ftpPorts[srv])
 		},
 	}, {
 		id: "ftp-stor-big", group: "ftp", unit: "s", servers: ftpServers,

@@ -126,9 +126,13 @@ func (e *env) startBootsrv(group string) (*proc, error) {
 	}
 	// FTP: anonymous uploads into images.uploads, as vsftpd's anon_upload;
 	// 50 concurrent sessions from one address exceed the default cap of 20.
+	// TFTP: every client of a storm is 127.0.0.1, one address, where the
+	// per-address caps (32 transfers, 4 of them unanswered) stand for one
+	// host; the peers have no such caps. A storm of hundreds of machines
+	// comes from hundreds of addresses, so the caps are off here.
 	y := fmt.Sprintf(`log: {level: warn}
 http: {listen: "off"}
-tftp: {listen: %q}
+tftp: {listen: %q, max_transfers_per_ip: -1, max_unverified_per_ip: -1}
 ftp:
   listen: %q
   passive_ports: 30000-30999

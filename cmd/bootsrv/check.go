@@ -112,7 +112,7 @@ func leaseStoreLine(d dhcp.Config) string {
 	return fmt.Sprintf("postgres, %s; server_id %s, heartbeat %s, peer_timeout %s", dsn, id, s.Heartbeat, s.PeerTimeout)
 }
 
-// redacted is cfg with the FTP users' password hashes and the lease
+// redacted is cfg with the FTP and HTTP users' password hashes and the lease
 // database's connection string hidden: check's output gets pasted into
 // tickets and chats, a bcrypt hash is still an offline brute-force
 // target, and a DSN may hold a password.
@@ -130,11 +130,17 @@ func redacted(cfg *Config) *Config {
 			c.FTP.Users[i].PasswordHash = "(hidden)"
 		}
 	}
+	c.HTTP.Users = slices.Clone(cfg.HTTP.Users)
+	for i := range c.HTTP.Users {
+		if c.HTTP.Users[i].PasswordHash != "" {
+			c.HTTP.Users[i].PasswordHash = "(hidden)"
+		}
+	}
 	return &c
 }
 
 // runPasswd reads a password (without echo on a terminal) and prints its
-// bcrypt hash for ftp.users[].password_hash.
+// bcrypt hash for ftp.users[].password_hash and http.users[].password_hash.
 func runPasswd(stdin io.Reader, stdout io.Writer) error {
 	var pw []byte
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

@@ -167,13 +167,14 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	leaseFile := fs.String("lease-file", "", "lease `FILE`, overriding the config")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	v6 := fs.Bool("v6", false, "the DHCPv6 leases (dhcpv6.lease_file)")
+	user := userFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("leases: unexpected argument %q", fs.Arg(0))
 	}
-	path, httpAddr, route := *leaseFile, "", leasesPath
+	path, httpAddr, httpCert, route := *leaseFile, "", "", leasesPath
 	var shared *dhcp.Config
 	if path == "" || *configFile != "" {
 		cfg, err := loadConfig(*configFile, &serveFlags{set: map[string]string{}})
@@ -197,7 +198,7 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 				path = cfg.DHCPv6.WithDefaults().LeaseFile
 			}
 		}
-		httpAddr = cfg.HTTP.Listen
+		httpAddr, httpCert = cfg.HTTP.Listen, cfg.HTTP.TLS.Cert
 	}
 	if shared != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -211,7 +212,7 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	leases, err := dhcp.ReadLeases(path)
 	if errors.Is(err, dhcp.ErrLeaseFileLocked) && httpAddr != "" && httpAddr != "off" {
 		var herr error
-		if leases, herr = fetchLeases(httpAddr, route); herr != nil {
+		if leases, herr = fetchLeases(httpAddr, httpCert, *user, route); herr != nil {
 			return fmt.Errorf("leases: %w; asking the running server failed too: %v", err, herr)
 		}
 		err = nil
@@ -233,18 +234,15 @@ func writeLeases(w io.Writer, leases []dhcp.Lease, asJSON bool) error {
 	return printLeases(w, leases, time.Now())
 }
 
-// fetchLeases reads the lease list from a running bootsrv's HTTP server,
-// at route (leasesPath, or leases6Path for DHCPv6).
-func fetchLeases(listen, route string) ([]dhcp.Lease, error) {
-	host, port, err := net.SplitHostPort(listen)
+// fetchLeases reads the lease list from a running bootsrv's HTTP server
+// (http.listen, http.tls.cert) at route (leasesPath, or leases6Path for
+// DHCPv6), as user when one is given.
+func fetchLeases(listen, cert, user, route string) ([]dhcp.Lease, error) {
+	api, err := newServerAPI(listen, cert, user, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + route)
+	resp, err := api.http.Get(api.base + route)
 	if err != nil {
 		return nil, err
 	}

@@ -117,7 +117,7 @@ func explainLeases(ctx context.Context, cfg *Config, dc dhcp.Config) ([]dhcp.Lea
 	}
 	leases, err := dhcp.ListLeases(ctx, dc)
 	if errors.Is(err, dhcp.ErrLeaseFileLocked) && cfg.HTTP.Listen != "off" {
-		if l, herr := fetchLeases(cfg.HTTP.Listen, leasesPath); herr == nil {
+		if l, herr := fetchLeases(cfg.HTTP.Listen, cfg.HTTP.TLS.Cert, os.Getenv(envUser), leasesPath); herr == nil {
 			return l, nil
 		}
 	}
