@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -287,11 +288,33 @@ dhcp:
 `, filepath.Join(t.TempDir(), "leases.db"))
 	startBootsrv(t, bootsrvOpts{Config: cfg, Netns: srv, Args: []string{"-log-level", "info"}})
 	argv := inNetns(cli, "perfdhcp", "-4", "-l", "c0", "-r", "200", "-p", "3", "-R", "100000", "10.81.0.1")
-	out, err := runTool(t, 60*time.Second, argv[0], argv[1:]...)
+	out, err := runPerfdhcp(t, 60*time.Second, argv)
 	if err != nil {
 		t.Fatalf("perfdhcp: %v\n%s", err, out)
 	}
-	var sent, recv [2]int
+	sent, recv := perfdhcpCounts(out)
+	if sent[0] < 400 || recv[0]*100 < sent[0]*99 || recv[1]*100 < sent[1]*99 {
+		t.Fatalf("perfdhcp: DO %d/%d RA %d/%d\n%s", recv[0], sent[0], recv[1], sent[1], out)
+	}
+	t.Logf("perfdhcp: DO %d/%d RA %d/%d", recv[0], sent[0], recv[1], sent[1])
+}
+
+// runPerfdhcp runs perfdhcp; its exit status 3 (some exchanges dropped)
+// is no error: the caller judges the counts, and under load the reply to
+// the last request may arrive after perfdhcp stopped listening.
+func runPerfdhcp(t *testing.T, d time.Duration, argv []string) (string, error) {
+	t.Helper()
+	out, err := runTool(t, d, argv[0], argv[1:]...)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 3 {
+		err = nil
+	}
+	return out, err
+}
+
+// perfdhcpCounts reads the sent and received packet counts of
+// DISCOVER-OFFER ([0]) and REQUEST-ACK ([1]) from perfdhcp's report.
+func perfdhcpCounts(out string) (sent, recv [2]int) {
 	i := -1
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "sent packets:") {
@@ -302,8 +325,5 @@ dhcp:
 			fmt.Sscanf(line, "received packets: %d", &recv[min(i, 1)])
 		}
 	}
-	if sent[0] < 400 || recv[0]*100 < sent[0]*99 || recv[1]*100 < sent[1]*99 {
-		t.Fatalf("perfdhcp: DO %d/%d RA %d/%d\n%s", recv[0], sent[0], recv[1], sent[1], out)
-	}
-	t.Logf("perfdhcp: DO %d/%d RA %d/%d", recv[0], sent[0], recv[1], sent[1])
+	return sent, recv
 }

@@ -11,7 +11,8 @@ import (
 // curl download of 32 MiB as a named user, then an anonymous curl -T into
 // the upload folder: uploads must move with splice(2) (socket -> pipe ->
 // file) and the download with sendfile(2), not through read/write in user
-// space.
+// space, and uploads must be written back while they arrive
+// (sync_file_range(2) every 8 MiB), not only by the fsync at their end.
 func TestFTPZeroCopy(t *testing.T) {
 	requireTool(t, "curl")
 	p := startBootsrv(t, bootsrvOpts{Config: ftpConfig(t) + "  anonymous: {upload: true}\n",
@@ -21,7 +22,7 @@ func TestFTPZeroCopy(t *testing.T) {
 	data := randomBytes(32 << 20)
 	os.WriteFile(src, data, 0o644)
 
-	strace := countSyscalls(t, p, "splice", "sendfile", "copy_file_range")
+	strace := countSyscalls(t, p, "splice", "sendfile", "copy_file_range", "sync_file_range")
 	if o, err := runTool(t, time.Minute, "curl", "-sS", "-u", "netops:secret", "-T", src, url+"/up.bin"); err != nil {
 		t.Fatalf("curl -T: %v %s", err, o)
 	}
@@ -39,8 +40,12 @@ func TestFTPZeroCopy(t *testing.T) {
 	if calls["sendfile"] < 64 {
 		t.Errorf("download: %d sendfile calls, want zero-copy send", calls["sendfile"])
 	}
+	// A step per 8 MiB window: start its writeback, wait for the one before.
+	if calls["sync_file_range"] < 4 {
+		t.Errorf("upload: %d sync_file_range calls, want write-behind every 8 MiB", calls["sync_file_range"])
+	}
 
-	strace = countSyscalls(t, p, "splice")
+	strace = countSyscalls(t, p, "splice", "sync_file_range")
 	if o, err := runTool(t, time.Minute, "curl", "-sS", "-T", src, url+"/incoming/anon.bin"); err != nil {
 		t.Fatalf("anonymous curl -T: %v %s", err, o)
 	}
@@ -50,5 +55,8 @@ func TestFTPZeroCopy(t *testing.T) {
 	}
 	if calls["splice"] < 64 {
 		t.Errorf("anonymous upload: %d splice calls, want zero-copy receive", calls["splice"])
+	}
+	if calls["sync_file_range"] < 4 {
+		t.Errorf("anonymous upload: %d sync_file_range calls, want write-behind every 8 MiB", calls["sync_file_range"])
 	}
 }

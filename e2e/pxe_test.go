@@ -138,7 +138,7 @@ func (w *markerWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if bytes.Contains(w.buf.Bytes(), w.marker) {
+	if bytes.Contains(stripCSI(w.buf.Bytes()), w.marker) {
 		w.once.Do(func() { close(w.seen) })
 	}
 	return len(p), nil
@@ -151,6 +151,25 @@ func (w *markerWriter) String() string {
 }
 
 var _ io.Writer = (*markerWriter)(nil)
+
+// stripCSI drops ANSI control sequences (ESC [ parameters final-byte):
+// firmware drawing its screen on the serial console may move the cursor
+// in the middle of a line, splitting the marker (pxelinux does).
+func stripCSI(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != 0x1b || i+1 >= len(b) || b[i+1] != '[' {
+			out = append(out, b[i])
+			continue
+		}
+		j := i + 2
+		for j < len(b) && (b[j] < 0x40 || b[j] > 0x7e) {
+			j++
+		}
+		i = j // the final byte, or past the end of a sequence not yet complete
+	}
+	return out
+}
 
 // TestPXEBootBIOS boots qemu's BIOS with the iPXE ROM (ipxe-qemu). The ROM
 // already is iPXE (user class "iPXE"), so it gets boot.ipxe directly.
@@ -209,4 +228,11 @@ func ovmfDrives(t *testing.T) []string {
 	}
 	return []string{"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + varsCopy}
+}
+
+func TestStripCSI(t *testing.T) {
+	in := "BOOTSRV-PXELINUX\x1b[25;16H\x1b[25;17H-MARKER \x1b[0;1mbold\x1b[0m \x1b[2"
+	if got := string(stripCSI([]byte(in))); got != "BOOTSRV-PXELINUX-MARKER bold " {
+		t.Fatalf("stripCSI = %q", got)
+	}
 }

@@ -183,7 +183,7 @@ dhcp:
 	perf := make(chan string, 1)
 	go func() {
 		argv := inNetns(load, "perfdhcp", "-4", "-l", "c0", "-r", "200", "-p", "12", "-R", "100000", "10.84.0.1")
-		out, err := runTool(t, 2*time.Minute, argv[0], argv[1:]...)
+		out, err := runPerfdhcp(t, 2*time.Minute, argv)
 		if err != nil {
 			out = fmt.Sprintf("perfdhcp: %v\n%s", err, out)
 		}
@@ -210,17 +210,7 @@ dhcp:
 	}
 
 	res := <-perf
-	var sent, recv [2]int
-	i := -1
-	for _, line := range strings.Split(res, "\n") {
-		if strings.HasPrefix(line, "sent packets:") {
-			i++
-			fmt.Sscanf(line, "sent packets: %d", &sent[min(i, 1)])
-		}
-		if strings.HasPrefix(line, "received packets:") && i >= 0 {
-			fmt.Sscanf(line, "received packets: %d", &recv[min(i, 1)])
-		}
-	}
+	sent, recv := perfdhcpCounts(res)
 	if sent[0] < 1000 || recv[0]*100 < sent[0]*99 || recv[1]*100 < sent[1]*99 {
 		t.Errorf("perfdhcp during the reloads: DO %d/%d RA %d/%d\n%s", recv[0], sent[0], recv[1], sent[1], res)
 	}

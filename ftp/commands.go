@@ -55,7 +55,9 @@ var commands = map[string]command{
 	"APPE": {data: true},
 	"MLSD": {data: true},
 	"PWD":  {}, "XPWD": {}, "CWD": {}, "XCWD": {}, "CDUP": {}, "XCUP": {},
-	"PASV": {}, "EPSV": {}, "MLST": {}, "MDTM": {},
+	"PASV": {fn: (*session).cmdPASV},
+	"EPSV": {fn: (*session).cmdEPSV},
+	"MLST": {}, "MDTM": {},
 	"ABOR": {}, "DELE": {}, "MKD": {}, "XMKD": {}, "RMD": {},
 	"XRMD": {}, "RNFR": {}, "RNTO": {},
 }
@@ -296,10 +298,19 @@ func (s *session) cmdNotImplemented(context.Context, string, string) bool {
 
 // cmdPORT checks PORT (RFC 959 §4.1.2) and EPRT (RFC 2428 §2): the data
 // connection may only go to the client's own address and to a port of
-// 1024 or more, which stops FTP bounce attacks (RFC 2577 §3).
+// 1024 or more, which stops FTP bounce attacks (RFC 2577 §3). An address
+// of the other family than the control connection's is no client's own:
+// PORT carries only IPv4, and EPRT answers 522 with the protocol to use
+// (RFC 2428 §2). A link-local client's own address is refused with 502:
+// the library dials the address without its zone, which the kernel
+// cannot route (EPSV works).
 func (s *session) cmdPORT(_ context.Context, verb, arg string) bool {
-	if s.srv.conf().DisableActive {
+	switch {
+	case s.srv.conf().DisableActive:
 		s.refuse(reasonUnsupported, 502, "Active mode disabled; use PASV or EPSV.")
+		return false
+	case s.epsvAll:
+		s.refuse(reasonUnsupported, 503, "EPSV ALL in effect; use EPSV.")
 		return false
 	}
 	var ap netip.AddrPort
@@ -309,24 +320,81 @@ func (s *session) cmdPORT(_ context.Context, verb, arg string) bool {
 	} else {
 		ap, err = parseEPRT(arg)
 	}
+	addr := ap.Addr().Unmap()
 	switch {
 	case err != nil:
 		s.reply(501, "Syntax error in parameters.")
 		return false
-	case ap.Addr().Unmap() != s.remote || ap.Port() < 1024:
+	case addr.Is6() != s.remote.Is6() && verb == "PORT":
+		s.refuse(reasonBadPort, 522, "PORT is IPv4 only; use EPRT.")
+		return false
+	case addr.Is6() != s.remote.Is6():
+		s.refuse(reasonBadPort, 522, "Network protocol not supported, use ("+s.family()+").")
+		return false
+	case addr != s.remote.WithZone("") || ap.Port() < 1024:
 		s.refuse(reasonBadPort, 500, "Illegal "+verb+" command.")
+		return false
+	case s.remote.Zone() != "":
+		s.refuse(reasonUnsupported, 502, "Active mode cannot reach link-local addresses; use EPSV.")
 		return false
 	}
 	if verb == "PORT" {
 		s.forward(verb, arg, false)
 	} else {
-		fam := "1"
-		if ap.Addr().Is6() && !ap.Addr().Is4In6() {
-			fam = "2"
-		}
-		s.forward(verb, "|"+fam+"|"+ap.Addr().Unmap().String()+"|"+strconv.Itoa(int(ap.Port()))+"|", false)
+		s.forward(verb, "|"+s.family()+"|"+addr.String()+"|"+strconv.Itoa(int(ap.Port()))+"|", false)
 	}
 	return false
+}
+
+// cmdPASV forwards PASV on IPv4. Its reply carries an IPv4 address (RFC
+// 959 §4.1.2), so on an IPv6 control connection the client gets 522 and
+// is pointed to EPSV, whose reply carries none (RFC 2428 §3); the library
+// would answer 421 and leave its listener open. public_host does not
+// change that: it is the address of IPv4 clients behind NAT.
+func (s *session) cmdPASV(_ context.Context, verb, arg string) bool {
+	switch {
+	case s.epsvAll:
+		s.refuse(reasonUnsupported, 503, "EPSV ALL in effect; use EPSV.")
+	case s.remote.Is6():
+		s.refuse(reasonUnsupported, 522, "PASV is IPv4 only; use EPSV.")
+	default:
+		s.forward(verb, arg, false)
+	}
+	return false
+}
+
+// cmdEPSV answers EPSV's arguments (RFC 2428 §3-4) and forwards plain
+// EPSV to the library, whose 229 reply carries only the port: the client
+// connects to its control connection's address, IPv4 or IPv6, link-local
+// included. A network protocol number must be the control connection's
+// (522 names it); "EPSV ALL" promises EPSV only, and PORT, EPRT and PASV
+// are refused from then on.
+func (s *session) cmdEPSV(_ context.Context, verb, arg string) bool {
+	switch a := strings.ToUpper(strings.TrimSpace(arg)); a {
+	case "":
+		s.forward(verb, "", false)
+	case "ALL":
+		s.epsvAll = true
+		s.reply(200, "EPSV ALL ok.")
+	case "1", "2":
+		if a != s.family() {
+			s.reply(522, "Network protocol not supported, use ("+s.family()+").")
+			return false
+		}
+		s.forward(verb, "", false)
+	default:
+		s.reply(501, "Syntax error in parameters.")
+	}
+	return false
+}
+
+// family is the control connection's network protocol as RFC 2428 numbers
+// it: "1" IPv4, "2" IPv6.
+func (s *session) family() string {
+	if s.remote.Is6() {
+		return "2"
+	}
+	return "1"
 }
 
 // cmdLIST refuses recursive listings ("LIST -R"), which let one command

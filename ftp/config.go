@@ -10,6 +10,7 @@ import (
 
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -22,6 +23,8 @@ type Config struct {
 	PassivePorts PortRange `yaml:"passive_ports"`
 	// PublicHost is the IPv4 address announced in PASV replies when the
 	// server sits behind NAT. Empty: the control connection's local address.
+	// IPv4 only: IPv6 clients use EPSV, whose reply carries no address
+	// (RFC 2428 §3), so there is nothing to announce to them.
 	PublicHost string `yaml:"public_host"`
 	// Banner is the text of the 220 greeting. It never carries a version.
 	// Default "FTP server ready".
@@ -61,6 +64,10 @@ type Config struct {
 	// Events is told of logins and transfers, for the boot timeline;
 	// fixed by New (a reload does not change it). Zero: nobody is.
 	Events event.Sink `yaml:"-"`
+	// Transfers is told of every transfer while it runs, with its
+	// progress, and of every upload stored, for the web console; fixed by
+	// New. Nil: nobody is.
+	Transfers *inflight.Registry `yaml:"-"`
 }
 
 // Anonymous is the policy for the "anonymous" and "ftp" logins.

@@ -59,6 +59,19 @@
 // without progress, like binary ones. The front end refuses SIZE and REST
 // in TYPE A, as the library did.
 //
+// IPv6: the control listener may be [::] (IPv4 and IPv6; IPv4 clients
+// are logged, counted and recorded as IPv4 addresses) or a link-local
+// address with its zone. On an IPv6 control connection data connections
+// are set up with EPSV, whose reply carries only a port (RFC 2428 §3), or
+// EPRT naming the client's own IPv6 address; PORT and PASV, which carry
+// IPv4 addresses, get 522, as do EPRT and EPSV naming the other family.
+// EPSV ALL is honoured (RFC 2428 §4). The library parses addresses with
+// net.ParseIP, which refuses IPv6 zones, so it is shown addresses without
+// them (libAddr); the front end compares with zones, so a link-local
+// client is the one on its control connection's link. A link-local
+// client's EPRT gets 502: the library dials without the zone, which the
+// kernel cannot route; EPSV works.
+//
 // Defaults that differ from RFC 959: the default TYPE is I (binary), since
 // devices fetching firmware often send no TYPE; MODE and STRU accept only S
 // and F.

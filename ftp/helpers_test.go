@@ -34,19 +34,21 @@ var testHash = func() string {
 	return string(h)
 }()
 
-func newTestServer(t *testing.T, cfg Config, files map[string]string) *testServer {
+func newTestServer(t testing.TB, cfg Config, files map[string]string) *testServer {
 	t.Helper()
 	return newTestServerWith(t, cfg, files, testOptions{})
 }
 
 // testOptions vary newTestServerWith.
 type testOptions struct {
-	store images.Options                  // the store's options
-	wrap  func(net.Listener) net.Listener // if not nil, Serve gets wrap(listener)
+	store  images.Options                  // the store's options
+	wrap   func(net.Listener) net.Listener // if not nil, Serve gets wrap(listener)
+	listen string                          // the control listener's address; default 127.0.0.1:0
+	log    io.Writer                       // if not nil, the server logs there (JSON, debug level)
 }
 
 // newTestServerWith is newTestServer with options.
-func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o testOptions) *testServer {
+func newTestServerWith(t testing.TB, cfg Config, files map[string]string, o testOptions) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
@@ -76,11 +78,18 @@ func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o test
 		cfg.PassivePorts = PortRange{First: 40000, Last: 49999}
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, store, zerolog.Nop(), reg)
+	log := zerolog.Nop()
+	if o.log != nil {
+		log = zerolog.New(o.log).Level(zerolog.DebugLevel)
+	}
+	srv, err := New(cfg, store, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if o.listen == "" {
+		o.listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +117,13 @@ func newTestServerWith(t *testing.T, cfg Config, files map[string]string, o test
 
 // client is a raw control-connection client for exact reply checks.
 type client struct {
-	t        *testing.T
+	t        testing.TB
 	conn     net.Conn
 	r        *bufio.Reader
 	greeting string // the 220 reply, when dial read it
 }
 
-func (ts *testServer) dial(t *testing.T) *client {
+func (ts *testServer) dial(t testing.TB) *client {
 	t.Helper()
 	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
@@ -127,7 +136,7 @@ func (ts *testServer) dial(t *testing.T) *client {
 
 // wrapClient makes a client of a connection dialled by the test, closed
 // at cleanup; it reads nothing yet.
-func wrapClient(t *testing.T, c net.Conn) *client {
+func wrapClient(t testing.TB, c net.Conn) *client {
 	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(20 * time.Second))

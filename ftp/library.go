@@ -64,7 +64,14 @@ func (d *mainDriver) QuitMessage() string { return "Goodbye." }
 // WrapPassiveListener makes passive data listeners accept only the client
 // the port was announced to; connections from any other address are closed
 // and counted, and the listener keeps waiting (RFC 2577 §5, vsftpd's
-// pasv_promiscuous=NO).
+// pasv_promiscuous=NO). The address is compared with its IPv6 zone: a
+// link-local client is the one on the link of its control connection.
+//
+// The library binds the listener to the wildcard address, IPv4 and IPv6
+// (Go's "tcp" on 0.0.0.0), not to the control connection's address: a
+// client connects to the address of its control connection (EPSV), or to
+// the PASV reply's, and this check, not the bound address, is what keeps
+// others out.
 func (d *mainDriver) WrapPassiveListener(l net.Listener) (net.Listener, error) {
 	return &passiveListener{Listener: l, srv: d.srv}, nil
 }
@@ -87,7 +94,7 @@ func (l *passiveListener) Accept() (net.Conn, error) {
 		want, ok := l.srv.passiveClient(port)
 		got, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 		if ok && got.Addr().Unmap() == want {
-			return c, nil
+			return libDataConn(c), nil
 		}
 		l.srv.m.refusals.WithLabelValues(reasonForeignData).Inc()
 		l.srv.log.Warn().Str("remote", c.RemoteAddr().String()).Int("port", port).
@@ -95,6 +102,26 @@ func (l *passiveListener) Accept() (net.Conn, error) {
 		c.Close()
 	}
 }
+
+// libDataConn is a passive data connection as the library is shown it:
+// with a RemoteAddr without IPv6 zone (see libAddr). A *net.TCPConn stays
+// one underneath, so ReadFrom (sendfile) and SyscallConn (splice) still
+// reach it.
+func libDataConn(c net.Conn) net.Conn {
+	tc, ok := c.(*net.TCPConn)
+	ra, _ := c.RemoteAddr().(*net.TCPAddr)
+	if !ok || ra == nil || ra.Zone == "" {
+		return c
+	}
+	return zonelessConn{TCPConn: tc, remote: withoutZone(ra)}
+}
+
+type zonelessConn struct {
+	*net.TCPConn
+	remote net.Addr
+}
+
+func (c zonelessConn) RemoteAddr() net.Addr { return c.remote }
 
 // chanListener hands the library the pipe ends of admitted sessions.
 type chanListener struct {

@@ -29,7 +29,9 @@ func parsePORT(arg string) (netip.AddrPort, error) {
 }
 
 // parseEPRT parses "<d><af><d><addr><d><port><d>" (RFC 2428 §2), where d
-// is any printable delimiter, af is 1 (IPv4) or 2 (IPv6).
+// is any printable delimiter, af is 1 (IPv4) or 2 (IPv6). A zone on an
+// IPv6 address (lftp sends "fe80::2%eth0") names an interface of the
+// client, which means nothing here: it is dropped.
 func parseEPRT(arg string) (netip.AddrPort, error) {
 	if len(arg) < 2 || arg[0] < 33 || arg[0] > 126 {
 		return netip.AddrPort{}, errSyntax
@@ -39,9 +41,10 @@ func parseEPRT(arg string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, errSyntax
 	}
 	addr, err := netip.ParseAddr(f[2])
-	if err != nil || addr.Zone() != "" {
+	if err != nil {
 		return netip.AddrPort{}, errSyntax
 	}
+	addr = addr.WithZone("")
 	switch {
 	case f[1] == "1" && addr.Is4():
 	case f[1] == "2" && addr.Is6():

@@ -16,6 +16,10 @@ func TestParsePORTAndEPRT(t *testing.T) {
 		"port big":   {"PORT", "127,0,0,1,256,1", "", false},
 		"eprt v4":    {"EPRT", "|1|10.0.0.1|2000|", "10.0.0.1:2000", true},
 		"eprt v6":    {"EPRT", "|2|::1|2000|", "[::1]:2000", true},
+		"eprt v6 ll": {"EPRT", "|2|fe80::1|2000|", "[fe80::1]:2000", true},
+		"eprt zone":  {"EPRT", "|2|fe80::1%eth0|2000|", "[fe80::1]:2000", true},
+		"eprt v4 zn": {"EPRT", "|1|10.0.0.1%eth0|2000|", "", false},
+		"eprt v6 br": {"EPRT", "|2|[::1]|2000|", "", false},
 		"eprt delim": {"EPRT", "!1!10.0.0.1!2000!", "10.0.0.1:2000", true},
 		"eprt fam":   {"EPRT", "|2|10.0.0.1|2000|", "", false},
 		"eprt port0": {"EPRT", "|1|10.0.0.1|0|", "", false},
@@ -36,7 +40,7 @@ func TestParsePORTAndEPRT(t *testing.T) {
 // FuzzControlLine drives the line checks, command parser and argument
 // parsers with arbitrary bytes from the network.
 func FuzzControlLine(f *testing.F) {
-	for _, s := range []string{"USER anonymous\r\n", "PORT 127,0,0,1,4,1\r\n", "EPRT |1|1.2.3.4|5|\r\n",
+	for _, s := range []string{"USER anonymous\r\n", "PORT 127,0,0,1,4,1\r\n", "EPRT |1|1.2.3.4|5|\r\n", "EPRT |2|fe80::1%eth0|5000|\r\n", "EPSV ALL\r\n",
 		"\xff\xf4\xff\xf2ABOR\r\n", "NOOP\x00\r\n", "LIST -laR\r\n", "A\rB\n", strings.Repeat("x", 5000) + "\n",
 		"227 Entering Passive Mode (127,0,0,1,4,1)", "229 Extended (|||4000|)"} {
 		f.Add([]byte(s))
@@ -60,8 +64,8 @@ func FuzzControlLine(f *testing.F) {
 			if ap, err := parsePORT(arg); err == nil && !ap.Addr().Is4() {
 				t.Fatalf("PORT gave non-IPv4 %v", ap)
 			}
-			if _, err := parseEPRT(arg); err == nil && !strings.Contains(arg, string(arg[0])) {
-				t.Fatalf("EPRT accepted %q", arg)
+			if ap, err := parseEPRT(arg); err == nil && (!strings.Contains(arg, string(arg[0])) || ap.Addr().Zone() != "") {
+				t.Fatalf("EPRT accepted %q as %v", arg, ap)
 			}
 			recursiveFlag(arg)
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/internal/listener"
 	"github.com/bootsrv/bootsrv/internal/logsample"
 	"github.com/bootsrv/bootsrv/timeline/event"
@@ -37,15 +38,15 @@ type Server struct {
 	log       zerolog.Logger
 	m         *metrics
 	dummyHash []byte
-	port20    bool       // active data connections leave from port 20
-	events    event.Sink // Config.Events as New got it; nil: nobody
+	port20    bool               // active data connections leave from port 20
+	events    event.Sink         // Config.Events as New got it; nil: nobody
+	transfers *inflight.Registry // Config.Transfers as New got it; nil: nobody
 
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
 	perIP      map[netip.Addr]int
-	byAddr     map[string]*session // "remote|local" -> session, for the library's callbacks
-	passive    map[int]netip.Addr  // announced passive port -> the client allowed on it
-	uploading  map[string]bool     // partial names being written
+	passive    map[int]netip.Addr // announced passive port -> the client allowed on it
+	uploading  map[string]bool    // partial names being written
 	nextID     atomic.Uint64
 	flight     flight
 	acceptLog  *logsample.Sampler
@@ -114,10 +115,9 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 		return nil, fmt.Errorf("ftp metrics: %w", err)
 	}
 	s := &Server{
-		store: store, log: log, m: m, events: cfg.Events, acceptLog: logsample.New(time.Second),
+		store: store, log: log, m: m, events: cfg.Events, transfers: cfg.Transfers, acceptLog: logsample.New(time.Second),
 		sessions:  map[*session]struct{}{},
 		perIP:     map[netip.Addr]int{},
-		byAddr:    map[string]*session{},
 		passive:   map[int]netip.Addr{},
 		uploading: map[string]bool{},
 		port20:    !cfg.ActiveAnyPort && canBindPrivileged(),
@@ -310,10 +310,9 @@ func (s *Server) admit(ctx context.Context, c net.Conn, libLn *chanListener) *se
 	sess.log = s.log.With().Uint64("session", s.nextID.Add(1)).Str("remote", c.RemoteAddr().String()).Logger()
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
-	s.byAddr[addrKey(c.RemoteAddr(), c.LocalAddr())] = sess
 	s.mu.Unlock()
 	s.m.sessions.Inc()
-	if !libLn.deliver(ctx, pipeConn{Conn: theirs, local: c.LocalAddr(), remote: c.RemoteAddr()}) {
+	if !libLn.deliver(ctx, pipeConn{Conn: theirs, local: newLibAddr(c.LocalAddr(), nil), remote: newLibAddr(c.RemoteAddr(), sess)}) {
 		sess.close("shutdown")
 	}
 	return sess
@@ -326,7 +325,6 @@ func (s *Server) leave(sess *session) {
 	if s.perIP[sess.remote]--; s.perIP[sess.remote] <= 0 {
 		delete(s.perIP, sess.remote)
 	}
-	delete(s.byAddr, addrKey(sess.raw.RemoteAddr(), sess.raw.LocalAddr()))
 	s.mu.Unlock()
 	s.m.sessions.Dec()
 	reason, _ := sess.reason.Load().(string)
@@ -361,12 +359,13 @@ func oobInline(c net.Conn) {
 	})
 }
 
-func addrKey(remote, local net.Addr) string { return remote.String() + "|" + local.String() }
-
+// lookup finds the session of one of the library's clients by the
+// address admit handed it.
 func (s *Server) lookup(cc ftpserver.ClientContext) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.byAddr[addrKey(cc.RemoteAddr(), cc.LocalAddr())]
+	if a, ok := cc.RemoteAddr().(*libAddr); ok {
+		return a.sess
+	}
+	return nil
 }
 
 // expectPassive records that the passive port was announced to ip.
@@ -391,7 +390,7 @@ func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
 		Listener:                 ln,
 		PublicHost:               c.PublicHost,
 		Banner:                   c.Banner,
-		PassiveTransferPortRange: ftpserver.PortRange{Start: c.PassivePorts.First, End: c.PassivePorts.Last},
+		PassiveTransferPortRange: passivePorts(c.PassivePorts),
 		IdleTimeout:              max(1, int(c.Limits.IdleTimeout/time.Second)),
 		ConnectionTimeout:        max(1, int(c.Limits.DataTimeout/time.Second)),
 		ActiveTransferPortNon20:  !s.port20,

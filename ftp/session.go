@@ -53,6 +53,7 @@ type session struct {
 	tlsOn    bool
 	pbsz     bool
 	protP    bool
+	epsvAll  bool // EPSV ALL was sent: no other data connection setup (RFC 2428 §4)
 	commands int
 
 	mu              sync.Mutex // guards the reply bookkeeping below
@@ -394,9 +395,9 @@ func (s *session) close(reason string) {
 	s.lib.Close()
 }
 
-// pipeConn is the library's end of the pipe; it reports the client's
-// addresses so the library's PASV reply and data-connection checks use
-// them.
+// pipeConn is the library's end of the pipe; it reports the control
+// connection's addresses (as libAddr) so the library's PASV reply and
+// data-connection checks use them.
 type pipeConn struct {
 	net.Conn
 	local, remote net.Addr
@@ -404,3 +405,32 @@ type pipeConn struct {
 
 func (p pipeConn) LocalAddr() net.Addr  { return p.local }
 func (p pipeConn) RemoteAddr() net.Addr { return p.remote }
+
+// libAddr is an address as the library is shown it: without an IPv6
+// zone, because the library reads addresses with net.ParseIP, which
+// refuses one, and then refuses every data connection of a link-local
+// client (its check that a data connection comes from the control
+// connection's address). The front end keeps the zone and checks with it
+// (cmdPORT, passiveListener). sess is the session whose client address it
+// is, for the library's callbacks (lookup); nil for a local address.
+type libAddr struct {
+	text string
+	sess *session
+}
+
+func newLibAddr(a net.Addr, sess *session) *libAddr {
+	return &libAddr{text: withoutZone(a).String(), sess: sess}
+}
+
+func (a *libAddr) Network() string { return "tcp" }
+func (a *libAddr) String() string  { return a.text }
+
+// withoutZone is a without its IPv6 zone; an address that is no IP
+// address and port is returned as it is.
+func withoutZone(a net.Addr) net.Addr {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.Zone == "" {
+		return a
+	}
+	return &net.TCPAddr{IP: ta.IP, Port: ta.Port}
+}

@@ -11,6 +11,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -43,7 +44,7 @@ func (d *fsDriver) openDownload(p string) (ftpserver.FileTransfer, error) {
 	d.srv.flight.add()
 	d.srv.m.inFlight.Inc()
 	return &download{File: f, d: d, name: p, size: fi.Size(), began: time.Now(), start: -1,
-		ascii: d.sess.ascii.Load()}, nil
+		ascii: d.sess.ascii.Load(), flight: d.track(p, false, fi.Size())}, nil
 }
 
 // download hands the library the *os.File itself (embedded), and its
@@ -58,6 +59,14 @@ type download struct {
 	began  time.Time
 	ascii  bool // TYPE A: LF goes out as CRLF (ascii.go)
 	failed error
+	flight *inflight.Transfer // its progress, for the console
+}
+
+// track makes a transfer of store file p visible in Config.Transfers
+// while it runs; size is -1 when not known.
+func (d *fsDriver) track(p string, upload bool, size int64) *inflight.Transfer {
+	return d.srv.transfers.Start(inflight.Info{Service: "ftp", Upload: upload, File: p,
+		Peer: d.sess.remote.String(), User: d.acct.name, Size: size})
 }
 
 func (h *download) markStart() {
@@ -88,6 +97,7 @@ func (h *download) WriteTo(w io.Writer) (int64, error) {
 		}
 		n, err := io.Copy(w, &io.LimitedReader{R: h.File, N: chunk})
 		total += n
+		h.flight.Add(n)
 		if err != nil || n < chunk {
 			return total, err
 		}
@@ -114,6 +124,7 @@ func (h *download) writeASCII(w io.Writer) (int64, error) {
 			}
 			m, werr := w.Write(out)
 			total += int64(m)
+			h.flight.Add(int64(m))
 			if werr != nil {
 				return total, werr
 			}
@@ -143,6 +154,7 @@ func (h *download) Close() error {
 	if h.failed != nil {
 		result = "error"
 	}
+	h.flight.Done()
 	h.d.finish("download", h.name, end-h.start, h.began, result, h.failed)
 	return err
 }
@@ -206,7 +218,7 @@ func (d *fsDriver) openUpload(p string, appendMode bool, offset int64) (ftpserve
 	d.srv.flight.add()
 	d.srv.m.inFlight.Inc()
 	return &upload{d: d, name: p, key: key, part: part, start: start, began: time.Now(),
-		ascii: d.sess.ascii.Load()}, nil
+		ascii: d.sess.ascii.Load(), flight: d.track(p, true, -1)}, nil
 }
 
 // openAnonUpload allows new files directly in the upload folder only: no
@@ -225,7 +237,8 @@ func (d *fsDriver) openAnonUpload(p string, appendMode bool, offset int64) (ftps
 	}
 	d.srv.flight.add()
 	d.srv.m.inFlight.Inc()
-	return &upload{d: d, name: p, anon: u, began: time.Now(), ascii: d.sess.ascii.Load()}, nil
+	return &upload{d: d, name: p, anon: u, began: time.Now(), ascii: d.sess.ascii.Load(),
+		flight: d.track(p, true, -1)}, nil
 }
 
 // upload receives STOR/APPE data into a hidden file. It is committed (made
@@ -247,6 +260,7 @@ type upload struct {
 	eof     time.Time // when the data connection ended cleanly
 	ascii   bool      // TYPE A: CRLF is stored as LF (ascii.go)
 	failed  error
+	flight  *inflight.Transfer // its progress, for the console
 }
 
 func (u *upload) Read([]byte) (int, error) { return 0, errors.New("write-only") }
@@ -265,11 +279,12 @@ func (u *upload) Write(p []byte) (int, error) {
 	var n int
 	var err error
 	if u.part != nil {
-		n, err = u.part.File().Write(p)
+		n, err = u.part.Write(p)
 	} else {
 		n, err = u.anon.Write(p)
 	}
 	u.written += int64(n)
+	u.flight.Add(int64(n))
 	return n, storeErr(err)
 }
 
@@ -290,7 +305,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var dst io.ReaderFrom = u.anon
 	if u.part != nil {
-		dst = u.part.File()
+		dst = u.part
 	}
 	dl, _ := r.(interface{ SetReadDeadline(time.Time) error })
 	var total int64
@@ -301,6 +316,7 @@ func (u *upload) ReadFrom(r io.Reader) (int64, error) {
 		n, err := dst.ReadFrom(&io.LimitedReader{R: r, N: chunk})
 		total += n
 		u.written += n
+		u.flight.Add(n)
 		if err == nil && u.check(0) != nil {
 			err = images.ErrTooLarge
 		}
@@ -412,6 +428,11 @@ func (u *upload) Close() error {
 		cerr = u.part.Close()
 	default:
 		cerr = u.part.Discard()
+	}
+	if err == nil && cerr == nil {
+		u.flight.Uploaded(u.name)
+	} else {
+		u.flight.Done()
 	}
 	result := "ok"
 	switch {

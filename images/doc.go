@@ -7,8 +7,8 @@
 // one place, Clean, before they reach the file system.
 //
 // Uploads are written to a hidden temporary name in the target directory,
-// fsynced, and then linked into place with link(2), which fails rather than
-// replace an existing file. A reader therefore never sees a half-written
+// written back while they arrive (writebehind.go), fsynced, and then linked
+// into place with link(2), which fails rather than replace an existing file. A reader therefore never sees a half-written
 // file, and an upload never overwrites what is already there. Temporary
 // names start with TempPrefix; Clean refuses such names and List hides them,
 // so partial uploads are never served by any protocol.

@@ -29,10 +29,11 @@ type Partial struct {
 	done  bool
 	moved bool // committed: the partial name no longer exists
 	freed bool // no longer counted in store.writing
-	// synced describes the file when Sync last flushed it; writes go
+	// synced describes the file when Sync last flushed it; writes may go
 	// through File, so Commit compares size and mtime to tell whether
 	// anything was written since.
 	synced fs.FileInfo
+	wb     writeBehind // of what goes through Write and ReadFrom
 }
 
 // release stops counting the partial as being written, once.
@@ -111,15 +112,44 @@ func (s *Store) OpenPartial(name, owner string, offset int64) (*Partial, error) 
 		s.writing.done(temp)
 		return nil, s.mapErr(err)
 	}
-	return &Partial{store: s, name: n, temp: temp, f: f}, nil
+	return &Partial{store: s, name: n, temp: temp, f: f, wb: s.newWriteBehind(f)}, nil
 }
 
 // Name is the cleaned final name.
 func (p *Partial) Name() string { return p.name }
 
-// File is the open partial file, positioned where writing continues. It is
-// exposed so that transfers can splice(2) from a socket straight into it.
+// File is the open partial file, positioned where writing continues.
+// Writes are better made with Write and ReadFrom, which keep the
+// write-behind (writebehind.go) going.
 func (p *Partial) File() *os.File { return p.f }
+
+// Write writes p where writing continues; a full file system returns
+// ErrNoSpace.
+func (p *Partial) Write(b []byte) (int, error) {
+	if p.done {
+		return 0, os.ErrClosed
+	}
+	n, err := p.f.Write(b)
+	if err == nil {
+		err = p.wb.wrote(int64(n))
+	}
+	return n, p.store.mapErr(err)
+}
+
+// ReadFrom writes what r yields until EOF. From a TCP socket the kernel
+// splices the data into the file (no copy through user space). The
+// write-behind steps between calls, so a caller receiving a large file
+// passes r in pieces of a few MiB or less, as FTP does.
+func (p *Partial) ReadFrom(r io.Reader) (int64, error) {
+	if p.done {
+		return 0, os.ErrClosed
+	}
+	n, err := p.f.ReadFrom(r)
+	if err == nil {
+		err = p.wb.wrote(n)
+	}
+	return n, p.store.mapErr(err)
+}
 
 // Commit makes the upload visible under its final name: fsync, then link(2)
 // (ErrExists if the name is taken) or, with overwrite, rename(2) over it.
@@ -168,6 +198,9 @@ func (p *Partial) Sync() error {
 }
 
 func (p *Partial) sync() error {
+	if err := p.wb.check(); err != nil {
+		return fmt.Errorf("sync %s: %w", p.name, p.store.mapErr(err))
+	}
 	if p.synced != nil {
 		if fi, err := p.f.Stat(); err == nil && fi.Size() == p.synced.Size() && fi.ModTime().Equal(p.synced.ModTime()) {
 			return nil

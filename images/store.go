@@ -29,9 +29,14 @@ type Store struct {
 	log     zerolog.Logger
 	// syncDir makes a directory entry change durable (fsyncDir); tests
 	// replace it to make it fail.
-	syncDir    func(dir string) error
-	partialTTL time.Duration
-	writing    *writing // shared by Trusted views
+	syncDir func(dir string) error
+	// writeBehind is the window of uploads' write-behind (writebehind.go),
+	// 0 for none, and syncRange its sync_file_range(2); tests replace
+	// both.
+	writeBehind int64
+	syncRange   func(f *os.File, off, n int64, wait bool) error
+	partialTTL  time.Duration
+	writing     *writing // shared by Trusted views
 }
 
 // Options configure a Store. The zero value has no upload area.
@@ -76,6 +81,7 @@ func Open(dir string, opts ...Options) (*Store, error) {
 		s.partialTTL = DefaultPartialTTL
 	}
 	s.syncDir = s.fsyncDir
+	s.writeBehind, s.syncRange = writeBehindWindow, syncFileRange
 	if o.Uploads != "" {
 		up, err := Clean(o.Uploads)
 		if err != nil {

@@ -22,6 +22,7 @@ type Upload struct {
 	written int64
 	done    bool
 	synced  bool // flushed, and nothing written since
+	wb      writeBehind
 }
 
 // Create starts an upload to name. It fails with ErrExists when name is
@@ -47,7 +48,7 @@ func (s *Store) Create(name string, maxSize int64) (*Upload, error) {
 		s.writing.done(temp)
 		return nil, fmt.Errorf("create %s: %w", n, s.mapErr(err))
 	}
-	return &Upload{store: s, name: n, temp: temp, f: f, max: maxSize}, nil
+	return &Upload{store: s, name: n, temp: temp, f: f, max: maxSize, wb: s.newWriteBehind(f)}, nil
 }
 
 // Name is the cleaned final name of the upload.
@@ -68,6 +69,9 @@ func (u *Upload) Write(p []byte) (int, error) {
 	n, err := u.f.Write(p)
 	u.written += int64(n)
 	u.synced = u.synced && n == 0
+	if err == nil {
+		err = u.wb.wrote(int64(n))
+	}
 	if err != nil {
 		return n, u.store.mapErr(err)
 	}
@@ -77,6 +81,9 @@ func (u *Upload) Write(p []byte) (int, error) {
 // ReadFrom appends what r yields until EOF. From a TCP socket the kernel
 // splices the data into the file (no copy through user space). Going past
 // the size cap returns ErrTooLarge, after which the upload must be aborted.
+// The write-behind (writebehind.go) steps between calls, so a caller
+// receiving a large file passes r in pieces of a few MiB or less, as FTP
+// does.
 func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 	if u.done {
 		return 0, os.ErrClosed
@@ -86,6 +93,9 @@ func (u *Upload) ReadFrom(r io.Reader) (int64, error) {
 	undo()
 	u.written += n
 	u.synced = u.synced && n == 0
+	if err == nil {
+		err = u.wb.wrote(n)
+	}
 	if err != nil {
 		return n, u.store.mapErr(err)
 	}
@@ -156,6 +166,9 @@ func (u *Upload) Sync() error {
 }
 
 func (u *Upload) sync() error {
+	if err := u.wb.check(); err != nil {
+		return fmt.Errorf("sync %s: %w", u.name, u.store.mapErr(err))
+	}
 	if u.synced {
 		return nil
 	}

@@ -81,7 +81,7 @@ func (l *Layer) describe(name, nextServer string, q dhcp.ExplainQuery) *Bootfile
 		return b
 	}
 	sc := l.scripts.Config()
-	b.TFTP = "tftp://" + nextServer + "/" + strings.TrimLeft(name, "/")
+	b.TFTP = "tftp://" + scripts.URLHost(nextServer) + "/" + strings.TrimLeft(name, "/")
 	if base := httpBase(sc.HTTPAddr, nextServer); base != "" {
 		b.HTTP = base + sc.ImagesPath + strings.TrimLeft(name, "/")
 	}
@@ -110,19 +110,20 @@ func (l *Layer) describe(name, nextServer string, q dhcp.ExplainQuery) *Bootfile
 }
 
 // httpBase is http://host:port of the HTTP server as a machine reaches it:
-// http.listen's host when it names one, else the server's address.
+// http.listen's host when it names one, else the server's address; an
+// IPv6 address in brackets, without zone (scripts.URLHost).
 func httpBase(listen, server string) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil || port == "0" {
 		return ""
 	}
 	if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
-		return "http://" + net.JoinHostPort(host, port)
+		return "http://" + scripts.URLHost(host) + ":" + port
 	}
 	if server == "" {
 		return ""
 	}
-	return "http://" + net.JoinHostPort(server, port)
+	return "http://" + scripts.URLHost(server) + ":" + port
 }
 
 func addrOrZero(s string) netip.Addr {

@@ -106,3 +106,32 @@ func TestExplainHandler(t *testing.T) {
 		t.Errorf("bad mac: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestExplainIPv6URLs: the TFTP and HTTP URLs of a bootfile on an IPv6
+// server bracket its address and leave out any zone.
+func TestExplainIPv6URLs(t *testing.T) {
+	l := newExplainLayer(t)
+	q, err := ParseQuery(values{"mac": "52:54:00:00:00:07"}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for next, want := range map[string][2]string{
+		"2001:db8::1":  {"tftp://[2001:db8::1]/snponly.efi", "http://[2001:db8::1]:8080/images/snponly.efi"},
+		"fe80::1%eth0": {"tftp://[fe80::1]/snponly.efi", "http://[fe80::1]:8080/images/snponly.efi"},
+	} {
+		b := l.Explain(q, fixedExplainer{dhcp.Explanation{Reply: "ack", Bootfile: "snponly.efi", NextServer: next}}).Bootfile
+		if b == nil || b.TFTP != want[0] || b.HTTP != want[1] {
+			t.Errorf("next server %s: %+v, want %s and %s", next, b, want[0], want[1])
+		}
+	}
+	for listen, want := range map[string]string{
+		"[2001:db8::7]:80":  "http://[2001:db8::7]:80",
+		"[fe80::7%eth0]:80": "http://[fe80::7]:80",
+		"10.0.0.7:80":       "http://10.0.0.7:80",
+		"[::]:8080":         "http://[2001:db8::1]:8080",
+	} {
+		if got := httpBase(listen, "2001:db8::1"); got != want {
+			t.Errorf("httpBase(%q) = %q, want %q", listen, got, want)
+		}
+	}
+}

@@ -127,8 +127,9 @@ func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string
 	return 0
 }
 
-// TestTFTPUploads: a write lands in the upload folder, never over an
-// existing file, and the upload area is not readable back over TFTP.
+// TestTFTPUploads: a write lands in the upload folder, byte-exact, never
+// over an existing file, and the upload area is not readable back over
+// TFTP.
 func TestTFTPUploads(t *testing.T) {
 	dir := t.TempDir()
 	store, err := images.Open(dir, images.Options{Uploads: "incoming"})
@@ -185,6 +186,19 @@ func TestTFTPUploads(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "incoming", "sw1-confg"))
 	if err != nil || string(got) != "hostname sw1\n" {
 		t.Fatalf("upload stored %q, %v", got, err)
+	}
+	// An image larger than the store's write-behind window (8 MiB) lands
+	// byte-exact.
+	big := make([]byte, 20<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i>>12)
+	}
+	c.SetBlockSize(65464)
+	if err := send("fw.bin", string(big)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "incoming", "fw.bin")); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("20 MiB upload stored %d bytes (%v), not what was sent", len(got), err)
 	}
 	for name, want := range map[string]string{
 		"sw1-confg":        "file already exists",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -15,12 +16,9 @@ import (
 // architecture, reservation) are used only when the lease belongs to that
 // MAC; a reservation is otherwise found by MAC.
 func (c *compiled) identify(req Request) (Machine, error) {
-	m := Machine{IP: req.Remote.String(), ArchCode: -1, Source: "none", ServerIP: c.cfg.ServerIP}
-	if !req.Remote.IsValid() {
-		m.IP = ""
-	}
+	m := Machine{IP: machineAddr(req.Remote), ArchCode: -1, Source: "none", ServerIP: c.cfg.ServerIP}
 	if req.Local.IsValid() {
-		m.ServerIP = req.Local.String()
+		m.ServerIP = machineAddr(req.Local)
 	}
 	m.HTTPBase = c.httpBase(req)
 	m.ImagesURL = imagesURL(m.HTTPBase, c.cfg.ImagesPath)
@@ -115,14 +113,14 @@ func parseMAC(s string) (net.HardwareAddr, error) {
 // host when it names one, else the address the TFTP request reached.
 func (c *compiled) httpBase(req Request) string {
 	if req.local.IsValid() {
-		return "http://" + req.local.String()
+		return "http://" + URLHost(req.local.Addr().String()) + ":" + strconv.Itoa(int(req.local.Port()))
 	}
 	host, port, err := net.SplitHostPort(c.cfg.HTTPAddr)
 	if err != nil || port == "0" { // also "" and "off"
 		return ""
 	}
 	if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
-		return "http://" + net.JoinHostPort(host, port)
+		return "http://" + URLHost(host) + ":" + port
 	}
 	server := c.cfg.ServerIP
 	if req.Local.IsValid() {
@@ -131,7 +129,35 @@ func (c *compiled) httpBase(req Request) string {
 	if server == "" {
 		return ""
 	}
-	return "http://" + net.JoinHostPort(server, port)
+	return "http://" + URLHost(server) + ":" + port
+}
+
+// URLHost is host as a URL's host (RFC 3986 section 3.2.2): an IPv6
+// address in brackets and without its zone, an IPv4-mapped one as IPv4,
+// anything else as it is. The URLs are for the machines that boot, and a
+// zone names an interface of the host that reads it (RFC 4007 section
+// 11): the server's interface name means nothing to the client, and iPXE
+// refuses a zone that names none of its own interfaces, while without one
+// it reaches a link-local address over the interface it is using. So the
+// zone is left out, not written as RFC 6874's "%25".
+func URLHost(host string) string {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if a = a.Unmap().WithZone(""); a.Is6() {
+		return "[" + a.String() + "]"
+	}
+	return a.String()
+}
+
+// machineAddr is an address as a template shows it: without an IPv6 zone
+// (see URLHost), IPv4-mapped ones as IPv4; empty when unknown.
+func machineAddr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().WithZone("").String()
 }
 
 // imagesURL is .ImagesURL: base followed by the images path without its

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -262,6 +263,68 @@ func TestImagesURL(t *testing.T) {
 			s.Handler(nil).ServeHTTP(rec, req)
 			if rec.Body.String() != want(tc.http) {
 				t.Errorf("http: %q, want %q", rec.Body.String(), want(tc.http))
+			}
+		})
+	}
+}
+
+// TestIPv6URLs: IPv6 addresses are bracketed in .HTTPBase and .ImagesURL,
+// and neither they nor .IP and .ServerIP carry the server's zone: it
+// names the server's interface, not the client's.
+func TestIPv6URLs(t *testing.T) {
+	const tmpl = "ip={{.IP}} server={{.ServerIP}} base={{.HTTPBase}} images={{.ImagesURL}}"
+	for name, tc := range map[string]struct {
+		httpAddr      string
+		local, remote string       // over TFTP
+		conn          *net.TCPAddr // over HTTP: the connection's local address
+		want          string
+	}{
+		"tftp global": {httpAddr: ":8080", local: "2001:db8::1", remote: "2001:db8::50",
+			want: "ip=2001:db8::50 server=2001:db8::1 base=http://[2001:db8::1]:8080 images=http://[2001:db8::1]:8080/images"},
+		"tftp link-local": {httpAddr: "[::]:8080", local: "fe80::1%eth0", remote: "fe80::50%eth0",
+			want: "ip=fe80::50 server=fe80::1 base=http://[fe80::1]:8080 images=http://[fe80::1]:8080/images"},
+		"tftp IPv4-mapped": {httpAddr: ":8080", local: "::ffff:10.0.0.1", remote: "::ffff:10.0.0.50",
+			want: "ip=10.0.0.50 server=10.0.0.1 base=http://10.0.0.1:8080"},
+		"listen address IPv6": {httpAddr: "[2001:db8::7]:80", local: "2001:db8::1", remote: "2001:db8::50",
+			want: "base=http://[2001:db8::7]:80 images=http://[2001:db8::7]:80/images"},
+		"listen address link-local": {httpAddr: "[fe80::7%eth0]:80", local: "fe80::1%eth0", remote: "fe80::50%eth0",
+			want: "base=http://[fe80::7]:80 images=http://[fe80::7]:80/images"},
+		"http link-local": {conn: &net.TCPAddr{IP: net.ParseIP("fe80::1"), Zone: "eth0", Port: 9999}, remote: "fe80::50%eth0",
+			want: "ip=fe80::50 server=fe80::1 base=http://[fe80::1]:9999 images=http://[fe80::1]:9999/images"},
+		"http global": {conn: &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 80}, remote: "2001:db8::50",
+			want: "ip=2001:db8::50 server=2001:db8::1 base=http://[2001:db8::1]:80 images=http://[2001:db8::1]:80/images"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := New(Config{Scripts: []Script{{Name: "boot.ipxe", Template: tmpl}},
+				HTTPAddr: tc.httpAddr, Neighbours: fakeNet{}.neigh}, zerolog.Nop(), prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			if tc.conn == nil {
+				out, _, err := s.Render(Request{Name: "boot.ipxe", Protocol: "tftp", Local: ip(tc.local), Remote: ip(tc.remote)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = string(out)
+			} else {
+				req := httptest.NewRequest("GET", "/boot.ipxe", nil)
+				req.RemoteAddr = netip.AddrPortFrom(ip(tc.remote), 40000).String()
+				req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, tc.conn))
+				req.URL.Path = "boot.ipxe"
+				rec := httptest.NewRecorder()
+				s.Handler(nil).ServeHTTP(rec, req)
+				got = rec.Body.String()
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			for _, f := range strings.Fields(got) {
+				if base, ok := strings.CutPrefix(f, "base="); ok {
+					if u, err := url.Parse(base); err != nil || u.Port() == "" {
+						t.Errorf("base %q is no URL with a port: %v", base, err)
+					}
+				}
 			}
 		})
 	}

@@ -19,7 +19,8 @@ type Machine struct {
 	// files) and MACHex without separators; all empty when the machine
 	// could not be identified.
 	MAC, MACHyphen, MACHex string
-	// IP is the address the request came from.
+	// IP is the address the request came from, an IPv6 one without its
+	// zone (which names an interface of the server).
 	IP string
 	// Arch names the client architecture (RFC 4578 option 93): bios,
 	// efi32, efi64, arm32, arm64, archN for other types, or empty when
@@ -36,8 +37,9 @@ type Machine struct {
 	// A key a host lacks is an error; use (index .Vars "key") for optional
 	// ones.
 	Vars map[string]string
-	// ServerIP is the address the request reached bootsrv at; HTTPBase is
-	// http://ServerIP:port of the HTTP server, or empty when it is off.
+	// ServerIP is the address the request reached bootsrv at, an IPv6 one
+	// without its zone; HTTPBase is http://ServerIP:port of the HTTP
+	// server (http://[ServerIP]:port for IPv6), or empty when it is off.
 	ServerIP, HTTPBase string
 	// ImagesURL is where the image store is on the HTTP server: HTTPBase
 	// and http.images_path without its trailing slash

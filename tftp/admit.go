@@ -26,6 +26,13 @@ import (
 // while a real client, which answers within a round trip, becomes verified
 // long before its turn to be evicted comes. Verified transfers are never
 // evicted.
+//
+// A client address is counted exactly, an IPv6 link-local one with its
+// zone, never by IPv6 /64: the machines of a boot segment share its /64,
+// and a per-prefix cap would throttle a rack that boots at once. A client
+// using many addresses of its /64 thereby gets the per-address caps once
+// per address, which a forger, free to write any source address, has
+// anyway.
 type admission struct {
 	m *metrics
 

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -79,6 +80,10 @@ type Config struct {
 	// Events is told of every transfer and refusal, for the boot
 	// timeline; fixed by New (PrepareReload keeps it). Zero: nobody is.
 	Events event.Sink `yaml:"-"`
+	// Transfers is told of every transfer while it runs, with its
+	// progress, and of every upload stored, for the web console; fixed by
+	// New (PrepareReload keeps it). Nil: nobody is.
+	Transfers *inflight.Registry `yaml:"-"`
 }
 
 // Documented defaults.

@@ -4,9 +4,12 @@
 //
 // The engine is bootsrv's own. The listener (Serve) only parses requests;
 // each transfer runs in one goroutine on its own UDP socket, bound to the
-// address the request was sent to (IP_PKTINFO on a wildcard listener), so
-// replies leave from the address the client talked to and from a fresh
-// port, the server's TID (RFC 1350 section 4). Datagrams from any other
+// address the request was sent to (IP_PKTINFO, IPV6_PKTINFO on a wildcard
+// listener; an IPv6 link-local address with the zone of the interface the
+// request came in on), so replies leave from the address the client
+// talked to and from a fresh port, the server's TID (RFC 1350 section 4).
+// A listener on [::] serves IPv4 and IPv6; IPv4 clients are logged,
+// counted and recorded as IPv4 addresses, never IPv4-mapped ones. Datagrams from any other
 // address or port get ERROR 5 and leave the transfer alone. Retransmission
 // is driven only by the timer, never by a duplicate ACK (RFC 1123 section
 // 4.2.3.1); with a window, an ACK below the last block sent resends from

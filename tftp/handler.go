@@ -41,6 +41,9 @@ type Handler interface {
 // Upload is a file being received. Nothing is visible under its name
 // until Commit, which the server calls only after the final short block;
 // Abort throws it away. Exactly one of them is called.
+//
+// An Upload that also has a Name() string method names the file it was
+// stored as; Config.Transfers then remembers who uploaded it.
 type Upload interface {
 	io.Writer
 	Commit() error

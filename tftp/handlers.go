@@ -28,6 +28,7 @@ func (s *Server) handleRead(t *transfer, req requestPacket, lim limits) {
 		return
 	}
 	t.setParams(p)
+	t.track(false, size)
 	t.rbuf = make([]byte, ackBufSize)
 	sd := newSender(t, r)
 	err = sd.run()
@@ -54,6 +55,7 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 		return
 	}
 	t.setParams(p)
+	t.track(true, -1)
 	t.rbuf = make([]byte, 4+t.blksize+1) // +1 tells an oversized block
 	t.hold(len(t.rbuf))
 	rc := &receiver{t: t, create: func() (*sink, error) {
@@ -71,6 +73,12 @@ func (s *Server) handleWrite(t *transfer, req requestPacket, lim limits) {
 		return
 	}
 	// The upload is committed; acknowledge the last block, then count.
+	// An Upload with a Name method says where it was stored.
+	if rc.sink != nil {
+		if n, ok := rc.sink.up.(interface{ Name() string }); ok {
+			t.flight.Uploaded(n.Name())
+		}
+	}
 	ackErr := rc.ackLast()
 	t.finish(rc.bytes, nil, ackErr)
 	rc.dally()

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/bootsrv/bootsrv/images"
 )
@@ -66,6 +67,23 @@ func newTestServer(t testing.TB, cfg Config, files map[string][]byte, setup ...f
 // newTestServerIn is newTestServer on an existing store directory.
 func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]byte, setup ...func(*Server)) *testServer {
 	t.Helper()
+	ts := startTestServer(t, cfg, testStore(t, dir, cfg, files), setup...)
+	ts.dir = dir
+	return ts
+}
+
+// newTestServerOn is newTestServer listening on the UDP address listen.
+func newTestServerOn(t testing.TB, listen string, cfg Config, files map[string][]byte) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	ts := startTestServerOn(t, listen, cfg, testStore(t, dir, cfg, files))
+	ts.dir = dir
+	return ts
+}
+
+// testStore writes files into a store at dir and returns its handler.
+func testStore(t testing.TB, dir string, cfg Config, files map[string][]byte) Handler {
+	t.Helper()
 	for name, data := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -85,14 +103,19 @@ func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]by
 			t.Fatal(err)
 		}
 	}
-	ts := startTestServer(t, cfg, storeHandler{store: store, uploads: "incoming"}, setup...)
-	ts.dir = dir
-	return ts
+	return storeHandler{store: store, uploads: "incoming"}
 }
 
 // startTestServer serves h on 127.0.0.1:0 until the test ends; setup
 // runs on the server before it serves.
 func startTestServer(t testing.TB, cfg Config, h Handler, setup ...func(*Server)) *testServer {
+	t.Helper()
+	return startTestServerOn(t, "127.0.0.1:0", cfg, h, setup...)
+}
+
+// startTestServerOn serves h on the UDP address listen until the test
+// ends; setup runs on the server before it serves.
+func startTestServerOn(t testing.TB, listen string, cfg Config, h Handler, setup ...func(*Server)) *testServer {
 	t.Helper()
 	ts := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	log := zerolog.New(ts.logs).Level(zerolog.DebugLevel)
@@ -104,7 +127,7 @@ func startTestServer(t testing.TB, cfg Config, h Handler, setup ...func(*Server)
 	for _, f := range setup {
 		f(ts.Server)
 	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	conn, err := net.ListenPacket("udp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +138,11 @@ func startTestServer(t testing.TB, cfg Config, h Handler, setup ...func(*Server)
 	// block size at 512. Tests send their first request at once.
 	if err := ipv4.NewPacketConn(conn.(*net.UDPConn)).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
 		t.Fatal(err)
+	}
+	if ts.conn.LocalAddr().(*net.UDPAddr).IP.To4() == nil {
+		if err := ipv6.NewPacketConn(ts.conn).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.cancel = cancel

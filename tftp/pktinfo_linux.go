@@ -3,6 +3,7 @@ package tftp
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -36,7 +37,9 @@ func enableDstInfo(c *net.UDPConn) error {
 // parseDstInfo returns the local address a request was sent to (for IPv4
 // the address the kernel would answer from, so a broadcast request gets
 // the interface's own address) and the interface index, from the control
-// messages enableDstInfo asked for.
+// messages enableDstInfo asked for. An IPv6 link-local address comes with
+// the zone of the interface it arrived on (see scope); a multicast one is
+// no address to answer from, so it is left out and the kernel chooses.
 func parseDstInfo(oob []byte) (netip.Addr, int) {
 	msgs, err := syscall.ParseSocketControlMessage(oob)
 	if err != nil {
@@ -60,5 +63,24 @@ func parseDstInfo(oob []byte) (netip.Addr, int) {
 			addr, ifindex = netip.AddrFrom16(pi.Addr).Unmap(), int(pi.Ifindex)
 		}
 	}
-	return addr, ifindex
+	if addr.IsMulticast() {
+		return netip.Addr{}, ifindex
+	}
+	return scope(addr, ifindex), ifindex
+}
+
+// scope gives a link-local IPv6 address the zone of interface ifindex.
+// The same fe80:: address can exist on every link (RFC 4007 section 6),
+// so the kernel binds one only with its interface: without the zone the
+// transfer socket cannot be opened on the address the request came to.
+// The zone is the interface's name, as Go writes zones in addresses and
+// logs, or its index when the name cannot be found.
+func scope(a netip.Addr, ifindex int) netip.Addr {
+	if !a.Is6() || !a.IsLinkLocalUnicast() || a.Zone() != "" || ifindex <= 0 {
+		return a
+	}
+	if ifi, err := net.InterfaceByIndex(ifindex); err == nil {
+		return a.WithZone(ifi.Name)
+	}
+	return a.WithZone(strconv.Itoa(ifindex))
 }

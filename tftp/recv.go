@@ -125,6 +125,7 @@ func (r *receiver) write(data []byte) error {
 		return err
 	}
 	r.bytes += int64(len(data))
+	r.t.flight.Add(int64(len(data)))
 	return nil
 }
 

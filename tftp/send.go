@@ -151,6 +151,7 @@ func (s *sender) sendWindow(base uint64) (top uint64, last bool, err error) {
 			off, end := s.span(n)
 			s.maxSent = n
 			s.bytes += int64(end - off)
+			s.t.flight.Add(int64(end - off))
 		} else {
 			s.t.resent++
 		}

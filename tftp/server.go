@@ -81,6 +81,7 @@ func (s *Server) conf() *Config { return s.cfg.Load() }
 // fail.
 func (s *Server) PrepareReload(cfg Config) (apply func(), err error) {
 	cfg.Events = s.conf().Events // who hears of transfers is not config
+	cfg.Transfers = s.conf().Transfers
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -224,7 +224,8 @@ func TestDuplicateRRQ(t *testing.T) {
 // blocks twice (the Sorcerer's Apprentice bug, RFC 1123 section 4.2.3.1).
 func TestDuplicateACK(t *testing.T) {
 	cfg := fastConfig()
-	cfg.Timeout = 3 * time.Second // no timer retransmissions in this test
+	cfg.Timeout = 3 * time.Second // no timer retransmissions in this test:
+	cfg.MinTimeout = cfg.Timeout  // not even when a slow round trip shortens the adaptive wait
 	data := randBytes(50 * 512)
 	ts := newTestServer(t, cfg, map[string][]byte{"f": data})
 	r := newRaw(t, ts.addr)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -31,14 +32,15 @@ type transfer struct {
 	log   zerolog.Logger
 
 	params
-	slot     *slot     // its place in the admission counts
-	verified bool      // the peer has answered from its address (see verify)
-	timer    rtoTimer  // how long to wait for the peer before retransmitting
-	sent     int       // datagrams sent, retransmissions included
-	resent   int       // of which retransmissions
-	rbuf     []byte    // receive buffer
-	deadline time.Time // of the current wait
-	held     int       // buffer bytes counted in bootsrv_tftp_buffer_bytes
+	slot     *slot              // its place in the admission counts
+	verified bool               // the peer has answered from its address (see verify)
+	timer    rtoTimer           // how long to wait for the peer before retransmitting
+	sent     int                // datagrams sent, retransmissions included
+	resent   int                // of which retransmissions
+	rbuf     []byte             // receive buffer
+	deadline time.Time          // of the current wait
+	held     int                // buffer bytes counted in bootsrv_tftp_buffer_bytes
+	flight   *inflight.Transfer // its progress, for the console; nil: untracked
 }
 
 // peerError is an ERROR packet received from the peer.
@@ -84,8 +86,17 @@ func (s *Server) newTransfer(dir string, sl *slot, req requestPacket, peer netip
 	return t, nil
 }
 
-// close releases what the transfer holds: socket, slot, buffers.
+// track makes the transfer visible in cfg.Transfers while it runs; size
+// is -1 when not known.
+func (t *transfer) track(upload bool, size int64) {
+	t.flight = t.cfg.Transfers.Start(inflight.Info{Service: "tftp", Upload: upload,
+		File: strings.TrimLeft(t.file, "/"), Peer: t.peer.String(), Size: size})
+}
+
+// close releases what the transfer holds: socket, slot, buffers, its
+// place among the transfers in flight.
 func (t *transfer) close() {
+	t.flight.Done()
 	t.s.track(t.conn, false)
 	t.conn.Close()
 	t.s.adm.leave(t.slot)

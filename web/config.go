@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,7 +46,42 @@ type Config struct {
 	// MaxConnectionsPerIP caps open connections from one client address.
 	// Default 32.
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// Users are the accounts of the web console and the API. When any is
+	// set, every route but /metrics, /healthz and the image store needs
+	// HTTP basic auth (RFC 7617) as one of them: the console, /api/ and
+	// /dhcp/leases. Default none: those routes are open to anyone who
+	// reaches the address (a warning is logged at start when it is not
+	// loopback). A reload applies changes.
+	Users []User `yaml:"users"`
+	// TLS serves HTTPS instead of HTTP on the address when Cert and Key
+	// are set, so that basic auth is not sent in the clear. It covers the
+	// whole address, the image store too: firmware that boots over plain
+	// HTTP then needs another address. Default off. Fixed at start.
+	TLS TLS `yaml:"tls"`
+	// AuthFailureDelay is how long a request with wrong credentials waits
+	// for its 401, so that guessing passwords is slow. Default 1s.
+	AuthFailureDelay time.Duration `yaml:"auth_failure_delay"`
 }
+
+// User is one account of the console and the API.
+type User struct {
+	// Name is the login name. Required.
+	Name string `yaml:"name"`
+	// PasswordHash is a bcrypt hash (bootsrv passwd prints one). Required.
+	// No route ever shows it.
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// TLS is the certificate the HTTP address serves HTTPS with.
+type TLS struct {
+	// Cert is a PEM certificate file (with its chain). Empty: plain HTTP.
+	Cert string `yaml:"cert"`
+	// Key is the PEM private key file of Cert. Empty: plain HTTP.
+	Key string `yaml:"key"`
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
 
 // Defaults of the http section.
 const (
@@ -55,6 +91,7 @@ const (
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultIdleTimeout       = 60 * time.Second
 	DefaultMaxConnsPerIP     = 32
+	DefaultAuthFailureDelay  = time.Second
 	maxDefaultConns          = 1024
 )
 
@@ -80,6 +117,7 @@ func (c Config) WithDefaults() Config {
 		{&c.ReadTimeout, DefaultReadTimeout},
 		{&c.WriteTimeout, DefaultWriteTimeout},
 		{&c.IdleTimeout, DefaultIdleTimeout},
+		{&c.AuthFailureDelay, DefaultAuthFailureDelay},
 	} {
 		if *d.v == 0 {
 			*d.v = d.def
@@ -118,6 +156,7 @@ func (c Config) Validate() error {
 		{"read_timeout", c.ReadTimeout},
 		{"write_timeout", c.WriteTimeout},
 		{"idle_timeout", c.IdleTimeout},
+		{"auth_failure_delay", c.AuthFailureDelay},
 	} {
 		if d.v <= 0 {
 			return cfgerr.Errorf(d.key, "must be positive, got %s", d.v)
@@ -128,6 +167,27 @@ func (c Config) Validate() error {
 		return cfgerr.Errorf("max_connections", "must be at least 1, got %d", c.MaxConnections)
 	case c.MaxConnectionsPerIP < 1 || c.MaxConnectionsPerIP > c.MaxConnections:
 		return cfgerr.Errorf("max_connections_per_ip", "must be between 1 and max_connections (%d), got %d", c.MaxConnections, c.MaxConnectionsPerIP)
+	case (c.TLS.Cert == "") != (c.TLS.Key == ""):
+		return cfgerr.New("tls", errors.New("set both cert and key, or neither"))
+	}
+	return c.validateUsers()
+}
+
+// validateUsers checks http.users; errors never quote a hash.
+func (c Config) validateUsers() error {
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.Name == "" || strings.ContainsAny(u.Name, ": \t\r\n\x00"):
+			return cfgerr.New(key+".name", errors.New("must be a non-empty word without a colon (RFC 7617)"))
+		case seen[u.Name]:
+			return cfgerr.Errorf(key+".name", "duplicate user %q", u.Name)
+		}
+		seen[u.Name] = true
+		if err := checkHash(u.PasswordHash); err != nil {
+			return cfgerr.New(key+".password_hash", err)
+		}
 	}
 	return nil
 }

@@ -66,6 +66,20 @@ func (h *Health) Status(name string) (why string, known bool) {
 	return why, known
 }
 
+// State says why service name does not fully serve: why it is not serving
+// (as Status), or why it is degraded; "" while it serves.
+func (h *Health) State(name string) string {
+	h.mu.Lock()
+	why, fn := h.down[name], h.degraded[name]
+	h.mu.Unlock()
+	if why == "" && fn != nil {
+		if d := fn(); d != "" {
+			return "degraded: " + d
+		}
+	}
+	return why
+}
+
 func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	h.mu.Lock()
 	var down, degraded []string

@@ -61,6 +61,12 @@ func TestHealthDegraded(t *testing.T) {
 	if rec.Code != 503 || rec.Body.String() != "degraded: dhcp (lease store unavailable)\n" {
 		t.Fatalf("degraded: %d %q", rec.Code, rec.Body.String())
 	}
+	if got := h.State("dhcp"); got != "degraded: lease store unavailable" {
+		t.Errorf("State(dhcp) = %q", got)
+	}
+	if got := h.State("tftp"); got != "" {
+		t.Errorf("State(tftp) = %q", got)
+	}
 	why = ""
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -67,7 +68,7 @@ func newTransferMetrics(reg prometheus.Registerer) (*transferMetrics, error) {
 // counted in the transfer metrics and told to the boot timeline (a Transfer
 // for a complete 200, a Refusal for a 404), like TFTP and FTP transfers.
 // HEAD requests only ask about a file and are not transfers.
-func (s *Server) accountFiles(files http.Handler, events event.Sink) http.Handler {
+func (s *Server) accountFiles(files http.Handler, events event.Sink, transfers *inflight.Registry) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			files.ServeHTTP(w, r)
@@ -75,8 +76,10 @@ func (s *Server) accountFiles(files http.Handler, events event.Sink) http.Handle
 		}
 		start := time.Now()
 		s.tm.inFlight.Inc()
-		cw := &countingWriter{ResponseWriter: w, status: http.StatusOK}
+		cw := &countingWriter{ResponseWriter: w, status: http.StatusOK,
+			flight: transfers.Start(inflight.Info{Service: "http", File: strings.TrimLeft(r.URL.Path, "/"), Peer: r.RemoteAddr, Size: -1})}
 		files.ServeHTTP(cw, r)
+		cw.flight.Done()
 		s.tm.inFlight.Dec()
 		d := time.Since(start)
 		name := strings.TrimLeft(r.URL.Path, "/")
@@ -121,7 +124,8 @@ type countingWriter struct {
 	n       int64
 	want    int64 // Content-Length when set, else -1
 	wrote   bool
-	failure bool // a write failed: the client did not get it all
+	failure bool               // a write failed: the client did not get it all
+	flight  *inflight.Transfer // the body's progress, for the console
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -130,6 +134,9 @@ func (w *countingWriter) WriteHeader(code int) {
 		w.want = -1
 		if cl := w.Header().Get("Content-Length"); cl != "" {
 			w.want, _ = strconv.ParseInt(cl, 10, 64)
+		}
+		if code == http.StatusOK || code == http.StatusPartialContent {
+			w.flight.SetSize(w.want)
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -141,6 +148,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
+	w.flight.Add(int64(n))
 	w.failure = w.failure || err != nil
 	return n, err
 }
@@ -149,16 +157,36 @@ func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	var n int64
-	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		n, err := io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+		w.n += n
+		w.flight.Add(n)
+		w.failure = w.failure || err != nil
+		return n, err
 	}
-	w.n += n
-	w.failure = w.failure || err != nil
-	return n, err
+	// The file's body comes as an *io.LimitedReader (http.ServeContent):
+	// hand it on in chunks, narrowed in place so that sendfile still sees
+	// through it (see stallWriter.ReadFrom), to count progress as it goes.
+	lr, ok := r.(*io.LimitedReader)
+	if !ok {
+		lr = &io.LimitedReader{R: r, N: 1<<63 - 1}
+	}
+	var total int64
+	for lr.N > 0 {
+		rest := max(lr.N-stallChunk, 0)
+		lr.N -= rest
+		n, err := rf.ReadFrom(lr)
+		lr.N += rest
+		total += n
+		w.n += n
+		w.flight.Add(n)
+		if err != nil || n == 0 {
+			w.failure = w.failure || err != nil
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // Unwrap lets http.ResponseController reach the real writer.

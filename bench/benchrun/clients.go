@@ -90,14 +90,45 @@ func (e *env) concurrent(n int, name string, args ...string) caseResult {
 	return e.tally(time.Since(t).Seconds(), errs)
 }
 
-// sequential runs n clients one after the other.
-func (e *env) sequential(n int, name string, args ...string) caseResult {
-	errs := make([]error, n)
+// ftpSessionsPy is one client process that runs n FTP sessions in turn
+// with CPython's ftplib (connect, anonymous login, TYPE I, PASV, RETR,
+// QUIT) and prints each download's sha256. curl is not used for this row:
+// curl 7.88 now and then waits a whole second in poll() between the EPSV
+// reply and its data connection, and those stalls, not the servers,
+// decided the row.
+const ftpSessionsPy = `
+import ftplib, hashlib, sys
+host, port, name, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+for _ in range(n):
+    h = hashlib.sha256()
+    f = ftplib.FTP(timeout=60)
+    f.connect(host, port)
+    f.login()
+    f.retrbinary("RETR " + name, h.update)
+    f.quit()
+    print(h.hexdigest(), flush=True)
+`
+
+// sessions times n sequential FTP sessions, each downloading name, from
+// one client process, and checks every download.
+func (e *env) sessions(n int, name string, port int) caseResult {
+	cmd := e.client("python3", "-c", ftpSessionsPy, "127.0.0.1", fmt.Sprint(port), name, fmt.Sprint(n))
+	var errb strings.Builder
+	cmd.Stderr = &errb
 	t := time.Now()
-	for i := range n {
-		errs[i] = e.fetch(name, args...)
+	out, err := cmd.Output()
+	d := time.Since(t).Seconds()
+	errs := make([]error, n)
+	sums := strings.Fields(string(out))
+	for i := range errs {
+		switch {
+		case i >= len(sums):
+			errs[i] = fmt.Errorf("session %d did not finish: %v: %s", i+1, err, strings.TrimSpace(errb.String()))
+		case sums[i] != e.files[name].sum:
+			errs[i] = fmt.Errorf("session %d: content differs from %s", i+1, name)
+		}
 	}
-	return e.tally(time.Since(t).Seconds(), errs)
+	return e.tally(d, errs)
 }
 
 func (e *env) tally(d float64, errs []error) caseResult {

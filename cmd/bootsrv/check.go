@@ -55,6 +55,12 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "  dhcp    off (needs dhcp.mode and dhcp.interface)")
 	}
+	if v6 := cfg.DHCPv6; v6.Enabled() {
+		fmt.Fprintf(stdout, "  dhcpv6  %s on %s, leases in %s; router advertisements %v\n", v6.Mode, v6.Interface,
+			leaseStoreLine(dhcp.Config{LeaseFile: v6.LeaseFile, LeaseStore: v6.LeaseStore}), v6.RouterAdvertisements)
+	} else {
+		fmt.Fprintln(stdout, "  dhcpv6  off (needs dhcpv6.mode and dhcpv6.interface)")
+	}
 	if len(cfg.Scripts) > 0 {
 		names := make([]string, len(cfg.Scripts))
 		for i, sc := range cfg.Scripts {
@@ -106,7 +112,7 @@ func leaseStoreLine(d dhcp.Config) string {
 	return fmt.Sprintf("postgres, %s; server_id %s, heartbeat %s, peer_timeout %s", dsn, id, s.Heartbeat, s.PeerTimeout)
 }
 
-// redacted is cfg with the FTP users' password hashes and the lease
+// redacted is cfg with the FTP and HTTP users' password hashes and the lease
 // database's connection string hidden: check's output gets pasted into
 // tickets and chats, a bcrypt hash is still an offline brute-force
 // target, and a DSN may hold a password.
@@ -115,17 +121,26 @@ func redacted(cfg *Config) *Config {
 	if c.DHCP.LeaseStore.DSN != "" {
 		c.DHCP.LeaseStore.DSN = "(hidden)"
 	}
+	if c.DHCPv6.LeaseStore.DSN != "" {
+		c.DHCPv6.LeaseStore.DSN = "(hidden)"
+	}
 	c.FTP.Users = slices.Clone(cfg.FTP.Users)
 	for i := range c.FTP.Users {
 		if c.FTP.Users[i].PasswordHash != "" {
 			c.FTP.Users[i].PasswordHash = "(hidden)"
 		}
 	}
+	c.HTTP.Users = slices.Clone(cfg.HTTP.Users)
+	for i := range c.HTTP.Users {
+		if c.HTTP.Users[i].PasswordHash != "" {
+			c.HTTP.Users[i].PasswordHash = "(hidden)"
+		}
+	}
 	return &c
 }
 
 // runPasswd reads a password (without echo on a terminal) and prints its
-// bcrypt hash for ftp.users[].password_hash.
+// bcrypt hash for ftp.users[].password_hash and http.users[].password_hash.
 func runPasswd(stdin io.Reader, stdout io.Writer) error {
 	var pw []byte
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

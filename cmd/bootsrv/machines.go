@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/bootsrv/bootsrv/timeline"
@@ -24,6 +23,7 @@ func runMachines(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	mac := fs.String("mac", "", "print the timeline of this `MAC` (or IP) instead of the list")
 	query := fs.String("q", "", "list only machines whose MAC, IP or host name contains `TEXT`")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	user := userFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,11 +34,12 @@ func runMachines(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	base, err := localURL(cfg.HTTP.Listen)
+	api, err := newServerAPI(cfg.HTTP.Listen, cfg.HTTP.TLS.Cert, *user, 10*time.Second)
 	if err != nil {
-		return fmt.Errorf("machines: http.listen: %w", err)
+		return fmt.Errorf("machines: %w", err)
 	}
-	c := timeline.Client{BaseURL: base}
+	base := api.base
+	c := timeline.Client{BaseURL: base, HTTP: api.http}
 	if *mac != "" {
 		m, err := c.Machine(ctx, *mac)
 		if errors.Is(err, timeline.ErrNotFound) {
@@ -60,22 +61,6 @@ func runMachines(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return writeIndented(stdout, list)
 	}
 	return timeline.PrintList(stdout, list, time.Now())
-}
-
-// localURL is the base URL this host reaches an HTTP server listening on
-// listen at: a wildcard address is reached on loopback.
-func localURL(listen string) (string, error) {
-	if listen == "off" {
-		return "", errors.New("off: the timeline is served over HTTP; turn it on to read it")
-	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "", err
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 func writeIndented(w io.Writer, v any) error {

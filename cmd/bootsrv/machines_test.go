@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -94,5 +95,31 @@ func TestMachinesCommand(t *testing.T) {
 	var stderr bytes.Buffer
 	if err := run(context.Background(), []string{"machines", "extra"}, nil, &bytes.Buffer{}, &stderr); err == nil {
 		t.Error("an extra argument was accepted")
+	}
+}
+
+// TestLocalURL: the CLI reaches the running server on loopback when it
+// listens on a wildcard address, and on a link-local one through its zone
+// (RFC 6874), which Go's URL parser reads back.
+func TestLocalURL(t *testing.T) {
+	for listen, want := range map[string]struct{ url, host string }{
+		":8080":             {"http://127.0.0.1:8080", "127.0.0.1"},
+		"[::]:8080":         {"http://127.0.0.1:8080", "127.0.0.1"},
+		"[::1]:8080":        {"http://[::1]:8080", "::1"},
+		"[2001:db8::1]:80":  {"http://[2001:db8::1]:80", "2001:db8::1"},
+		"[fe80::1%eth0]:80": {"http://[fe80::1%25eth0]:80", "fe80::1%eth0"},
+		"boot.example:8080": {"http://boot.example:8080", "boot.example"},
+	} {
+		got, err := localURL(listen)
+		if err != nil || got != want.url {
+			t.Errorf("localURL(%q) = %q, %v; want %q", listen, got, err, want.url)
+			continue
+		}
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Errorf("%q: %v", got, err)
+		} else if u.Hostname() != want.host {
+			t.Errorf("%q parses as host %q, want %q", got, u.Hostname(), want.host)
+		}
 	}
 }

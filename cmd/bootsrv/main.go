@@ -38,15 +38,21 @@ const usageText = `Usage:
           [-log-level LEVEL] [-log-format json|console]
   bootsrv check [-config FILE]   validate a config file and print what would run
   bootsrv passwd                 read a password on stdin, print a hash for ftp.users
-  bootsrv leases [-config FILE]  list the DHCP leases (lease file or database)
-  bootsrv machines [-config FILE]  the running server's boot timelines (-mac MAC, -json)
-  bootsrv reload [-config FILE] [-http-addr ADDR]
+                                 and http.users
+  bootsrv leases [-config FILE] [-v6] [-user NAME]
+                                 list the DHCP (-v6: DHCPv6) leases (lease file or database)
+  bootsrv machines [-config FILE] [-user NAME]
+                                 the running server's boot timelines (-mac MAC, -json)
+  bootsrv reload [-config FILE] [-http-addr ADDR] [-user NAME]
                                  ask the running server to reload its config; prints
                                  what changed or why the new config was refused
   bootsrv migrate -config FILE   create/upgrade the PostgreSQL lease schema
   bootsrv explain -config FILE -mac MAC [-arch A] [-user-class S] [-vendor-class S]
                   [-giaddr IP] [-circuit-id S] [-remote-id S] [-client-id HEX] [-json]
                                  what bootsrv would answer that machine, and why
+  bootsrv explain -v6 -config FILE -mac MAC [-duid HEX] [-arch A] [-user-class S]
+                  [-vendor-class S] [-link-addr IP] [-interface-id S] [-remote-id S] [-json]
+                                 the same for DHCPv6 (dhcpv6 section)
   bootsrv version                print the version
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous
@@ -55,6 +61,9 @@ and a mode (server, or proxy beside the segment's own DHCP server). An
 address of "off" disables that service. Flags override the config file.
 SIGHUP, like bootsrv reload, re-reads the config: checked first, a bad one
 changes nothing; what cannot change while serving is reported.
+The web console is at / on the HTTP address. With http.users set, the
+commands that ask the running server (reload, machines, leases) take
+-user NAME (or $BOOTSRV_USER) and read the password from $BOOTSRV_PASSWORD.
 
 Flags:
 `
@@ -112,7 +121,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.String("root", "", "image store `DIR` (images.root; default ./images)")
 	fs.String("tftp-addr", "", "TFTP listen `ADDR` or off (tftp.listen; default :69 as root, :6969 otherwise)")
 	fs.String("ftp-addr", "", "FTP listen `ADDR` or off (ftp.listen; default :21 as root, :2121 otherwise)")
-	fs.String("http-addr", "", "HTTP listen `ADDR` for /metrics and /healthz, or off (http.listen; default :8080)")
+	fs.String("http-addr", "", "HTTP listen `ADDR` for the console, /metrics, /healthz and the API, or off (http.listen; default :8080)")
 	fs.String("log-level", "", "log `LEVEL`: debug, info, warn, error (log.level; default info)")
 	fs.String("log-format", "", "log format: json or console (log.format; default json)")
 	if err := fs.Parse(args); err != nil {

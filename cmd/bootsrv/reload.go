@@ -55,6 +55,10 @@ type reloader struct {
 	cur     *Config // what is in effect
 	parts   []livePart
 	log     zerolog.Logger
+	// lastRes is the result of the last reload, at lastAt (zero: none
+	// since the start), for the console.
+	lastRes reloadResult
+	lastAt  time.Time
 
 	ok, at prometheus.Gauge
 	total  *prometheus.CounterVec
@@ -124,6 +128,7 @@ func (r *reloader) reload() reloadResult {
 	}
 	res.Summary = summarise(r.cur, next)
 	r.cur = next
+	r.lastRes, r.lastAt = res, time.Now()
 	r.ok.Set(1)
 	r.at.SetToCurrentTime()
 	r.total.WithLabelValues("ok").Inc()
@@ -140,7 +145,25 @@ func (r *reloader) refused(err error) reloadResult {
 	r.ok.Set(0)
 	r.total.WithLabelValues("error").Inc()
 	r.log.Error().Err(err).Msg("config reload refused; the previous config keeps serving")
-	return reloadResult{Error: err.Error(), Changed: []string{}, NeedsRestart: []string{}}
+	res := reloadResult{Error: err.Error(), Changed: []string{}, NeedsRestart: []string{}}
+	r.lastRes, r.lastAt = res, time.Now()
+	return res
+}
+
+// last is the result of the last reload and when it ran; ok is false when
+// there was none since the start.
+func (r *reloader) last() (res reloadResult, at time.Time, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastRes, r.lastAt, !r.lastAt.IsZero()
+}
+
+// add makes p part of every reload from now on, for a service built after
+// the reloader (the HTTP server, whose routes include the reloader's).
+func (r *reloader) add(p livePart) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.parts = append(r.parts, p)
 }
 
 // restartOnly are keys inside live parts that are fixed while serving:
@@ -149,7 +172,9 @@ func (r *reloader) refused(err error) reloadResult {
 var restartOnly = []string{"tftp.listen", "ftp.listen", "ftp.passive_ports", "ftp.public_host",
 	"ftp.active_any_port", "ftp.disable_active", "ftp.partial_ttl",
 	"dhcp.mode", "dhcp.interface", "dhcp.server_ip", "dhcp.port", "dhcp.pxe_port", "dhcp.lease_file",
-	"dhcp.lease_store", "dhcp.max_handlers", "dhcp.rate_limit", "dhcp.rogue_detection"}
+	"dhcp.lease_store", "dhcp.max_handlers", "dhcp.rate_limit", "dhcp.rogue_detection",
+	"dhcpv6.mode", "dhcpv6.interface", "dhcpv6.server_ip", "dhcpv6.port", "dhcpv6.lease_file",
+	"dhcpv6.lease_store", "dhcpv6.max_handlers", "dhcpv6.rate_limit", "dhcpv6.router_advertisements"}
 
 // covers reports whether key is applied live by one of the parts.
 func (r *reloader) covers(key string) bool {
@@ -340,6 +365,7 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	configFile := fs.String("config", "", "config `FILE` naming http.listen; default: the embedded default config")
 	addr := fs.String("http-addr", "", "the running server's HTTP `ADDR`, when it was started with -http-addr; default: http.listen of the config")
 	asJSON := fs.Bool("json", false, "print the server's JSON answer")
+	user := userFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -349,22 +375,23 @@ func runReload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// The running server reads its own config file; this one is read
 	// only to find the server, so a config with errors can still be
 	// reloaded (and refused with the server's own message).
-	listen := *addr
-	if listen == "" {
-		var err error
-		if listen, err = httpListenOf(*configFile); err != nil {
-			return fmt.Errorf("reload: %w", err)
-		}
-	}
-	base, err := localURL(listen)
+	listen, cert, err := httpAccessOf(*configFile)
 	if err != nil {
-		return fmt.Errorf("reload: http.listen: %w", err)
+		return fmt.Errorf("reload: %w", err)
 	}
+	if *addr != "" {
+		listen = *addr
+	}
+	api, err := newServerAPI(listen, cert, *user, 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	base := api.base
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+reloadPath, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := api.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("reload: asking the server at %s: %w", base, err)
 	}
@@ -407,23 +434,36 @@ func printReload(w io.Writer, res reloadResult) {
 // httpListenOf is http.listen as a config file (empty: the embedded
 // default) writes it, read without checking the rest of the file.
 func httpListenOf(file string) (string, error) {
+	listen, _, err := httpAccessOf(file)
+	return listen, err
+}
+
+// httpAccessOf is http.listen and http.tls.cert of a config file, read
+// without checking the rest of it.
+func httpAccessOf(file string) (listen, cert string, err error) {
 	data := defaultConfig
 	if file != "" {
-		var err error
 		if data, err = os.ReadFile(file); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 	var c struct {
 		HTTP struct {
 			Listen string `yaml:"listen"`
+			TLS    struct {
+				Cert string `yaml:"cert"`
+				Key  string `yaml:"key"`
+			} `yaml:"tls"`
 		} `yaml:"http"`
 	}
 	if err := yaml.Unmarshal(data, &c); err != nil {
-		return "", fmt.Errorf("%s: %w", file, err)
+		return "", "", fmt.Errorf("%s: %w", file, err)
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = ":8080"
 	}
-	return c.HTTP.Listen, nil
+	if c.HTTP.TLS.Key == "" {
+		c.HTTP.TLS.Cert = "" // as web.TLS.Enabled: both or plain HTTP
+	}
+	return c.HTTP.Listen, c.HTTP.TLS.Cert, nil
 }

@@ -190,7 +190,7 @@ func serveTestHTTP(t *testing.T, cfg *Config, layer *netboot.Layer, reg *prometh
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := startHTTP(cfg, ln, health, nil, layer, nil, rec, rl, zerolog.Nop(), reg)
+	svc, err := startHTTP(cfg, ln, httpDeps{health: health, layer: layer, rec: rec, rl: rl}, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/bootsrv/bootsrv/console"
+	"github.com/bootsrv/bootsrv/dhcp"
 	"github.com/bootsrv/bootsrv/ftp"
 	"github.com/bootsrv/bootsrv/images"
+	"github.com/bootsrv/bootsrv/internal/inflight"
 	"github.com/bootsrv/bootsrv/netboot"
 	"github.com/bootsrv/bootsrv/tftp"
 	"github.com/bootsrv/bootsrv/timeline"
@@ -49,6 +52,7 @@ type service struct {
 // socket is opened; an error there (start-up) is returned, while a service
 // failing later is reported and leaves the others running (supervise).
 func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) error {
+	started := time.Now()
 	// SIGHUP reloads the config; caught from the start, so that it never
 	// ends the process (its default action).
 	hup := make(chan os.Signal, 1)
@@ -84,6 +88,8 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 		return cfg.scriptsError(err)
 	}
 	cfg.TFTP.Events, cfg.FTP.Events = rec, rec
+	transfers := inflight.New(0, 0)
+	cfg.TFTP.Transfers, cfg.FTP.Transfers = transfers, transfers
 
 	var svcs []*service
 	defer func() {
@@ -98,6 +104,9 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 			dc := cfg.dhcpConfig()
 			dc.Events = rec
 			return startDHCP(ctx, dc, store, clients, cfg.ShutdownTimeout, log.With().Str("service", "dhcp").Logger(), reg)
+		},
+		func() (*service, error) {
+			return startDHCPv6(ctx, cfg, store, clients, rec, log.With().Str("service", "dhcpv6").Logger(), reg)
 		},
 	}
 	for _, start := range starters {
@@ -154,11 +163,15 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 	}
 	go reloadOnHUP(ctx, hup, rl)
 	if httpLn != nil {
-		var ex netboot.Explainer // nil when DHCP is off
+		d := httpDeps{health: health, svcs: svcs, layer: layer, rec: rec, rl: rl, store: store,
+			transfers: transfers, started: started}
 		if clients.srv != nil {
-			ex = clients.srv
+			d.ex = clients.srv // nil when DHCP is off
+			if cfg.DHCP.Mode != "proxy" {
+				d.leases = clients.srv.Leases
+			}
 		}
-		s, err := startHTTP(cfg, httpLn, health, svcs, layer, ex, rec, rl, log, reg)
+		s, err := startHTTP(cfg, httpLn, d, log, reg)
 		if err != nil {
 			return err
 		}
@@ -203,29 +216,72 @@ func supervise(ctx context.Context, s *service, health *web.Health, log zerolog.
 	<-ctx.Done()
 }
 
-// startHTTP builds the HTTP service on ln: metrics, health, the services'
-// handlers and, with http.images, the image store with boot scripts in
-// front of it.
-func startHTTP(cfg *Config, ln net.Listener, health *web.Health, svcs []*service, layer *netboot.Layer, ex netboot.Explainer,
-	rec *timeline.Recorder, rl *reloader, log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
-	routes := web.Routes{Events: rec, Handlers: map[string]http.Handler{
+// httpDeps are what the HTTP service serves and the console shows.
+type httpDeps struct {
+	health    *web.Health
+	svcs      []*service // the other services
+	layer     *netboot.Layer
+	ex        netboot.Explainer   // nil when DHCP is off
+	leases    func() []dhcp.Lease // nil when no leases are kept here
+	rec       *timeline.Recorder
+	rl        *reloader
+	store     *images.Store // nil: no uploads page
+	transfers *inflight.Registry
+	started   time.Time
+}
+
+// startHTTP builds the HTTP service on ln: metrics, health, the API, the
+// console, the services' handlers and, with http.images, the image store
+// with boot scripts in front of it.
+func startHTTP(cfg *Config, ln net.Listener, d httpDeps, log zerolog.Logger, reg *prometheus.Registry) (*service, error) {
+	hlog := log.With().Str("service", "http").Logger()
+	routes := web.Routes{Events: d.rec, Transfers: d.transfers, Handlers: map[string]http.Handler{
 		"GET /metrics":       promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		"GET /healthz":       health,
-		"POST " + reloadPath: rl.handler(),
-		"GET /api/explain":   layer.ExplainHandler(ex),
+		"GET /healthz":       d.health,
+		"POST " + reloadPath: d.rl.handler(),
+		"GET /api/explain":   d.layer.ExplainHandler(d.ex),
 	}}
-	for pattern, h := range rec.Handlers() {
+	for pattern, h := range d.rec.Handlers() {
 		routes.Handlers[pattern] = h
 	}
-	for _, s := range svcs {
+	status := &consoleStatus{started: d.started, health: d.health, transfers: d.transfers, rl: d.rl, gather: reg}
+	for _, s := range d.svcs {
 		for pattern, h := range s.handlers {
 			routes.Handlers[pattern] = h
 		}
+		status.services = append(status.services, console.Service{Name: s.name, Addr: s.addr})
 	}
-	routes.Files = layer.Files()
-	srv, err := web.New(cfg.HTTP.Config, routes, log.With().Str("service", "http").Logger(), reg)
+	status.services = append(status.services, console.Service{Name: "http", Addr: ln.Addr().String()})
+	src := console.Sources{Status: status.status, Machines: d.rec, Explain: consoleExplainer(d.layer, d.ex)}
+	if d.leases != nil {
+		src.Leases = newLeasePages(d.leases)
+	}
+	if up, err := images.Clean(cfg.Images.Uploads); err == nil && d.store != nil {
+		src.Uploads = uploadArea{store: d.store.Trusted(), dir: up, transfers: d.transfers}
+	}
+	con, err := console.New(console.Config{Root: cfg.HTTP.ImagesPath != "/"}, src)
+	if err != nil {
+		return nil, err
+	}
+	for pattern, h := range con.Handlers() {
+		routes.Handlers[pattern] = h
+	}
+	routes.Files = d.layer.Files()
+	srv, err := web.New(cfg.HTTP.Config, routes, hlog, reg)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
+	}
+	status.web = srv
+	d.rl.add(livePart{keys: []string{"http.users", "http.auth_failure_delay"}, prepare: func(c *Config) (func(), error) {
+		apply, err := srv.PrepareReload(c.HTTP.Config)
+		if err != nil {
+			return nil, c.keyErrorIn("http", err)
+		}
+		return apply, nil
+	}})
+	if !srv.Auth() && !isLoopback(ln.Addr().String()) {
+		hlog.Warn().Str("addr", ln.Addr().String()).
+			Msg("http.users is empty: the console and the API (machines, leases, reload) are open to anyone who reaches this address; see bootsrv passwd")
 	}
 	return &service{
 		name: "http",
