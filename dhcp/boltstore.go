@@ -25,7 +25,23 @@ var (
 	ErrLeaseFileCorrupt = errors.New("lease file is corrupt; move it aside to start with no leases")
 )
 
-var leaseBucket = []byte("leases")
+// The lease file's buckets: IPv4 leases keyed by their 4-byte address,
+// as since the first version, and IPv6 leases (DHCPv6) keyed by their
+// 16-byte address in a bucket of their own, which older versions do not
+// read.
+var (
+	leaseBucket  = []byte("leases")
+	lease6Bucket = []byte("leases6")
+)
+
+// bucketOf is the bucket holding ip's record; nil when it does not exist
+// (a file written before DHCPv6, opened read-only).
+func bucketOf(tx *bolt.Tx, ip netip.Addr) *bolt.Bucket {
+	if ip.Is4() {
+		return tx.Bucket(leaseBucket)
+	}
+	return tx.Bucket(lease6Bucket)
+}
 
 // boltStore is the embedded LeaseStore: one bbolt file, for one server.
 // Every commit is fsynced before Commit returns.
@@ -51,8 +67,12 @@ func openBoltStore(path string, lockTimeout time.Duration, observe func(time.Dur
 		return nil, err
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(leaseBucket)
-		return err
+		for _, name := range [][]byte{leaseBucket, lease6Bucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("lease file %s: %w", path, err)
@@ -119,7 +139,7 @@ func readAll(db *bolt.DB, path string) (leases []Lease, err error) {
 		if b == nil {
 			return fmt.Errorf("%s: %w: no %q bucket", path, ErrLeaseFileCorrupt, leaseBucket)
 		}
-		return b.ForEach(func(k, v []byte) error {
+		err := b.ForEach(func(k, v []byte) error {
 			var l Lease
 			if err := json.Unmarshal(v, &l); err != nil || len(k) != 4 || !l.IP.Is4() || l.IP != addr(binary.BigEndian.Uint32(k)) {
 				return fmt.Errorf("%s: %w: bad record %x", path, ErrLeaseFileCorrupt, k)
@@ -127,6 +147,18 @@ func readAll(db *bolt.DB, path string) (leases []Lease, err error) {
 			leases = append(leases, l)
 			return nil
 		})
+		if b6 := tx.Bucket(lease6Bucket); err == nil && b6 != nil {
+			err = b6.ForEach(func(k, v []byte) error {
+				var l Lease
+				if err := json.Unmarshal(v, &l); err != nil || len(k) != 16 || !l.IP.Is6() || l.IP.Is4In6() ||
+					l.IP != netip.AddrFrom16([16]byte(k)) {
+					return fmt.Errorf("%s: %w: bad record %x", path, ErrLeaseFileCorrupt, k)
+				}
+				leases = append(leases, l)
+				return nil
+			})
+		}
+		return err
 	})
 	return leases, err
 }
@@ -138,7 +170,7 @@ func (s *boltStore) List(context.Context) ([]Lease, error) { return readAll(s.db
 func (s *boltStore) ByAddr(_ context.Context, ip netip.Addr) (l Lease, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		var cur *Lease
-		cur, err = get(tx.Bucket(leaseBucket), ip)
+		cur, err = get(bucketOf(tx, ip), ip)
 		if cur != nil {
 			l, ok = *cur, true
 		}
@@ -173,27 +205,29 @@ func (s *boltStore) Commit(ctx context.Context, now time.Time, changes ...Change
 func (s *boltStore) Expire(_ context.Context, before time.Time) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(leaseBucket)
-		var old [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			var l Lease
-			if err := json.Unmarshal(v, &l); err != nil {
-				return fmt.Errorf("%s: %w: bad record %x", s.path, ErrLeaseFileCorrupt, k)
-			}
-			if l.Expiry.Before(before) {
-				old = append(old, k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range old {
-			if err := b.Delete(k); err != nil {
+		for _, name := range [][]byte{leaseBucket, lease6Bucket} {
+			b := tx.Bucket(name)
+			var old [][]byte
+			err := b.ForEach(func(k, v []byte) error {
+				var l Lease
+				if err := json.Unmarshal(v, &l); err != nil {
+					return fmt.Errorf("%s: %w: bad record %x", s.path, ErrLeaseFileCorrupt, k)
+				}
+				if l.Expiry.Before(before) {
+					old = append(old, k)
+				}
+				return nil
+			})
+			if err != nil {
 				return err
 			}
+			for _, k := range old {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(old)
 		}
-		n = len(old)
 		return nil
 	})
 	return n, err
@@ -209,10 +243,9 @@ func (s *boltStore) write(batch []commitReq) ([]error, error) {
 	}
 	errs := make([]error, len(batch))
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(leaseBucket)
 		for i, r := range batch {
 			var err error
-			if errs[i], err = apply(b, r); err != nil {
+			if errs[i], err = apply(tx, r); err != nil {
 				return err
 			}
 		}
@@ -223,13 +256,13 @@ func (s *boltStore) write(batch []commitReq) ([]error, error) {
 
 // apply writes one request's changes: its outcome (nil or a *TakenError),
 // or an error that fails the transaction.
-func apply(b *bolt.Bucket, r commitReq) (taken error, err error) {
+func apply(tx *bolt.Tx, r commitReq) (taken error, err error) {
 	if _, _, err := split(r.changes); err != nil {
 		return err, nil
 	}
 	curs := make([]*Lease, len(r.changes))
 	for i, c := range r.changes {
-		if curs[i], err = get(b, c.Lease.IP); err != nil {
+		if curs[i], err = get(bucketOf(tx, c.Lease.IP), c.Lease.IP); err != nil {
 			return nil, err
 		}
 		if !c.Ending && !c.writable(curs[i], r.now) {
@@ -244,21 +277,24 @@ func apply(b *bolt.Bucket, r commitReq) (taken error, err error) {
 		if err != nil {
 			return nil, err
 		}
-		k := c.Lease.IP.As4()
-		if err := b.Put(k[:], v); err != nil {
+		if err := bucketOf(tx, c.Lease.IP).Put(c.Lease.IP.AsSlice(), v); err != nil {
 			return nil, err
 		}
 	}
 	return nil, nil
 }
 
-// get reads the record on ip, nil when there is none.
+// get reads the record on ip from b (ip's bucket, nil when there is
+// none), nil when there is none.
 func get(b *bolt.Bucket, ip netip.Addr) (*Lease, error) {
-	if !ip.Is4() {
-		return nil, fmt.Errorf("lease address %v is not IPv4", ip)
+	if !ip.IsValid() || ip.Is4In6() || ip.Zone() != "" {
+		return nil, fmt.Errorf("lease address %v is neither IPv4 nor a plain IPv6 address", ip)
 	}
-	k := ip.As4()
-	v := b.Get(k[:])
+	if b == nil {
+		return nil, nil
+	}
+	k := ip.AsSlice()
+	v := b.Get(k)
 	if v == nil {
 		return nil, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/bootsrv/bootsrv/boot"
 )
 
 // ClientInfo is what the server knows about the client that holds an
@@ -67,7 +69,7 @@ func (s *Server) noteArch(ip netip.Addr, req *dhcpv4.DHCPv4) {
 	if a := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
 		arch = int(binary.BigEndian.Uint16(a))
 	} else if vc := req.ClassIdentifier(); len(vc) >= 9 && vc[:9] == "PXEClient" {
-		arch = archFromVendorClass(vc)
+		arch = boot.ArchFromVendorClass(vc)
 	}
 	if arch < 0 {
 		s.seen.Delete(ip)

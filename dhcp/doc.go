@@ -1,5 +1,5 @@
-// Package dhcp is bootsrv's DHCPv4 responder (RFC 2131, RFC 2132), built on
-// github.com/insomniacslk/dhcp.
+// Package dhcp is bootsrv's DHCPv4 responder (RFC 2131, RFC 2132) and
+// DHCPv6 server (RFC 8415), built on github.com/insomniacslk/dhcp.
 //
 // In server mode it hands out addresses from pools and reservations, keeps
 // every acknowledged lease durable in a lease store (store.go; the bbolt
@@ -7,7 +7,7 @@
 // many ACKs grouped into one transaction), serves
 // relayed requests (RFC 3046 option 82 is echoed) and answers PXE and iPXE
 // clients with boot information chosen by a pure policy function
-// (bootPolicy in policy.go). Zero-touch provisioning rules (rules.go) give
+// (bootPolicy in policy.go, over the boot package it shares with DHCPv6). Zero-touch provisioning rules (rules.go) give
 // matching devices (by vendor class, MAC OUI or relay option 82) a
 // bootfile, TFTP server and options, chosen by the pure function matchRule.
 //
@@ -37,6 +37,16 @@
 // known_clients_only, and detection of other DHCP servers on the segment
 // from REQUESTs, a passive client-port listener and an optional probe
 // (rogue.go).
+//
+// The DHCPv6 server (Server6, the v6*.go files) sits beside it and shares
+// the lease store (IPv6 records keyed by DUID and IAID), the boot policy
+// (package boot: option 59 is the boot file URL, RFC 5970) and the rate
+// limiter: SOLICIT/ADVERTISE/REQUEST/REPLY with optional rapid commit,
+// RENEW, REBIND, RELEASE, DECLINE, CONFIRM and INFORMATION-REQUEST, IA_NA
+// addresses from pools and reservations by DUID or MAC, relays (the pool
+// by the relay's link-address, the interface-id echoed), and optional
+// router advertisements (v6ra.go) for links without a router. There is no
+// DHCPv6 proxy mode: no standard defines one.
 //
 // The caller owns the socket: Server.Serve(ctx, conn) reads requests from
 // conn and writes replies to it, so tests can use 127.0.0.1:0 and production

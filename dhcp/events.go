@@ -8,6 +8,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/rs/zerolog"
 
+	"github.com/bootsrv/bootsrv/boot"
 	"github.com/bootsrv/bootsrv/timeline/event"
 )
 
@@ -26,10 +27,10 @@ func factsOf(req *dhcpv4.DHCPv4) clientFacts {
 	if a := req.Options.Get(dhcpv4.OptionClientSystemArchitectureType); len(a) >= 2 {
 		arch = int(binary.BigEndian.Uint16(a))
 	} else if isBootClient(f.vendorClass) {
-		arch = archFromVendorClass(f.vendorClass)
+		arch = boot.ArchFromVendorClass(f.vendorClass)
 	}
 	if arch >= 0 {
-		f.arch = archName(arch)
+		f.arch = boot.ArchName(arch)
 	}
 	if uc := req.Options.Get(dhcpv4.OptionUserClassInformation); len(uc) > 0 {
 		f.userClass = userClassText(uc)

@@ -13,6 +13,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/bootsrv/bootsrv/boot"
 )
 
 // ExplainQuery is a machine to explain: what its DHCP request says.
@@ -135,7 +137,7 @@ func (q ExplainQuery) request() *dhcpv4.DHCPv4 {
 	vc := q.VendorClass
 	if vc == "" && q.Arch >= 0 {
 		vc = fmt.Sprintf("PXEClient:Arch:%05d", q.Arch)
-		if q.Arch == archEFI32HTTP || q.Arch == archEFI64HTTP || q.Arch == archARM64HTTP {
+		if q.Arch == boot.ArchEFI32HTTP || q.Arch == boot.ArchEFI64HTTP || q.Arch == boot.ArchARM64HTTP {
 			vc = fmt.Sprintf("HTTPClient:Arch:%05d", q.Arch)
 		}
 	}

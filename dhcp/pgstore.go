@@ -66,12 +66,13 @@ func openPGStore(ctx context.Context, dsn string, observe func(time.Duration, in
 	return s, nil
 }
 
-const leaseCols = "ip, mac, client_id, hostname, expiry, declined, server"
+const leaseCols = "ip, mac, client_id, hostname, expiry, declined, server, duid, iaid"
 
 func scanLease(row pgx.Row) (Lease, error) {
 	var l Lease
-	err := row.Scan(&l.IP, &l.MAC, &l.ClientID, &l.Hostname, &l.Expiry, &l.Declined, &l.Server)
-	l.Expiry = l.Expiry.UTC()
+	var iaid int64
+	err := row.Scan(&l.IP, &l.MAC, &l.ClientID, &l.Hostname, &l.Expiry, &l.Declined, &l.Server, &l.DUID, &iaid)
+	l.Expiry, l.IAID = l.Expiry.UTC(), uint32(iaid)
 	return l, err
 }
 
@@ -116,23 +117,23 @@ func (s *pgStore) Close() error {
 }
 
 // bindSQL writes one Commit that binds a lease: the lease, when its
-// address is free for the client ($9) at now ($10) or is its reservation
-// ($11), and then, only if it was written, the endings ($12-$20). It
+// address is free for the client ($11) at now ($12) or is its reservation
+// ($13), and then, only if it was written, the endings ($14-$24). It
 // returns whether the lease was written and, when it was not, the record
 // that holds the address (as of the statement's snapshot: a row committed
 // by a transaction this one waited for is not in it).
 var bindSQL = `
 WITH won AS (
-	INSERT INTO bootsrv_leases AS l (ip, client, mac, client_id, hostname, expiry, declined, server, txid)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_current_xact_id()::text::bigint)
+	INSERT INTO bootsrv_leases AS l (ip, client, mac, client_id, hostname, expiry, declined, server, duid, iaid, txid)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, pg_current_xact_id()::text::bigint)
 	ON CONFLICT (ip) DO UPDATE SET client = excluded.client, mac = excluded.mac, client_id = excluded.client_id,
 		hostname = excluded.hostname, expiry = excluded.expiry, declined = excluded.declined,
-		server = excluded.server, txid = excluded.txid
-	WHERE l.client = $9 OR l.expiry <= $10 OR $11
+		server = excluded.server, duid = excluded.duid, iaid = excluded.iaid, txid = excluded.txid
+	WHERE l.client = $11 OR l.expiry <= $12 OR $13
 	RETURNING 1
-), ended AS (` + endSQL(12) + ` AND EXISTS (SELECT FROM won)
+), ended AS (` + endSQL(14) + ` AND EXISTS (SELECT FROM won)
 )
-SELECT EXISTS (SELECT FROM won), h.ip, h.mac, h.client_id, h.hostname, h.expiry, h.declined, h.server
+SELECT EXISTS (SELECT FROM won), h.ip, h.mac, h.client_id, h.hostname, h.expiry, h.declined, h.server, h.duid, h.iaid
 FROM (VALUES (1)) AS one (x) LEFT JOIN bootsrv_leases h ON h.ip = $1 AND NOT EXISTS (SELECT FROM won)`
 
 // endingsSQL writes a Commit that only ends leases.
@@ -141,15 +142,17 @@ var endingsSQL = endSQL(1)
 // endSQL writes endings (one array parameter per column from $first,
 // holder last) over records of their holders only.
 func endSQL(first int) string {
-	p := make([]any, 9)
+	p := make([]any, 11)
 	for i := range p {
 		p[i] = first + i
 	}
 	return fmt.Sprintf(`
 	UPDATE bootsrv_leases AS l SET client = e.client, mac = e.mac, client_id = e.client_id, hostname = e.hostname,
-		expiry = e.expiry, declined = e.declined, server = e.server, txid = pg_current_xact_id()::text::bigint
-	FROM unnest($%d::inet[], $%d::bytea[], $%d::text[], $%d::text[], $%d::text[], $%d::timestamptz[], $%d::bool[], $%d::text[], $%d::bytea[])
-		AS e (ip, client, mac, client_id, hostname, expiry, declined, server, holder)
+		expiry = e.expiry, declined = e.declined, server = e.server, duid = e.duid, iaid = e.iaid,
+		txid = pg_current_xact_id()::text::bigint
+	FROM unnest($%d::inet[], $%d::bytea[], $%d::text[], $%d::text[], $%d::text[], $%d::timestamptz[], $%d::bool[], $%d::text[],
+		$%d::text[], $%d::bigint[], $%d::bytea[])
+		AS e (ip, client, mac, client_id, hostname, expiry, declined, server, duid, iaid, holder)
 	WHERE l.ip = e.ip AND l.client = e.holder`, p...)
 }
 
@@ -162,17 +165,20 @@ func recordClient(c Change) []byte {
 	return []byte(c.Client)
 }
 
-// endingArgs is the endings as the arrays $12-$20.
+// endingArgs is the endings as the arrays $14-$24 of bindSQL: one per
+// column, holders last.
 func endingArgs(endings []Change) []any {
 	n := len(endings)
 	ips, clients, macs, cids, hosts := make([]netip.Addr, n), make([][]byte, n), make([]string, n), make([]string, n), make([]string, n)
 	exp, decl, srv, holders := make([]time.Time, n), make([]bool, n), make([]string, n), make([][]byte, n)
+	duids, iaids := make([]string, n), make([]int64, n)
 	for i, c := range endings {
 		l := c.Lease
 		ips[i], clients[i], macs[i], cids[i], hosts[i] = l.IP, recordClient(c), l.MAC, l.ClientID, l.Hostname
 		exp[i], decl[i], srv[i], holders[i] = l.Expiry, l.Declined, l.Server, []byte(c.Client)
+		duids[i], iaids[i] = l.DUID, int64(l.IAID)
 	}
-	return []any{ips, clients, macs, cids, hosts, exp, decl, srv, holders}
+	return []any{ips, clients, macs, cids, hosts, exp, decl, srv, duids, iaids, holders}
 }
 
 // write applies a batch as one transaction, one pipelined statement per
@@ -213,23 +219,25 @@ func (s *pgStore) writeOnce(batch []commitReq, errs []error) error {
 			}
 			l := bind.Lease
 			args := append([]any{l.IP, recordClient(*bind), l.MAC, l.ClientID, l.Hostname, l.Expiry, l.Declined, l.Server,
-				[]byte(bind.Client), r.now, bind.Reserved}, endingArgs(endings)...)
+				l.DUID, int64(l.IAID), []byte(bind.Client), r.now, bind.Reserved}, endingArgs(endings)...)
 			ip := bind.Lease.IP
 			b.Queue(bindSQL, args...).QueryRow(func(row pgx.Row) error {
 				var won bool
 				var hIP *netip.Addr
 				var h struct {
-					mac, cid, host, server *string
-					exp                    *time.Time
-					decl                   *bool
+					mac, cid, host, server, duid *string
+					exp                          *time.Time
+					decl                         *bool
+					iaid                         *int64
 				}
-				if err := row.Scan(&won, &hIP, &h.mac, &h.cid, &h.host, &h.exp, &h.decl, &h.server); err != nil {
+				if err := row.Scan(&won, &hIP, &h.mac, &h.cid, &h.host, &h.exp, &h.decl, &h.server, &h.duid, &h.iaid); err != nil {
 					return err
 				}
 				if !won {
 					holder := Lease{IP: ip}
 					if hIP != nil {
-						holder = Lease{IP: *hIP, MAC: *h.mac, ClientID: *h.cid, Hostname: *h.host, Expiry: h.exp.UTC(), Declined: *h.decl, Server: *h.server}
+						holder = Lease{IP: *hIP, MAC: *h.mac, ClientID: *h.cid, Hostname: *h.host, Expiry: h.exp.UTC(), Declined: *h.decl,
+							Server: *h.server, DUID: *h.duid, IAID: uint32(*h.iaid)}
 					}
 					errs[i] = &TakenError{Holder: holder}
 				}
@@ -267,18 +275,18 @@ func plan(batch []commitReq, errs []error) (alone, rest []int) {
 
 // bindsSQL writes many binds of distinct addresses at once, each when its
 // address is free for its client, expired at the earliest now of the
-// batch ($9: a lease expiring within the batch's few milliseconds is
-// refused, never taken early), or reserved for it ($10). It returns the
+// batch ($11: a lease expiring within the batch's few milliseconds is
+// refused, never taken early), or reserved for it ($12). It returns the
 // addresses written.
 const bindsSQL = `
-INSERT INTO bootsrv_leases AS l (ip, client, mac, client_id, hostname, expiry, declined, server, txid)
-SELECT c.ip, c.client, c.mac, c.client_id, c.hostname, c.expiry, c.declined, c.server, pg_current_xact_id()::text::bigint
-FROM unnest($1::inet[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bool[], $8::text[])
-	AS c (ip, client, mac, client_id, hostname, expiry, declined, server)
+INSERT INTO bootsrv_leases AS l (ip, client, mac, client_id, hostname, expiry, declined, server, duid, iaid, txid)
+SELECT c.ip, c.client, c.mac, c.client_id, c.hostname, c.expiry, c.declined, c.server, c.duid, c.iaid, pg_current_xact_id()::text::bigint
+FROM unnest($1::inet[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bool[], $8::text[], $9::text[], $10::bigint[])
+	AS c (ip, client, mac, client_id, hostname, expiry, declined, server, duid, iaid)
 ON CONFLICT (ip) DO UPDATE SET client = excluded.client, mac = excluded.mac, client_id = excluded.client_id,
 	hostname = excluded.hostname, expiry = excluded.expiry, declined = excluded.declined,
-	server = excluded.server, txid = excluded.txid
-WHERE l.client = excluded.client OR l.expiry <= $9 OR excluded.ip = ANY($10::inet[])
+	server = excluded.server, duid = excluded.duid, iaid = excluded.iaid, txid = excluded.txid
+WHERE l.client = excluded.client OR l.expiry <= $11 OR excluded.ip = ANY($12::inet[])
 RETURNING l.ip`
 
 // queueBinds queues one statement for the Commits alone (indexes into
@@ -298,7 +306,7 @@ func queueBinds(b *pgx.Batch, batch []commitReq, alone []int, errs []error) {
 			reserved = append(reserved, bind.Lease.IP)
 		}
 	}
-	args := endingArgs(binds)[:8] // the same columns, without holders
+	args := endingArgs(binds)[:10] // the same columns, without holders
 	b.Queue(bindsSQL, append(args, earliest, reserved)...).Query(func(rows pgx.Rows) error {
 		won := map[netip.Addr]bool{}
 		for rows.Next() {

@@ -193,3 +193,43 @@ func TestPGStoreUnavailable(t *testing.T) {
 		t.Errorf("after the restart: %d leases, %v", len(leases), err)
 	}
 }
+
+// TestPGMigrateKeepsV1Leases: a database at schema version 1 (before
+// DHCPv6) is upgraded in place: its DHCPv4 leases stay as they were.
+func TestPGMigrateKeepsV1Leases(t *testing.T) {
+	dsn := testDSN(t)
+	conn, err := connect(bg, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(bg)
+	ms, err := migrations()
+	if err != nil || len(ms) < 2 {
+		t.Fatalf("migrations: %d, %v", len(ms), err)
+	}
+	for _, q := range []string{"CREATE TABLE bootsrv_schema (version integer NOT NULL)", "INSERT INTO bootsrv_schema VALUES (1)"} {
+		if _, err := conn.Exec(bg, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.PgConn().Exec(bg, ms[0].sql).ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(bg, `INSERT INTO bootsrv_leases (ip, client, mac, expiry, txid) VALUES ('10.0.0.7', 'h1', '52:54:00:00:00:07', $1, 1)`,
+		storeNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	from, to, err := migrateSchema(bg, conn)
+	if err != nil || from != 1 || to != len(ms) {
+		t.Fatalf("migrate: %d -> %d, %v", from, to, err)
+	}
+	st, err := openPGStore(bg, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, ok, err := st.ByAddr(bg, netip4("10.0.0.7"))
+	if err != nil || !ok || l.MAC != "52:54:00:00:00:07" || l.DUID != "" || l.IAID != 0 {
+		t.Errorf("v1 lease after the upgrade: %+v %v %v", l, ok, err)
+	}
+}

@@ -1,22 +1,9 @@
 package dhcp
 
 import (
-	"bytes"
 	"net/netip"
-	"strconv"
-	"strings"
-)
 
-// RFC 4578 §2.1 client system architecture types (option 93) we map.
-const (
-	archBIOS      = 0
-	archEFI32     = 6
-	archEFI64     = 7
-	archEFIBC     = 9 // EFI byte code; in practice x86-64 firmware
-	archARM64     = 11
-	archEFI32HTTP = 15
-	archEFI64HTTP = 16
-	archARM64HTTP = 19
+	"github.com/bootsrv/bootsrv/boot"
 )
 
 // bootRequest is what the boot policy looks at, taken from a request.
@@ -42,22 +29,15 @@ type bootReply struct {
 // older PXE ROMs wait for boot server discovery without it.
 var pxeDiscoveryControl = []byte{6, 1, 8, 255}
 
-// bootPolicy decides what a client boots. It is pure: the same request,
-// host and configuration give the same reply. ok is false when the client
-// gets no boot information: it is no PXE, HTTP boot or iPXE client, or
-// nothing is configured for its architecture.
-//
-// A client already running iPXE (a virtual machine's ROM, or iPXE
-// chainloaded) gets the ipxe entry, the host's or else the global one.
-// Without one it gets what PXE firmware of its architecture gets (pxelinux,
-// GRUB...), as from dnsmasq, unless that file is itself an iPXE build
-// (conf.ipxeBuilds, found in the store at load): iPXE would load iPXE,
-// which asks again, a chainload loop, so then it gets nothing.
+// bootPolicy is the boot policy DHCPv4 and DHCPv6 share (boot.Decide) in
+// DHCPv4's terms: the decision, the next server (the host's, else
+// boot.next_server, else the server itself) and, for PXE firmware, option
+// 43. It is pure, like boot.Decide.
 func bootPolicy(conf bootConf, h *host, serverIP netip.Addr, req bootRequest) (bootReply, bool) {
-	isIPXE := req.ipxeEncap || bytes.Contains(req.userClass, []byte("iPXE"))
-	isPXE := strings.HasPrefix(req.vendorClass, "PXEClient")
-	isHTTP := strings.HasPrefix(req.vendorClass, "HTTPClient")
-	if !isIPXE && !isPXE && !isHTTP {
+	d, ok := boot.Decide(conf.entries(), h.override(), boot.Request{
+		VendorClass: req.vendorClass, Arch: req.arch, UserClass: req.userClass, IPXEEncap: req.ipxeEncap,
+	})
+	if !ok {
 		return bootReply{}, false
 	}
 	next := conf.nextServer
@@ -67,80 +47,24 @@ func bootPolicy(conf bootConf, h *host, serverIP netip.Addr, req bootRequest) (b
 	if h != nil && h.nextServer.IsValid() {
 		next = h.nextServer
 	}
-	reply := bootReply{nextServer: next}
-	arch := req.arch
-	if arch < 0 {
-		arch = archFromVendorClass(req.vendorClass)
-	}
-	script, scriptKey := conf.ipxe, "dhcp.boot.ipxe"
-	if h != nil && h.ipxe != "" {
-		script, scriptKey = h.ipxe, h.key+".ipxe"
-	}
-	switch {
-	case isIPXE && script != "":
-		reply.file, reply.kind, reply.source = script, "ipxe", scriptKey
-	case isHTTP:
-		// UEFI HTTP boot (UEFI 2.5 §24.7): the bootfile is a URL and the
-		// reply must carry vendor class HTTPClient.
-		reply.file, reply.kind, reply.vendorClass, reply.source = conf.url, "http", "HTTPClient", "dhcp.boot.http"
-	default:
-		reply.kind, reply.vendorClass, reply.pxeVendor = archName(arch), "PXEClient", pxeDiscoveryControl
-		reply.file, reply.source = firmwareFile(conf, arch), "dhcp.boot."+archName(arch)
-		if h != nil && h.bootfile != "" {
-			reply.file, reply.source = h.bootfile, h.key+".bootfile"
-		}
-		if isIPXE {
-			if conf.ipxeBuilds[reply.file] {
-				return bootReply{}, false
-			}
-			reply.kind = "ipxe"
-		}
-	}
-	if reply.file == "" {
-		return bootReply{}, false
+	reply := bootReply{file: d.File, nextServer: next, vendorClass: d.VendorClass, kind: d.Kind, source: d.Source}
+	if d.VendorClass == "PXEClient" {
+		reply.pxeVendor = pxeDiscoveryControl
 	}
 	return reply, true
 }
 
-func firmwareFile(conf bootConf, arch int) string {
-	switch arch {
-	case archBIOS:
-		return conf.bios
-	case archEFI32:
-		return conf.efi32
-	case archEFI64, archEFIBC:
-		return conf.efi64
-	case archARM64:
-		return conf.arm64
-	}
-	return ""
+// entries are the boot entries in the shared policy's terms.
+func (c bootConf) entries() boot.Entries {
+	return boot.Entries{Key: "dhcp.boot", BIOS: c.bios, EFI32: c.efi32, EFI64: c.efi64, ARM64: c.arm64,
+		IPXE: c.ipxe, HTTP: c.url, IPXEBuilds: c.ipxeBuilds}
 }
 
-func archName(arch int) string {
-	switch arch {
-	case archBIOS:
-		return "bios"
-	case archEFI32:
-		return "efi32"
-	case archEFI64, archEFIBC:
-		return "efi64"
-	case archARM64:
-		return "arm64"
+// override is the host's boot settings in the shared policy's terms; nil
+// for no host.
+func (h *host) override() *boot.Override {
+	if h == nil {
+		return nil
 	}
-	return "arch" + strconv.Itoa(arch)
-}
-
-// archFromVendorClass reads "PXEClient:Arch:00007:UNDI:003016" (PXE 2.1
-// §2.2), for clients that send no option 93. Default BIOS, as for the
-// oldest PXE ROMs.
-func archFromVendorClass(vc string) int {
-	_, rest, ok := strings.Cut(vc, ":Arch:")
-	if !ok || len(rest) < 5 {
-		return archBIOS
-	}
-	n, err := strconv.Atoi(rest[:5])
-	if err != nil {
-		return archBIOS
-	}
-	return n
+	return &boot.Override{Key: h.key, Bootfile: h.bootfile, IPXE: h.ipxe}
 }

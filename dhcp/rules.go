@@ -1,15 +1,12 @@
 package dhcp
 
 import (
-	"bytes"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"regexp"
-	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"github.com/bootsrv/bootsrv/boot"
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
 )
 
@@ -67,10 +64,9 @@ func (l *StringList) UnmarshalYAML(unmarshal func(any) error) error {
 
 // rule is a compiled Rule.
 type rule struct {
-	vendorClass, circuitID, remoteID *regexp.Regexp // nil: any
-	ouis                             [][]byte       // nil: any
-	bootfile, tftpServer             string
-	options                          []option
+	match                boot.Match // shared with DHCPv6
+	bootfile, tftpServer string
+	options              []option
 }
 
 // ruleRequest is what the rules look at, taken from a request.
@@ -81,7 +77,8 @@ type ruleRequest struct {
 }
 
 // matchRule returns the index of the first rule that matches req, or -1.
-// It is pure, like bootPolicy.
+// It is pure, like bootPolicy; the criteria are the shared policy's
+// (boot.Match).
 func matchRule(rules []rule, req ruleRequest) int {
 	for i := range rules {
 		if rules[i].matches(req) {
@@ -92,60 +89,18 @@ func matchRule(rules []rule, req ruleRequest) int {
 }
 
 func (r *rule) matches(req ruleRequest) bool {
-	if r.vendorClass != nil && !r.vendorClass.MatchString(req.vendorClass) {
-		return false
-	}
-	if r.circuitID != nil && (req.circuitID == nil || !r.circuitID.Match(req.circuitID)) {
-		return false
-	}
-	if r.remoteID != nil && (req.remoteID == nil || !r.remoteID.Match(req.remoteID)) {
-		return false
-	}
-	if r.ouis == nil {
-		return true
-	}
-	for _, p := range r.ouis {
-		if bytes.HasPrefix(req.mac, p) {
-			return true
-		}
-	}
-	return false
+	return r.match.Matches(boot.Facts{VendorClass: req.vendorClass, MAC: req.mac, CircuitID: req.circuitID, RemoteID: req.remoteID})
 }
 
 func compileRules(rules []Rule) ([]rule, error) {
 	out := make([]rule, 0, len(rules))
 	for i, r := range rules {
 		key := fmt.Sprintf("rules[%d]", i)
-		m := r.Match
-		if m.VendorClass == "" && len(m.MACOUI) == 0 && m.CircuitID == "" && m.RemoteID == "" {
-			return nil, cfgerr.Errorf(key+".match", "needs at least one of vendor_class, mac_oui, circuit_id, remote_id")
-		}
 		cr := rule{bootfile: r.Bootfile, tftpServer: r.TFTPServer}
-		for _, re := range []struct {
-			name, expr string
-			dst        **regexp.Regexp
-		}{
-			{"vendor_class", m.VendorClass, &cr.vendorClass},
-			{"circuit_id", m.CircuitID, &cr.circuitID},
-			{"remote_id", m.RemoteID, &cr.remoteID},
-		} {
-			if re.expr == "" {
-				continue
-			}
-			c, err := regexp.Compile(re.expr)
-			if err != nil {
-				return nil, cfgerr.Errorf(key+".match."+re.name, "not a regular expression: %v", err)
-			}
-			*re.dst = c
-		}
-		for j, s := range m.MACOUI {
-			p, err := parseMACPrefix(s)
-			if err != nil {
-				return nil, cfgerr.New(fmt.Sprintf("%s.match.mac_oui[%d]", key, j), err)
-			}
-			cr.ouis = append(cr.ouis, p)
-		}
 		var err error
+		if cr.match, err = boot.CompileMatch(key+".match", r.Match.spec()); err != nil {
+			return nil, err
+		}
 		if cr.options, err = compileOptions(key+".options", r.Options); err != nil {
 			return nil, err
 		}
@@ -162,14 +117,9 @@ func compileRules(rules []Rule) ([]rule, error) {
 	return out, nil
 }
 
-// parseMACPrefix reads "00:1b:54", "00-1B-54" or "001b54": 1 to 6 bytes.
-func parseMACPrefix(s string) ([]byte, error) {
-	h := strings.NewReplacer(":", "", "-", "", ".", "").Replace(strings.TrimSpace(s))
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) == 0 || len(b) > 6 {
-		return nil, fmt.Errorf("%q is not a MAC address prefix like 00:1b:54", s)
-	}
-	return b, nil
+// spec is the criteria in the shared policy's terms.
+func (m RuleMatch) spec() boot.MatchSpec {
+	return boot.MatchSpec{VendorClass: m.VendorClass, MACOUI: m.MACOUI, CircuitID: m.CircuitID, RemoteID: m.RemoteID}
 }
 
 // ruleRequestOf takes the rule criteria from a request.

@@ -9,13 +9,19 @@ import (
 )
 
 // Lease is one address binding as kept in a lease store and listed by
-// `bootsrv leases`.
+// `bootsrv leases`: an IPv4 address of a DHCPv4 client, or an IPv6
+// address of a DHCPv6 client's identity association (DUID and IAID set).
 type Lease struct {
 	IP       netip.Addr `json:"ip"`
 	MAC      string     `json:"mac,omitempty"`
 	ClientID string     `json:"client_id,omitempty"` // option 61, hex
-	Hostname string     `json:"hostname,omitempty"`
-	Expiry   time.Time  `json:"expiry"`
+	// DUID and IAID are, for a DHCPv6 lease, the client's DUID (hex) and
+	// the IAID of its IA_NA (RFC 8415 §11, §12), which together are its
+	// client key; empty for DHCPv4.
+	DUID     string    `json:"duid,omitempty"`
+	IAID     uint32    `json:"iaid,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+	Expiry   time.Time `json:"expiry"`
 	// Declined marks an address a client declined (RFC 2131 §4.3.3); it is
 	// out of use until Expiry.
 	Declined bool `json:"declined,omitempty"`

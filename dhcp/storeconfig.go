@@ -76,6 +76,12 @@ func (c Config) validateStore() error {
 		}
 		return nil
 	}
+	return validateLeaseStore(c.LeaseFile, s)
+}
+
+// validateLeaseStore checks a server-mode section's lease_file and
+// lease_store (after defaults).
+func validateLeaseStore(leaseFile string, s LeaseStoreConfig) error {
 	switch s.Type {
 	case StoreBolt:
 		if s.DSN != "" || s.DSNFile != "" || s.ServerID != "" || s.Heartbeat != 0 || s.PeerTimeout != 0 {
@@ -86,7 +92,7 @@ func (c Config) validateStore() error {
 	default:
 		return cfgerr.Errorf("lease_store.type", "%q is not a lease store; use bbolt or postgres", s.Type)
 	}
-	if c.LeaseFile != "" {
+	if leaseFile != "" {
 		return cfgerr.Errorf("lease_file", "is the bbolt lease store; with lease_store.type postgres leave it out")
 	}
 	switch {

@@ -11,8 +11,9 @@ import (
 
 // ClientKey identifies a client, in the lease table and in a lease store:
 // option 61 when sent (RFC 2132 §9.14, it takes precedence), else the
-// hardware address. It is raw bytes ("c" + client id or "h" + MAC), not
-// text.
+// hardware address; for DHCPv6, the DUID and IAID of one identity
+// association (RFC 8415 §12). It is raw bytes ("c" + client id, "h" +
+// MAC, or "d" + DUID + the IAID's four bytes), not text.
 type ClientKey string
 
 func keyFor(cid []byte, mac net.HardwareAddr) ClientKey {
@@ -22,9 +23,19 @@ func keyFor(cid []byte, mac net.HardwareAddr) ClientKey {
 	return ClientKey("h" + string(mac))
 }
 
+// keyForIA is the key of a DHCPv6 client's identity association.
+func keyForIA(duid []byte, iaid uint32) ClientKey {
+	return ClientKey("d" + string(duid) + string([]byte{byte(iaid >> 24), byte(iaid >> 16), byte(iaid >> 8), byte(iaid)}))
+}
+
 func keyOfLease(l Lease) ClientKey {
 	if l.Declined {
 		return ""
+	}
+	if l.DUID != "" {
+		if b, err := hex.DecodeString(l.DUID); err == nil {
+			return keyForIA(b, l.IAID)
+		}
 	}
 	if l.ClientID != "" {
 		if b, err := hex.DecodeString(l.ClientID); err == nil {
@@ -77,6 +88,9 @@ func newLeaseTable(c *compiled, leases []Lease) *leaseTable {
 		}
 	}
 	for _, l := range leases {
+		if !l.IP.Is4() {
+			continue // a DHCPv6 lease, in a store both servers share
+		}
 		e := &entry{lease: l, key: keyOfLease(l)}
 		ip := u32(l.IP)
 		t.byIP[ip] = e

@@ -340,10 +340,10 @@ dhcp:
 	}
 	wg.Wait()
 	all := strings.Join(outs, "")
-	if strings.Count(all, "migrated from version 0 to 1") != 1 || strings.Count(all, "nothing to do") != n-1 {
+	if strings.Count(all, "migrated from version 0 to 2") != 1 || strings.Count(all, "nothing to do") != n-1 {
 		t.Errorf("migrate outputs:\n%s", all)
 	}
-	if rows := sqlRows(t, pg, "SELECT version FROM bootsrv_schema"); len(rows) != 1 || rows[0][0] != "1" {
+	if rows := sqlRows(t, pg, "SELECT version FROM bootsrv_schema"); len(rows) != 1 || rows[0][0] != "2" {
 		t.Errorf("bootsrv_schema: %v", rows)
 	}
 	if rows := sqlRows(t, pg, "SELECT count(*) FROM bootsrv_leases"); len(rows) != 1 || rows[0][0] != "0" {

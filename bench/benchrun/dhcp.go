@@ -126,7 +126,7 @@ func (e *env) runDHCP(r *row) (*rowResult, error) {
 					continue
 				}
 				more = true
-				pass, err := e.dhcpStep(res.server(s), rate, r.pg)
+				pass, err := e.dhcpStep(res.server(s), rate, r)
 				if err != nil {
 					return nil, err
 				}
@@ -142,11 +142,16 @@ func (e *env) runDHCP(r *row) (*rowResult, error) {
 			e.logf("  rep %d %-10s %8d /s", rep+1, s, searches[s].pass)
 		}
 	}
-	if r.pg {
+	switch {
+	case r.v6:
+		res.Notes = append(res.Notes, "perfdhcp -6 on c0, not relayed (link-local to ff02::1:2), a new DUID per exchange; "+
+			"kea-dhcp6: memfile, persist=true, lfc-interval=0 (leases appended to a CSV file, not fsynced), single-threaded (Kea's default for memfile); "+
+			"bootsrv: bbolt, fsync (group commit) before each REPLY")
+	case r.pg:
 		res.Notes = append(res.Notes, "both: lease-database PostgreSQL 15 on one Unix socket, default settings (fsync, synchronous_commit on), tables emptied before each step; "+
 			"kea-dhcp4: type postgresql, schema by kea-admin db-init, multi-threading on (thread-pool-size 8, packet-queue-size 64; "+
 			"Kea recommends it for database backends); bootsrv: lease_store postgres, group commit (one transaction per batch of ACKs)")
-	} else {
+	default:
 		res.Notes = append(res.Notes, "kea-dhcp4: memfile, persist=true, lfc-interval=0 (leases appended to a CSV file, not fsynced); bootsrv: bbolt, fsync (group commit) before each ACK")
 	}
 	res.finish()
@@ -154,8 +159,11 @@ func (e *env) runDHCP(r *row) (*rowResult, error) {
 }
 
 // dhcpStep runs perfdhcp at rate against a fresh server process.
-func (e *env) dhcpStep(sr *serverResult, rate int, pg bool) (bool, error) {
-	group := "dhcp"
+func (e *env) dhcpStep(sr *serverResult, rate int, r *row) (bool, error) {
+	group, pg := "dhcp", r.pg
+	if r.v6 {
+		group = "dhcp6"
+	}
 	if pg {
 		group = "dhcp-pg"
 		if err := e.resetPG(); err != nil {
@@ -168,7 +176,7 @@ func (e *env) dhcpStep(sr *serverResult, rate int, pg bool) (bool, error) {
 		return false, err
 	}
 	stop := e.startProfile(fmt.Sprintf("dhcp-%d", rate), map[bool]*proc{true: p}[sr.Name == bootsrv])
-	out, _ := e.perfdhcpRun(rate)
+	out, _ := e.perfdhcpRun(rate, r.v6)
 	stop()
 	p.stop()
 	sr.RSSMiB = max(sr.RSSMiB, p.rssMiB())
@@ -180,16 +188,26 @@ func (e *env) dhcpStep(sr *serverResult, rate int, pg bool) (bool, error) {
 	}
 	pass := st.ok(rate, e.o.dhcpSecs)
 	verdict := map[bool]string{true: "ok", false: "fail"}[pass]
-	step := fmt.Sprintf("%d: sent %d, drops DO %.3g%% RA %.3g%% %s", rate, st.sent[0], st.drops[0], st.drops[1], verdict)
+	first, second := "DO", "RA"
+	if r.v6 {
+		first, second = "SA", "RR"
+	}
+	step := fmt.Sprintf("%d: sent %d, drops %s %.3g%% %s %.3g%% %s", rate, st.sent[0], first, st.drops[0], second, st.drops[1], verdict)
 	sr.Steps = append(sr.Steps, step)
 	e.logf("    %-10s %s", sr.Name, step)
 	return pass, nil
 }
 
-func (e *env) perfdhcpRun(rate int) (string, error) {
+func (e *env) perfdhcpRun(rate int, v6 bool) (string, error) {
 	// -4 as a relay from c0 (giaddr 10.64.0.2); -R: random MACs from a
 	// range far larger than the steps send, so every DORA is a new client.
-	cmd := e.inNS(e.cliNS, "perfdhcp", "-4", "-l", "c0", "-r", fmt.Sprint(rate), "-p", fmt.Sprint(e.o.dhcpSecs), "-R", "100000000", "10.64.0.1")
+	// -6: from c0's link-local address to ff02::1:2, as clients on the
+	// link send; -R gives each exchange a new DUID.
+	args := []string{"perfdhcp", "-4", "-l", "c0", "-r", fmt.Sprint(rate), "-p", fmt.Sprint(e.o.dhcpSecs), "-R", "100000000", "10.64.0.1"}
+	if v6 {
+		args = []string{"perfdhcp", "-6", "-l", "c0", "-r", fmt.Sprint(rate), "-p", fmt.Sprint(e.o.dhcpSecs), "-R", "100000000"}
+	}
+	cmd := e.inNS(e.cliNS, args...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -11,5 +11,6 @@
 //
 // Peers: tftpd-hpa, dnsmasq and atftpd (unpacked from its .deb, since it
 // conflicts with the atftp client package) for TFTP; vsftpd for FTP;
-// kea-dhcp4 with a memfile lease database for DHCP.
+// kea-dhcp4 with a memfile lease database for DHCP, kea-dhcp6 likewise
+// for DHCPv6.
 package main

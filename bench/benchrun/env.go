@@ -194,6 +194,11 @@ func (e *env) netns() error {
 		{"-n", e.cliNS, "addr", "add", "10.64.0.2/10", "dev", "c0"},
 		{"-n", e.srvNS, "link", "set", "lo", "up"},
 		{"-n", e.cliNS, "link", "set", "lo", "up"},
+		// IPv6 for the DHCPv6 row: duplicate address detection off, so
+		// perfdhcp -6 can bind c0's link-local address at once.
+		{"netns", "exec", e.srvNS, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.s0.accept_dad=0"},
+		{"netns", "exec", e.cliNS, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.c0.accept_dad=0"},
+		{"-n", e.srvNS, "addr", "add", "fd64::1/64", "dev", "s0", "nodad"},
 		{"-n", e.srvNS, "link", "set", "s0", "up"},
 		{"-n", e.cliNS, "link", "set", "c0", "up"},
 	}
@@ -205,7 +210,16 @@ func (e *env) netns() error {
 			e.nsUp = true
 		}
 	}
-	return nil
+	// The kernel adds c0's link-local address once the pair has carrier;
+	// perfdhcp -6 needs it bound.
+	for range 100 {
+		out, err := exec.Command("ip", "-n", e.cliNS, "-6", "addr", "show", "dev", "c0", "scope", "link").Output()
+		if err == nil && strings.Contains(string(out), "inet6 fe80") && !strings.Contains(string(out), "tentative") {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("c0 in %s has no usable link-local address", e.cliNS)
 }
 
 // close stops every process still running and deletes the namespaces and,
@@ -254,6 +268,7 @@ func checkTools(o *options) error {
 	}
 	if o.rows["dhcp"] {
 		need["kea-dhcp4"], need["perfdhcp"], need["ss"] = "kea-dhcp4-server", "kea-admin", "iproute2"
+		need["kea-dhcp6"] = "kea-dhcp6-server"
 		need["kea-admin"], need["psql"], need[filepath.Join(pgtest.Bin, "postgres")] = "kea-admin", "postgresql-client", "postgresql"
 	}
 	if o.profile != "" {

@@ -110,7 +110,7 @@ func (res *results) failures() int {
 
 // printTable prints the medians and ratios, then peak memory.
 func printTable(w io.Writer, res *results) {
-	names := []string{bootsrv, hpa, dnsmasq, atftpd, vsftpd, keaDHCP4}
+	names := []string{bootsrv, hpa, dnsmasq, atftpd, vsftpd, keaDHCP4, keaDHCP6}
 	fmt.Fprintf(w, "\nbootsrv vs peers: median of %d run(s) per server; ratio = bootsrv / best peer\n", res.Reps)
 	fmt.Fprintln(w, "(times: below 1 = bootsrv faster; DHCP rate: above 1 = bootsrv sustains more). '!' = failed or inexact transfers in that cell.")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

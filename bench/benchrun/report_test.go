@@ -189,7 +189,8 @@ func TestSelectRows(t *testing.T) {
 	}{
 		"exact id":  {"tftp-storm-500", []string{"tftp-storm-500"}},
 		"substring": {"storm-500", []string{"tftp-storm-500", "tftp-storm-500-loss1"}},
-		"list":      {"ftp-stor-big, dhcp", []string{"ftp-stor-big", "dhcp-dora-rate", "dhcp-pg-dora-rate"}},
+		"list":      {"ftp-stor-big, dhcp", []string{"ftp-stor-big", "dhcp-dora-rate", "dhcp-pg-dora-rate", "dhcpv6-sarr-rate"}},
+		"v6 only":   {"dhcpv6", []string{"dhcpv6-sarr-rate"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -14,6 +14,7 @@ type row struct {
 	files            map[string]int64 // files the row needs in the store, by name
 	loss             bool             // 1% UDP loss on the server namespace's loopback
 	pg               bool             // DHCP: leases in the run's PostgreSQL server (pg.go)
+	v6               bool             // DHCP: DHCPv6, perfdhcp -6 (SOLICIT/ADVERTISE, REQUEST/REPLY)
 	// run does one repetition against one server and returns the measured
 	// value, the number of failed or inexact transfers, and a note.
 	run func(e *env, srv string, rep int) caseResult
@@ -55,6 +56,9 @@ func plan(o *options) []*row {
 		}, &row{
 			id: "dhcp-pg-dora-rate", group: "dhcp", unit: "/s", higher: true, servers: []string{bootsrv, keaDHCP4}, pg: true,
 			title: "DHCP DORA rate with <1% drops, perfdhcp, leases in PostgreSQL 15 (one server for both; higher is better)",
+		}, &row{
+			id: "dhcpv6-sarr-rate", group: "dhcp", unit: "/s", higher: true, servers: []string{bootsrv, keaDHCP6}, v6: true,
+			title: "DHCPv6 SOLICIT/ADVERTISE/REQUEST/REPLY rate with <1% drops, perfdhcp -6 (higher is better)",
 		})
 	}
 	if o.only != "" {

@@ -27,6 +27,7 @@ const (
 	atftpd   = "atftpd"
 	vsftpd   = "vsftpd"
 	keaDHCP4 = "kea-dhcp4"
+	keaDHCP6 = "kea-dhcp6"
 )
 
 var tftpPorts = map[string]int{bootsrv: portBootsrvTFTP, hpa: portHPA, atftpd: portAtftpd, dnsmasq: portDnsmasq}
@@ -65,6 +66,12 @@ func (e *env) startServer(name, group string) (*proc, error) {
 			return nil, cerr
 		}
 		p, err = e.startProc(name, e.srvNS, []string{"KEA_PIDFILE_DIR=" + e.work, "KEA_LOCKFILE_DIR=" + e.work}, "kea-dhcp4", "-c", conf)
+	case keaDHCP6:
+		conf, cerr := e.keaConf6()
+		if cerr != nil {
+			return nil, cerr
+		}
+		p, err = e.startProc(name, e.srvNS, []string{"KEA_PIDFILE_DIR=" + e.work, "KEA_LOCKFILE_DIR=" + e.work}, "kea-dhcp6", "-c", conf)
 	default:
 		return nil, fmt.Errorf("unknown server %q", name)
 	}
@@ -81,11 +88,12 @@ func (e *env) startServer(name, group string) (*proc, error) {
 		probe = func() error {
 			return e.probe("curl", "-sf", "-m", "2", "-o", "/dev/null", fmt.Sprintf("ftp://127.0.0.1:%d/ready.txt", ftpPorts[name]))
 		}
-	case "dhcp", "dhcp-pg":
+	case "dhcp", "dhcp-pg", "dhcp6":
+		port := map[bool]string{false: "67", true: "547"}[group == "dhcp6"]
 		probe = func() error {
-			out, err := exec.Command("ip", "netns", "exec", e.srvNS, "ss", "-Hlun", "sport", "=", ":67").Output()
+			out, err := exec.Command("ip", "netns", "exec", e.srvNS, "ss", "-Hlun", "sport", "=", ":"+port).Output()
 			if err == nil && len(strings.TrimSpace(string(out))) == 0 {
-				err = fmt.Errorf("nothing bound to udp port 67")
+				err = fmt.Errorf("nothing bound to udp port %s", port)
 			}
 			return err
 		}
@@ -131,8 +139,11 @@ ftp:
   anonymous: {enabled: true, root: /, upload: true}
   limits: {max_sessions_per_ip: 500}
 `, tftpListen, ftpListen)
-	if group == "dhcp" || group == "dhcp-pg" {
+	switch group {
+	case "dhcp", "dhcp-pg":
 		y += e.bootsrvDHCP(group == "dhcp-pg")
+	case "dhcp6":
+		y += e.bootsrvDHCP6()
 	}
 	if err := os.WriteFile(conf, []byte(y), 0o644); err != nil {
 		return nil, err
@@ -159,6 +170,38 @@ func (e *env) bootsrvDHCP(pg bool) string {
   # measures; kea has no such limit. Off here, on by default in bootsrv.
   rate_limit: {per_client: "off", global: "off"}
 `, store)
+}
+
+// bootsrvDHCP6 is the dhcpv6 section: leases in the bbolt file, a range
+// far larger than the steps use.
+func (e *env) bootsrvDHCP6() string {
+	return fmt.Sprintf(`dhcpv6:
+  mode: server
+  interface: s0
+  server_ip: "fd64::1"
+  lease_file: %s
+  pools:
+    - {subnet: "fd64::/64", range: "fd64::1:0-fd64::ffff:ffff", lease_time: 1h}
+  # As for DHCPv4: the flood guard off, which kea does not have.
+  rate_limit: {per_client: "off", global: "off"}
+`, filepath.Join(e.work, "bootsrv-leases6.db"))
+}
+
+// keaConf6 is kea-dhcp6 with the memfile lease database persisted to a
+// CSV file and lease file cleanup off, as keaConf for DHCPv4; the subnet
+// is tied to s0, where perfdhcp's link-local requests arrive.
+func (e *env) keaConf6() (string, error) {
+	conf := filepath.Join(e.work, "kea6.json")
+	c := fmt.Sprintf(`{ "Dhcp6": {
+  "interfaces-config": { "interfaces": [ "s0" ] },
+  "lease-database": { "type": "memfile", "persist": true, "name": %q, "lfc-interval": 0 },
+  "server-id": { "type": "LL", "persist": false },
+  "valid-lifetime": 3600, "preferred-lifetime": 3600,
+  "subnet6": [ { "id": 1, "subnet": "fd64::/64", "interface": "s0", "pools": [ { "pool": "fd64::1:0 - fd64::ffff:ffff" } ] } ],
+  "loggers": [ { "name": "kea-dhcp6", "severity": "WARN", "output_options": [ { "output": %q } ] } ]
+} }
+`, filepath.Join(e.work, "kea-leases6.csv"), filepath.Join(e.work, "logs", "kea-dhcp6-own.log"))
+	return conf, os.WriteFile(conf, []byte(c), 0o644)
 }
 
 func (e *env) vsftpdConf() (string, error) {
@@ -212,7 +255,7 @@ func (e *env) keaConf(pg bool) (string, error) {
 // resetLeases removes both servers' lease files, so every DHCP step starts
 // from an empty database.
 func (e *env) resetLeases() {
-	for _, pat := range []string{"bootsrv-leases.db*", "kea-leases.csv*"} {
+	for _, pat := range []string{"bootsrv-leases.db*", "kea-leases.csv*", "bootsrv-leases6.db*", "kea-leases6.csv*"} {
 		m, _ := filepath.Glob(filepath.Join(e.work, pat))
 		for _, f := range m {
 			os.Remove(f)

@@ -55,6 +55,12 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintln(stdout, "  dhcp    off (needs dhcp.mode and dhcp.interface)")
 	}
+	if v6 := cfg.DHCPv6; v6.Enabled() {
+		fmt.Fprintf(stdout, "  dhcpv6  %s on %s, leases in %s; router advertisements %v\n", v6.Mode, v6.Interface,
+			leaseStoreLine(dhcp.Config{LeaseFile: v6.LeaseFile, LeaseStore: v6.LeaseStore}), v6.RouterAdvertisements)
+	} else {
+		fmt.Fprintln(stdout, "  dhcpv6  off (needs dhcpv6.mode and dhcpv6.interface)")
+	}
 	if len(cfg.Scripts) > 0 {
 		names := make([]string, len(cfg.Scripts))
 		for i, sc := range cfg.Scripts {
@@ -114,6 +120,9 @@ func redacted(cfg *Config) *Config {
 	c := *cfg
 	if c.DHCP.LeaseStore.DSN != "" {
 		c.DHCP.LeaseStore.DSN = "(hidden)"
+	}
+	if c.DHCPv6.LeaseStore.DSN != "" {
+		c.DHCPv6.LeaseStore.DSN = "(hidden)"
 	}
 	c.FTP.Users = slices.Clone(cfg.FTP.Users)
 	for i := range c.FTP.Users {

@@ -63,6 +63,8 @@ type Config struct {
 		ftp.Config `yaml:",inline"`
 	} `yaml:"ftp"`
 	DHCP dhcp.Config `yaml:"dhcp"`
+	// DHCPv6 is the DHCPv6 server (dhcpv6.go). Default off.
+	DHCPv6 dhcp.Config6 `yaml:"dhcpv6"`
 	// Scripts are per-machine boot scripts (package scripts), served over
 	// TFTP and at <http.images_path><name> over HTTP. Default none.
 	Scripts []scripts.Script `yaml:"scripts"`
@@ -171,6 +173,7 @@ func (c *Config) validate() error {
 		{"tftp", c.TFTP.Config.Validate()},
 		{"ftp", c.FTP.Config.Validate()},
 		{"dhcp", c.DHCP.Validate()},
+		{"dhcpv6", c.checkDHCPv6()},
 	}
 	for _, s := range sections {
 		if s.err != nil {
@@ -202,6 +205,7 @@ func (c *Config) fillDefaults() {
 
 	c.FTP.Config = c.FTP.Config.WithDefaults()
 	c.DHCP = c.DHCP.WithDefaults()
+	c.DHCPv6 = c.DHCPv6.WithDefaults()
 }
 
 // storeOptions are the image store's options from the images section and

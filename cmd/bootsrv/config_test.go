@@ -164,8 +164,8 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}
-	if !cfg.DHCP.Enabled() || len(cfg.FTP.Users) != 1 {
-		t.Errorf("example config lost sections: dhcp enabled=%v users=%d", cfg.DHCP.Enabled(), len(cfg.FTP.Users))
+	if !cfg.DHCP.Enabled() || len(cfg.FTP.Users) != 1 || !cfg.DHCPv6.Enabled() || len(cfg.DHCPv6.Hosts) != 2 {
+		t.Errorf("example config lost sections: dhcp enabled=%v users=%d dhcpv6 enabled=%v", cfg.DHCP.Enabled(), len(cfg.FTP.Users), cfg.DHCPv6.Enabled())
 	}
 	if cfg.Images.UploadsReadable || cfg.FTP.PartialTTL != 24*time.Hour {
 		t.Errorf("example config: uploads_readable %v, partial_ttl %v; want the defaults false, 24h",

@@ -166,6 +166,7 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	configFile := fs.String("config", "", "config `FILE` naming dhcp.lease_file (and http.listen)")
 	leaseFile := fs.String("lease-file", "", "lease `FILE`, overriding the config")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	v6 := fs.Bool("v6", false, "the DHCPv6 leases (dhcpv6.lease_file)")
 	user := userFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -173,12 +174,17 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("leases: unexpected argument %q", fs.Arg(0))
 	}
-	path, httpAddr, httpCert := *leaseFile, "", ""
+	path, httpAddr, httpCert, route := *leaseFile, "", "", leasesPath
 	var shared *dhcp.Config
 	if path == "" || *configFile != "" {
 		cfg, err := loadConfig(*configFile, &serveFlags{set: map[string]string{}})
 		if err != nil {
 			return err
+		}
+		if *v6 {
+			// The DHCPv6 section in the DHCPv4 one's shape, for its store.
+			cfg.DHCP = dhcp.Config{Mode: cfg.DHCPv6.Mode, LeaseFile: cfg.DHCPv6.LeaseFile, LeaseStore: cfg.DHCPv6.LeaseStore}
+			route = leases6Path
 		}
 		if path == "" && cfg.DHCP.Mode == "proxy" {
 			return errors.New("leases: dhcp mode proxy keeps no leases (the segment's DHCP server does)")
@@ -188,6 +194,9 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 		}
 		if path == "" {
 			path = cfg.DHCP.WithDefaults().LeaseFile
+			if *v6 {
+				path = cfg.DHCPv6.WithDefaults().LeaseFile
+			}
 		}
 		httpAddr, httpCert = cfg.HTTP.Listen, cfg.HTTP.TLS.Cert
 	}
@@ -203,7 +212,7 @@ func runLeases(args []string, stdout, stderr io.Writer) error {
 	leases, err := dhcp.ReadLeases(path)
 	if errors.Is(err, dhcp.ErrLeaseFileLocked) && httpAddr != "" && httpAddr != "off" {
 		var herr error
-		if leases, herr = fetchLeases(httpAddr, httpCert, *user); herr != nil {
+		if leases, herr = fetchLeases(httpAddr, httpCert, *user, route); herr != nil {
 			return fmt.Errorf("leases: %w; asking the running server failed too: %v", err, herr)
 		}
 		err = nil
@@ -226,23 +235,24 @@ func writeLeases(w io.Writer, leases []dhcp.Lease, asJSON bool) error {
 }
 
 // fetchLeases reads the lease list from a running bootsrv's HTTP server
-// (http.listen, http.tls.cert), as user when one is given.
-func fetchLeases(listen, cert, user string) ([]dhcp.Lease, error) {
+// (http.listen, http.tls.cert) at route (leasesPath, or leases6Path for
+// DHCPv6), as user when one is given.
+func fetchLeases(listen, cert, user, route string) ([]dhcp.Lease, error) {
 	api, err := newServerAPI(listen, cert, user, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := api.http.Get(api.base + leasesPath)
+	resp, err := api.http.Get(api.base + route)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", leasesPath, resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", route, resp.Status)
 	}
 	var leases []dhcp.Lease
 	if err := json.NewDecoder(resp.Body).Decode(&leases); err != nil {
-		return nil, fmt.Errorf("GET %s: %w", leasesPath, err)
+		return nil, fmt.Errorf("GET %s: %w", route, err)
 	}
 	return leases, nil
 }
@@ -265,7 +275,11 @@ func printLeases(w io.Writer, leases []dhcp.Lease, now time.Time) error {
 		case !l.Active(now):
 			state = "expired"
 		}
-		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", l.IP, dash(l.MAC), dash(l.ClientID), dash(l.Hostname),
+		cid := l.ClientID
+		if l.DUID != "" { // DHCPv6: the identity association
+			cid = fmt.Sprintf("duid %s iaid %d", l.DUID, l.IAID)
+		}
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", l.IP, dash(l.MAC), dash(cid), dash(l.Hostname),
 			l.Expiry.UTC().Format(time.RFC3339), state)
 		if servers {
 			row += "\t" + dash(l.Server)

@@ -35,11 +35,15 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"client_id":    fs.String("client-id", "", "option 61 as `HEX` bytes (01:52:54:...), for clients that send one"),
 	}
 	asJSON := fs.Bool("json", false, "print JSON")
+	v6 := explainV6Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("explain: unexpected argument %q", fs.Arg(0))
+	}
+	if *v6.on {
+		return runExplain6(ctx, *configFile, vals, v6, *asJSON, stdout)
 	}
 	q, err := netboot.ParseQuery(func(k string) string { return *vals[k] })
 	if err != nil {
@@ -113,7 +117,7 @@ func explainLeases(ctx context.Context, cfg *Config, dc dhcp.Config) ([]dhcp.Lea
 	}
 	leases, err := dhcp.ListLeases(ctx, dc)
 	if errors.Is(err, dhcp.ErrLeaseFileLocked) && cfg.HTTP.Listen != "off" {
-		if l, herr := fetchLeases(cfg.HTTP.Listen, cfg.HTTP.TLS.Cert, os.Getenv(envUser)); herr == nil {
+		if l, herr := fetchLeases(cfg.HTTP.Listen, cfg.HTTP.TLS.Cert, os.Getenv(envUser), leasesPath); herr == nil {
 			return l, nil
 		}
 	}

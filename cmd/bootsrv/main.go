@@ -39,8 +39,8 @@ const usageText = `Usage:
   bootsrv check [-config FILE]   validate a config file and print what would run
   bootsrv passwd                 read a password on stdin, print a hash for ftp.users
                                  and http.users
-  bootsrv leases [-config FILE] [-user NAME]
-                                 list the DHCP leases (lease file or database)
+  bootsrv leases [-config FILE] [-v6] [-user NAME]
+                                 list the DHCP (-v6: DHCPv6) leases (lease file or database)
   bootsrv machines [-config FILE] [-user NAME]
                                  the running server's boot timelines (-mac MAC, -json)
   bootsrv reload [-config FILE] [-http-addr ADDR] [-user NAME]
@@ -50,6 +50,9 @@ const usageText = `Usage:
   bootsrv explain -config FILE -mac MAC [-arch A] [-user-class S] [-vendor-class S]
                   [-giaddr IP] [-circuit-id S] [-remote-id S] [-client-id HEX] [-json]
                                  what bootsrv would answer that machine, and why
+  bootsrv explain -v6 -config FILE -mac MAC [-duid HEX] [-arch A] [-user-class S]
+                  [-vendor-class S] [-link-addr IP] [-interface-id S] [-remote-id S] [-json]
+                                 the same for DHCPv6 (dhcpv6 section)
   bootsrv version                print the version
 
 Without -config, bootsrv serves ./images read-only over TFTP and anonymous

@@ -82,7 +82,7 @@ func TestMigrateAndLeasesOnPostgres(t *testing.T) {
 	}
 	file := writeConfig(t, pgDHCP+"    dsn: \""+c.DSN("bootsrv")+"\"\n")
 	var out bytes.Buffer
-	for _, want := range []string{"lease schema migrated from version 0 to 1", "lease schema at version 1: nothing to do"} {
+	for _, want := range []string{"lease schema migrated from version 0 to 2", "lease schema at version 2: nothing to do"} {
 		out.Reset()
 		if err := run(ctx, []string{"migrate", "-config", file}, nil, &out, &out); err != nil || !strings.Contains(out.String(), want) {
 			t.Fatalf("migrate: %v %q, want %q", err, out.String(), want)

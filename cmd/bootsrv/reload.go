@@ -172,7 +172,9 @@ func (r *reloader) add(p livePart) {
 var restartOnly = []string{"tftp.listen", "ftp.listen", "ftp.passive_ports", "ftp.public_host",
 	"ftp.active_any_port", "ftp.disable_active", "ftp.partial_ttl",
 	"dhcp.mode", "dhcp.interface", "dhcp.server_ip", "dhcp.port", "dhcp.pxe_port", "dhcp.lease_file",
-	"dhcp.lease_store", "dhcp.max_handlers", "dhcp.rate_limit", "dhcp.rogue_detection"}
+	"dhcp.lease_store", "dhcp.max_handlers", "dhcp.rate_limit", "dhcp.rogue_detection",
+	"dhcpv6.mode", "dhcpv6.interface", "dhcpv6.server_ip", "dhcpv6.port", "dhcpv6.lease_file",
+	"dhcpv6.lease_store", "dhcpv6.max_handlers", "dhcpv6.rate_limit", "dhcpv6.router_advertisements"}
 
 // covers reports whether key is applied live by one of the parts.
 func (r *reloader) covers(key string) bool {

@@ -68,16 +68,25 @@ func (c *Config) literalLine(key string, n int) int {
 	return lit.Start.Position.Line + n
 }
 
-// dhcpClients answers the boot layer's lease lookups from the DHCP server,
-// which is built after the layer: srv is set before any service serves,
-// and stays nil when DHCP is off.
-type dhcpClients struct{ srv *dhcp.Server }
+// dhcpClients answers the boot layer's lease lookups from the DHCP
+// servers, which are built after the layer: srv and srv6 are set before
+// any service serves, and stay nil when DHCP or DHCPv6 is off.
+type dhcpClients struct {
+	srv  *dhcp.Server
+	srv6 *dhcp.Server6 // for IPv6 addresses (dhcpv6.go)
+}
 
 func (d *dhcpClients) lookup(ip netip.Addr) (dhcp.ClientInfo, bool) {
+	if ip.Is6() && !ip.Is4In6() {
+		if d.srv6 == nil {
+			return dhcp.ClientInfo{}, false
+		}
+		return d.srv6.Client(ip)
+	}
 	if d.srv == nil {
 		return dhcp.ClientInfo{}, false
 	}
-	return d.srv.Client(ip)
+	return d.srv.Client(ip.Unmap())
 }
 
 // netbootConfig is what the boot layer serves, from the whole config.

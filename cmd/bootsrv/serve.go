@@ -105,6 +105,9 @@ func serve(ctx context.Context, cfg *Config, fl *serveFlags, stderr io.Writer) e
 			dc.Events = rec
 			return startDHCP(ctx, dc, store, clients, cfg.ShutdownTimeout, log.With().Str("service", "dhcp").Logger(), reg)
 		},
+		func() (*service, error) {
+			return startDHCPv6(ctx, cfg, store, clients, rec, log.With().Str("service", "dhcpv6").Logger(), reg)
+		},
 	}
 	for _, start := range starters {
 		s, err := start()

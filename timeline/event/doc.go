@@ -27,10 +27,12 @@
 // # What to fill in
 //
 // Time may be left zero: the recorder stamps the event when it records it.
-// Set MAC whenever the service knows it (DHCP always does; an HTTP request
-// with ?mac= does). Set IP to the address the machine holds as far as this
+// Set MAC whenever the service knows it (DHCP always does; DHCPv6 does
+// when the client's DUID, a relay's option 79 or its EUI-64 link-local
+// address carries it; an HTTP request with ?mac= does). Set IP to the address the machine holds as far as this
 // event shows: the peer of a TFTP, HTTP or FTP connection, the yiaddr of a
-// DHCPACK, the ciaddr of a REQUEST, RELEASE or INFORM. Leave it unset on a
+// DHCPACK, the ciaddr of a REQUEST, RELEASE or INFORM, the address a
+// DHCPv6 REPLY binds. Leave it unset on a
 // DHCPOFFER: an event with both a MAC and an IP tells the recorder that
 // the IP belongs to that MAC, and an offered address does not yet.
 //

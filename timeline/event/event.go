@@ -22,8 +22,9 @@ type Event struct {
 	Kind    Kind    // what happened
 	Result  Result  // how it ended; zero for facts with no outcome (dhcp_in)
 
-	// MsgType is the DHCP message type (RFC 2132 §9.6): what came in for
-	// DHCPIn, what went out for DHCPOut. Zero for other services.
+	// MsgType is the DHCP message type (RFC 2132 §9.6; for DHCPv6, RFC
+	// 8415 §7.3 through MsgTypeV6): what came in for DHCPIn, what went out
+	// for DHCPOut. Zero for other services.
 	MsgType MsgType
 	// Arch is the client architecture by name as the DHCP policy names it
 	// from option 93 (RFC 4578 §2.1): "bios", "efi64", "arm64", "arch16"...

@@ -17,14 +17,15 @@ func TestNamesRoundTrip(t *testing.T) {
 		newV   func(uint8) textValue
 		want   []string
 	}{
-		"service": {[]uint8{0, 1, 2, 3, 4, 5, 9}, func(v uint8) textValue { s := Service(v); return &s },
-			[]string{"", "dhcp", "tftp", "http", "ftp", "script", "service9"}},
+		"service": {[]uint8{0, 1, 2, 3, 4, 5, 6, 9}, func(v uint8) textValue { s := Service(v); return &s },
+			[]string{"", "dhcp", "tftp", "http", "ftp", "script", "dhcpv6", "service9"}},
 		"kind": {[]uint8{1, 2, 3, 4, 5, 6, 7, 8}, func(v uint8) textValue { k := Kind(v); return &k },
 			[]string{"dhcp_in", "dhcp_out", "transfer", "upload", "login", "render", "refusal", "boot_loop"}},
 		"result": {[]uint8{0, 1, 2}, func(v uint8) textValue { r := Result(v); return &r },
 			[]string{"", "ok", "error"}},
-		"msgtype": {[]uint8{1, 2, 3, 4, 5, 6, 7, 8, 13}, func(v uint8) textValue { m := MsgType(v); return &m },
-			[]string{"discover", "offer", "request", "decline", "ack", "nak", "release", "inform", "type13"}},
+		"msgtype": {[]uint8{1, 2, 3, 4, 5, 6, 7, 8, 129, 130, 132, 133, 134, 135, 139, 141, 13, 131}, func(v uint8) textValue { m := MsgType(v); return &m },
+			[]string{"discover", "offer", "request", "decline", "ack", "nak", "release", "inform",
+				"solicit", "advertise", "confirm", "renew", "rebind", "reply", "information-request", "relay-repl", "type13", "type131"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -41,7 +42,7 @@ func TestNamesRoundTrip(t *testing.T) {
 					t.Errorf("%d: round trip gave %q", v, again)
 				}
 			}
-			for _, bad := range []string{"nope", tc.want[len(tc.want)-1] + "x", "type1", "service300"} {
+			for _, bad := range []string{"nope", tc.want[len(tc.want)-1] + "x", "type1", "type129", "service300"} {
 				if err := tc.newV(0).UnmarshalText([]byte(bad)); err == nil {
 					t.Errorf("UnmarshalText(%q) accepted", bad)
 				}
@@ -58,5 +59,16 @@ func TestSinks(t *testing.T) {
 	Discard{}.Record(Event{File: "b"})
 	if len(got) != 1 || got[0].File != "a" {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestMsgTypeV6: DHCPv6 codes map to the shared names where DHCPv4 has
+// the same message, to their own names otherwise.
+func TestMsgTypeV6(t *testing.T) {
+	for code, want := range map[uint8]string{1: "solicit", 2: "advertise", 3: "request", 4: "confirm", 5: "renew", 6: "rebind",
+		7: "reply", 8: "release", 9: "decline", 10: "reconfigure", 11: "information-request", 12: "relay-forw", 13: "relay-repl", 99: "type227"} {
+		if got := MsgTypeV6(code).String(); got != want {
+			t.Errorf("MsgTypeV6(%d) = %q, want %q", code, got, want)
+		}
 	}
 }
