@@ -201,6 +201,11 @@ func (s *boltStore) Commit(ctx context.Context, now time.Time, changes ...Change
 	return s.gc.commit(ctx, now, changes)
 }
 
+// commitThen is Commit without waiting: see groupCommitter.commitThen.
+func (s *boltStore) commitThen(now time.Time, changes []Change, then func(error), after afterBatch) {
+	s.gc.commitThen(now, changes, then, after)
+}
+
 // Expire deletes the records that ended before before.
 func (s *boltStore) Expire(_ context.Context, before time.Time) (int, error) {
 	n := 0

@@ -35,6 +35,7 @@ type pool struct {
 	mtu       int
 	leaseTime time.Duration
 	options   []option
+	wire      poolWire // the settings above as reply options (reply.go)
 }
 
 type host struct {
@@ -177,6 +178,7 @@ func compilePool(key string, p Pool) (*pool, error) {
 	if out.options, err = compileOptions(key+".options", p.Options); err != nil {
 		return nil, err
 	}
+	out.encodeWire()
 	return out, nil
 }
 

@@ -60,8 +60,11 @@ type Config struct {
 	// REQUEST may still bind it up to twice as long after the OFFER if
 	// nobody took it meanwhile (handle.go, offerValid). Default 30s.
 	OfferTime time.Duration `yaml:"offer_time"`
-	// MaxHandlers bounds the requests handled concurrently; more are
-	// dropped (drops_total{reason="busy"}). Default 256.
+	// MaxHandlers bounds the requests waiting for the lease store at
+	// once: REQUESTs from the read to their ACK (the lease's commit and
+	// fsync), RELEASE and DECLINE, and with a shared PostgreSQL store
+	// every message; more are dropped (drops_total{reason="busy"}).
+	// DISCOVERs are answered by the reader and need no place. Default 256.
 	MaxHandlers int `yaml:"max_handlers"`
 	// Pools are the address pools, one per subnet.
 	Pools []Pool `yaml:"pools"`

@@ -77,7 +77,7 @@ func (s *Server) answered(req, resp *dhcpv4.DHCPv4, f clientFacts, decided strin
 	if i, ok := strings.CutPrefix(decided, "dhcp.rules["); ok {
 		s.m.rules.WithLabelValues(strings.TrimSuffix(i, "]")).Inc()
 	}
-	mt := resp.MessageType()
+	mt := msgType(resp)
 	ip := ipOf(resp.YourIPAddr)
 	if !ip.IsValid() {
 		ip = ipOf(req.ClientIPAddr) // INFORM's ACK

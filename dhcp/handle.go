@@ -13,34 +13,66 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// handlePacket parses one datagram, answers it and sends the reply.
+// handlePacket parses one datagram, answers it and sends the reply, all
+// before it returns.
 func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
+	s.answerNow(s.newOutbox(conn), s.newWork(peer, b))
+}
+
+// answerNow answers w and sends the reply before it returns: no commit is
+// queued.
+func (s *Server) answerNow(out *outbox, w *work) {
+	if s.decode(w) && s.answer(w, out, nil) {
+		out.flush()
+		return
+	}
+	s.release(w)
+}
+
+// decode decodes w's datagram into w.req and says whether it is a request
+// the server can read (a BOOTREQUEST with a hardware address), counting
+// and logging (sampled) what it drops.
+func (s *Server) decode(w *work) bool {
+	err := decodeInto(&w.req, w.in)
+	if err != nil || w.req.OpCode != dhcpv4.OpcodeBootRequest || len(w.req.ClientHWAddr) == 0 {
+		s.m.drop("malformed")
+		if ok, n := s.sample.allow(s.now()); ok {
+			s.log.Warn().Str("peer", w.peer.String()).Int("bytes", len(w.in)).Err(err).
+				Int("suppressed", n).Msg("malformed dhcp packet dropped")
+		}
+		return false
+	}
+	return true
+}
+
+// answer answers w.req, decoded by decode. A reply that is ready goes on
+// out; with acks set, a REQUEST's lease is committed in the background
+// and its ACK goes on acks once the commit is done (commitThen),
+// otherwise the commit is waited for here. It returns whether it kept w
+// (queued on out, or waiting for its commit); a work it did not keep is
+// the caller's again.
+func (s *Server) answer(w *work, out, acks *outbox) (kept bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.m.drop("panic")
 			s.log.Error().Interface("panic", r).Msg("dhcp handler panic")
+			kept = false
 		}
 	}()
-	req, err := dhcpv4.FromBytes(b)
-	if err != nil || req.OpCode != dhcpv4.OpcodeBootRequest || len(req.ClientHWAddr) == 0 {
-		s.m.drop("malformed")
-		if ok, n := s.sample.allow(s.now()); ok {
-			s.log.Warn().Str("peer", peer.String()).Int("bytes", len(b)).Err(err).
-				Int("suppressed", n).Msg("malformed dhcp packet dropped")
-		}
-		return
-	}
-	mt := req.MessageType()
+	req := &w.req
+	mt := msgType(req)
 	s.m.messages.WithLabelValues(typeName(mt)).Inc()
-	log := s.log.With().Str("mac", req.ClientHWAddr.String()).Str("xid", req.TransactionID.String()).Logger()
+	var mac [16 * 3]byte
+	var xid [10]byte
+	log := s.log.With().Bytes("mac", appendMAC(mac[:0], req.ClientHWAddr)).
+		Bytes("xid", appendXID(xid[:0], req.TransactionID)).Logger()
 	if !s.admit(req, mt, log) {
-		return
+		return false
 	}
 	facts := factsOf(req)
 	s.recordIn(req, mt, facts)
 	if s.comp().proxy {
-		s.answerProxy(conn, peer, req, mt, facts, log)
-		return
+		return s.answerProxy(w, mt, facts, log, out)
 	}
 	var resp *dhcpv4.DHCPv4
 	var decided string
@@ -48,6 +80,9 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 	case dhcpv4.MessageTypeDiscover:
 		resp, decided = s.discover(req, log)
 	case dhcpv4.MessageTypeRequest:
+		if acks != nil {
+			return s.requestThen(w, facts, log, out, acks)
+		}
 		resp, decided = s.request(req, log)
 	case dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeRelease:
 		s.endLease(req, mt, log)
@@ -57,19 +92,95 @@ func (s *Server) handlePacket(conn net.PacketConn, peer net.Addr, b []byte) {
 		s.m.drop("unexpected_type")
 	}
 	if resp == nil {
-		return
+		return false
 	}
+	w.reply(resp, s.replyDst(req, resp), facts, decided, log)
+	out.add(w)
+	return true
+}
+
+// requestThen is request with the commit in the background: a NAK goes
+// on out at once; a lease to commit goes to commitThen, which keeps w.
+func (s *Server) requestThen(w *work, facts clientFacts, log zerolog.Logger, out, acks *outbox) bool {
+	if !s.tryHandler() {
+		return false
+	}
+	queued := false
+	defer func() {
+		if !queued {
+			s.handlerDone()
+		}
+	}()
+	b, nak := s.binding(&w.req, log)
+	if b == nil {
+		if nak == nil {
+			return false
+		}
+		w.reply(nak, s.replyDst(&w.req, nak), facts, "", log)
+		out.add(w)
+		return true
+	}
+	queued = true
+	s.commitThen(w, b, facts, log, acks)
+	return true
+}
+
+// commitThen queues b's commit and returns: once it is done, on the
+// store's committer goroutine, the REQUEST in w gets its answer (bound),
+// which goes out on acks with the other ACKs of that transaction. w holds
+// a place in max_handlers (tryHandler) until then.
+func (s *Server) commitThen(w *work, b *binding, facts clientFacts, log zerolog.Logger, acks *outbox) {
+	w.pending = true
+	s.store.(asyncStore).commitThen(b.now, b.changes, func(err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.m.drop("panic")
+				s.log.Error().Interface("panic", r).Msg("dhcp handler panic")
+				s.release(w)
+			}
+		}()
+		s.countCommit(err)
+		resp, decided := s.bound(&w.req, b, err, log)
+		if resp == nil {
+			s.release(w)
+			return
+		}
+		w.reply(resp, s.replyDst(&w.req, resp), facts, decided, log)
+		acks.add(w)
+	}, acks)
+}
+
+// asyncStore is a LeaseStore that can commit without a goroutine waiting
+// (see groupCommitter.commitThen).
+type asyncStore interface {
+	commitThen(now time.Time, changes []Change, then func(error), after afterBatch)
+}
+
+// tryHandler takes a place in max_handlers, or counts a busy drop.
+func (s *Server) tryHandler() bool {
+	select {
+	case s.sem <- struct{}{}:
+		s.running.Add(1)
+		return true
+	default:
+		s.m.drop("busy")
+		return false
+	}
+}
+
+// handlerDone gives back a place tryHandler took.
+func (s *Server) handlerDone() {
+	<-s.sem
+	s.running.Done()
+}
+
+// replyDst is where resp, answering req, goes (replyAddr; tests redirect).
+func (s *Server) replyDst(req, resp *dhcpv4.DHCPv4) *net.UDPAddr {
 	dst := replyAddr(req, resp, s.bcast, s.relayPort, s.clientPort)
 	if s.redirect != nil {
 		dst = s.redirect(dst)
 	}
-	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
-		s.m.drop("send_failed")
-		log.Warn().Err(err).Str("to", dst.String()).Msg("dhcp reply not sent")
-		return
-	}
-	s.m.replies.WithLabelValues(typeName(resp.MessageType())).Inc()
-	s.answered(req, resp, facts, decided, log)
+	return dst
 }
 
 func typeName(mt dhcpv4.MessageType) string {
@@ -93,7 +204,7 @@ func replyAddr(req, resp *dhcpv4.DHCPv4, bcast netip.Addr, relayPort, clientPort
 	if gi := req.GatewayIPAddr.To4(); gi != nil && !gi.IsUnspecified() {
 		return &net.UDPAddr{IP: gi, Port: relayPort}
 	}
-	if resp.MessageType() != dhcpv4.MessageTypeNak {
+	if msgType(resp) != dhcpv4.MessageTypeNak {
 		if ci := req.ClientIPAddr.To4(); ci != nil && !ci.IsUnspecified() {
 			return &net.UDPAddr{IP: ci, Port: clientPort}
 		}
@@ -150,7 +261,9 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv
 		}
 		return nil, ""
 	}
-	log.Debug().Str("ip", ip.String()).Msg("offer")
+	if e := log.Debug(); e.Enabled() {
+		e.Str("ip", ip.String()).Msg("offer")
+	}
 	s.safety.limit.offered(k, ip, s.now())
 	return s.reply(req, dhcpv4.MessageTypeOffer, p, h, ip)
 }
@@ -158,6 +271,28 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv
 // request answers DHCPREQUEST in its four states (§4.3.2). The lease is on
 // disk before the ACK is built; when that fails no ACK is sent.
 func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4, string) {
+	b, resp := s.binding(req, log)
+	if b == nil {
+		return resp, ""
+	}
+	return s.bound(req, b, s.commit(b.now, b.changes), log)
+}
+
+// binding is the lease a REQUEST gets once it is committed: bound in the
+// lease table already, its Changes to commit, and how to take it back.
+type binding struct {
+	p       *pool
+	h       *host
+	ip      netip.Addr
+	state   string
+	now     time.Time
+	changes []Change
+	undo    *bindUndo
+}
+
+// binding decides what a DHCPREQUEST gets, short of the commit: a binding
+// to commit, or else the answer (a NAK, or nil for silence).
+func (s *Server) binding(req *dhcpv4.DHCPv4, log zerolog.Logger) (*binding, *dhcpv4.DHCPv4) {
 	k, h := s.client(req)
 	sid := ipOf(req.ServerIdentifier())
 	ciaddr := ipOf(req.ClientIPAddr)
@@ -170,7 +305,7 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 			s.table.dropOffer(k) // the client chose another server
 			s.m.drop("other_server")
 			s.otherServerRequest(sid, log)
-			return nil, ""
+			return nil, nil
 		}
 		ip, p = ipOf(req.RequestedIPAddress()), s.network(req)
 		if !ip.IsValid() {
@@ -190,13 +325,13 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 	}
 	if !ip.IsValid() {
 		s.m.drop("malformed")
-		return nil, ""
+		return nil, nil
 	}
 	if s.storeDown() || (state != "selecting" && !s.answers(k, ip)) {
-		return nil, ""
+		return nil, nil
 	}
 	if p == nil || !p.prefix.Contains(ip) {
-		return s.refuse(req, state, ip, "wrong network", log), ""
+		return nil, s.refuse(req, state, ip, "wrong network", log)
 	}
 	// Only a client that went through DISCOVER may bind: granting any
 	// free address would let a flood of REQUESTs from random MACs take the
@@ -206,13 +341,13 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 		// §4.3.2: the requested address must be our OFFER's yiaddr. The
 		// client named us, so it gets a NAK even from a non-authoritative
 		// server, and starts over at once.
-		return s.refuse(req, state, ip, "not offered to this client", log), ""
+		return nil, s.refuse(req, state, ip, "not offered to this client", log)
 	}
 	if state != "selecting" && !s.knows(k, h, ip) {
 		// INIT-REBOOT, RENEWING, REBINDING (§4.3.2): a server with no
 		// record of this client's lease stays silent (or, authoritative,
 		// NAKs so it rediscovers at once).
-		return s.refuse(req, state, ip, "no record of this client", log), ""
+		return nil, s.refuse(req, state, ip, "no record of this client", log)
 	}
 	l := Lease{IP: ip, MAC: req.ClientHWAddr.String(), Hostname: req.HostName(), Expiry: now.Add(p.leaseTime), Server: s.serverID()}
 	if cid := clientID(req); len(cid) > 0 {
@@ -223,27 +358,36 @@ func (s *Server) request(req *dhcpv4.DHCPv4, log zerolog.Logger) (*dhcpv4.DHCPv4
 	}
 	undo, moved, ok := s.table.bind(p, k, h, l, now)
 	if !ok {
-		return s.refuse(req, state, ip, "address not available", log), ""
+		return nil, s.refuse(req, state, ip, "address not available", log)
 	}
 	changes := []Change{{Lease: l, Client: k, Reserved: h != nil && h.ip == ip}}
 	for _, m := range moved {
 		m.Server = l.Server
 		changes = append(changes, Change{Lease: m, Client: k, Ending: true})
 	}
-	if err := s.commit(now, changes); err != nil {
-		s.table.unbind(undo)
+	return &binding{p: p, h: h, ip: ip, state: state, now: now, changes: changes, undo: undo}, nil
+}
+
+// bound answers the REQUEST that led to b once its commit has ended with
+// err (see commit): the ACK, a NAK when another server's client got the
+// address first, or nil when the lease could not be committed.
+func (s *Server) bound(req *dhcpv4.DHCPv4, b *binding, err error, log zerolog.Logger) (*dhcpv4.DHCPv4, string) {
+	if err != nil {
+		s.table.unbind(b.undo)
 		if te := (*TakenError)(nil); errors.As(err, &te) {
 			// Another server's client got the address first; the
 			// database decided (share.go).
 			s.table.learn(te.Holder)
-			return s.refuse(req, state, ip, "address taken by another server's client", log), ""
+			return s.refuse(req, b.state, b.ip, "address taken by another server's client", log), ""
 		}
-		log.Error().Err(err).Str("ip", ip.String()).Msg("lease not committed; no ACK sent")
+		log.Error().Err(err).Str("ip", b.ip.String()).Msg("lease not committed; no ACK sent")
 		return nil, ""
 	}
-	s.noteArch(ip, req)
-	log.Debug().Str("ip", ip.String()).Str("state", state).Msg("ack")
-	return s.reply(req, dhcpv4.MessageTypeAck, p, h, ip)
+	s.noteArch(b.ip, req)
+	if e := log.Debug(); e.Enabled() {
+		e.Str("ip", b.ip.String()).Str("state", b.state).Msg("ack")
+	}
+	return s.reply(req, dhcpv4.MessageTypeAck, b.p, b.h, b.ip)
 }
 
 // commit makes changes durable, counting what fails: a *TakenError (a
@@ -259,6 +403,12 @@ func (s *Server) commit(now time.Time, changes []Change) error {
 		defer cancel()
 	}
 	err := s.store.Commit(ctx, now, changes...)
+	s.countCommit(err)
+	return err
+}
+
+// countCommit counts a failed commit by what failed.
+func (s *Server) countCommit(err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrAddressTaken):
@@ -272,7 +422,6 @@ func (s *Server) commit(now time.Time, changes []Change) error {
 		s.m.storeError("commit")
 		s.m.drop("commit_failed")
 	}
-	return err
 }
 
 // offerValid is how long after an OFFER its client's SELECTING REQUEST

@@ -110,9 +110,11 @@ func (c Config) checkProxy() error {
 	return cfgerr.Errorf("boot", "proxy mode has nothing to tell: set a bootfile (boot.bios, boot.efi64, boot.ipxe, boot.http, ...)")
 }
 
-// answerProxy is handlePacket in proxy mode.
-func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, facts clientFacts, log zerolog.Logger) {
-	_, onPXE := conn.(pxePortConn)
+// answerProxy is answer in proxy mode: it queues the reply, if any, on
+// out and says whether it did.
+func (s *Server) answerProxy(w *work, mt dhcpv4.MessageType, facts clientFacts, log zerolog.Logger, out *outbox) bool {
+	req := &w.req
+	_, onPXE := out.conn.(pxePortConn)
 	port := "dhcp"
 	if onPXE {
 		port = "pxe"
@@ -135,26 +137,42 @@ func (s *Server) answerProxy(conn net.PacketConn, peer net.Addr, req *dhcpv4.DHC
 	if resp == nil {
 		s.m.drop(why)
 		log.Debug().Str("port", port).Str("type", typeName(mt)).Str("reason", why).Msg("proxy: not answered")
-		return
+		return false
 	}
 	dst := replyAddr(req, resp, s.bcast, s.relayPort, s.clientPort)
 	if onPXE {
-		dst = pxeReplyAddr(peer, s.bcast.AsSlice())
+		dst = pxeReplyAddr(w.peer, s.bcast.AsSlice())
 	}
 	if s.redirect != nil {
 		dst = s.redirect(dst)
 	}
-	if _, err := conn.WriteTo(resp.ToBytes(), dst); err != nil {
+	w.reply(resp, dst, facts, decided, log)
+	w.proxy = proxyReply{port: port, kind: kind, rt: rt}
+	out.add(w)
+	return true
+}
+
+// proxyReply is what the log line and metrics of a sent proxy reply say;
+// the zero value in server mode.
+type proxyReply struct {
+	port, kind string
+	rt         dhcpv4.MessageType
+}
+
+// proxySent records a proxy reply once it has gone, or why it did not.
+func (s *Server) proxySent(w *work) {
+	if w.sendErr != nil {
 		s.m.drop("send_failed")
-		log.Warn().Err(err).Str("to", dst.String()).Msg("dhcp proxy reply not sent")
+		w.log.Warn().Err(w.sendErr).Str("to", w.dst.String()).Msg("dhcp proxy reply not sent")
 		return
 	}
-	s.m.replies.WithLabelValues(typeName(rt)).Inc()
-	s.px.replies.WithLabelValues(port, kind).Inc()
-	log.Info().Str("port", port).Str("reply", typeName(rt)).Str("client", kind).
-		Str("bootfile", string(resp.Options.Get(dhcpv4.OptionBootfileName))).Str("decided_by", decided).
-		Str("next_server", resp.ServerIPAddr.String()).Str("to", dst.String()).Msg("proxy reply")
-	s.answered(req, resp, facts, decided, zerolog.Nop()) // logged above already
+	px, resp := w.proxy, w.resp
+	s.m.replies.WithLabelValues(typeName(px.rt)).Inc()
+	s.px.replies.WithLabelValues(px.port, px.kind).Inc()
+	w.log.Info().Str("port", px.port).Str("reply", typeName(px.rt)).Str("client", px.kind).
+		Str("bootfile", string(resp.Options.Get(dhcpv4.OptionBootfileName))).Str("decided_by", w.decided).
+		Str("next_server", resp.ServerIPAddr.String()).Str("to", w.dst.String()).Msg("proxy reply")
+	s.answered(&w.req, resp, w.facts, w.decided, zerolog.Nop()) // logged above already
 }
 
 // proxyReplyType is the reply to a message of type mt, or a drop reason.

@@ -63,7 +63,7 @@ func (ts *testServer) exchangeOn(onPXE bool, peer *net.UDPAddr, req *dhcpv4.DHCP
 		conn = pxePortConn{ts.conn}
 	}
 	n := len(ts.conn.sent)
-	ts.handlePacket(conn, peer, req.ToBytes())
+	ts.serveOne(conn, peer, req.ToBytes())
 	switch len(ts.conn.sent) - n {
 	case 0:
 		return nil, nil

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+
 	"github.com/bootsrv/bootsrv/images"
 	"github.com/bootsrv/bootsrv/internal/cfgerr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,10 @@ type Server struct {
 	seen       sync.Map // netip.Addr -> int: option 93 of the last ACKed request (clients.go)
 	shareOnce  sync.Once
 	safety     *safety
+	works      sync.Pool // *work, one per datagram being answered (outbox.go)
+	replies    sync.Pool // *dhcpv4.DHCPv4 (newReply), given back with their works; starts empty
+	// serverIDOption is option 54's value, serverIP; read only.
+	serverIDOption []byte
 
 	serverIP   netip.Addr
 	bcast      netip.Addr    // where broadcast replies go: 255.255.255.255
@@ -77,6 +83,8 @@ func New(cfg Config, store *images.Store, log zerolog.Logger, reg prometheus.Reg
 	s := &Server{log: log, now: time.Now, sem: make(chan struct{}, cfg.MaxHandlers),
 		sample: &sampler{every: time.Second}, readSample: &sampler{every: time.Second}, serverIP: serverIP, bcast: netip.AddrFrom4([4]byte{255, 255, 255, 255}),
 		clientPort: cfg.Port + 1, relayPort: cfg.Port, events: cfg.Events}
+	s.works.New = func() any { return &work{} }
+	s.serverIDOption = serverIP.AsSlice()
 	s.cur.Store(c)
 	s.table = newLeaseTable(c, nil)
 	if s.m, err = newMetrics(reg, s); err != nil {
@@ -188,6 +196,17 @@ func Listen(ctx context.Context, iface string, port int) (net.PacketConn, error)
 // Serve answers requests read from conn until ctx is cancelled, and
 // returns once it has stopped reading; requests being answered run on, for
 // Shutdown to wait for. It never closes conn.
+//
+// One goroutine reads conn, several datagrams per system call when conn
+// is a *net.UDPConn (recvmmsg), answers them one after the other and
+// sends the replies of one read together (sendmmsg). A REQUEST's lease is
+// committed in the background, in the lease file's next group commit, and
+// its ACK goes out from the committer with the other ACKs of that
+// transaction, once the lease is on disk: no goroutine per request waits
+// for the disk. RELEASE and DECLINE, and every message when several
+// servers share a PostgreSQL store (which server answers may take a
+// query), get a goroutine of their own. max_handlers bounds the requests
+// waiting for a commit.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	wg := &s.running
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
@@ -202,25 +221,73 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	if _, ok := conn.(pxePortConn); ok {
 		sock = "pxe"
 	}
+	r := newPacketReader(conn)
+	out, acks := s.newOutbox(conn), s.ackOutbox(conn)
 	for {
-		buf := make([]byte, 1500)
-		n, peer, err := s.readPacket(ctx, conn, buf, sock)
-		if err != nil || peer == nil {
+		n, err := s.readSome(ctx, r, sock)
+		if err != nil || n == 0 {
 			return err
 		}
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			s.m.drop("busy")
-			continue
+		for i := range n {
+			s.dispatch(s.newWork(r.datagram(i)), out, acks)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-s.sem }()
-			s.handlePacket(conn, peer, buf[:n])
-		}()
+		out.flush()
 	}
+}
+
+// ackOutbox is where the ACKs of REQUESTs read from conn go once their
+// leases are committed, used by the lease store's committer goroutine
+// only; nil when the store cannot commit in the background (proxy mode
+// has none; a shared store is waited for on goroutines of their own).
+func (s *Server) ackOutbox(conn net.PacketConn) *outbox {
+	if _, ok := s.store.(asyncStore); !ok || s.share != nil || s.comp().proxy {
+		return nil
+	}
+	return s.newOutbox(conn)
+}
+
+// dispatch answers w with answer, its reply going on out, or hands it to
+// a goroutine of its own when answering it may wait for the lease store.
+func (s *Server) dispatch(w *work, out, acks *outbox) {
+	if !s.decode(w) {
+		s.release(w)
+		return
+	}
+	if !s.waitsForStore(&w.req, acks != nil) {
+		if !s.answer(w, out, acks) {
+			s.release(w)
+		}
+		return
+	}
+	if !s.tryHandler() {
+		s.release(w)
+		return
+	}
+	go func() {
+		defer s.handlerDone()
+		s.answerNow(s.newOutbox(out.conn), w)
+	}()
+}
+
+// waitsForStore says whether answering req may wait for the lease store
+// (async: REQUESTs can commit in the background): every message when
+// several servers share a database (which server answers a client may
+// take a query), the messages that commit leases otherwise. A proxy has
+// no store.
+func (s *Server) waitsForStore(req *dhcpv4.DHCPv4, async bool) bool {
+	if s.comp().proxy {
+		return false
+	}
+	if s.share != nil {
+		return true
+	}
+	switch msgType(req) {
+	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+		return true
+	case dhcpv4.MessageTypeRequest:
+		return !async
+	}
+	return false
 }
 
 // Shutdown waits, until ctx is done, for the requests Serve took to be
@@ -238,53 +305,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// Backoff after a read error, doubling from the first to the last.
-const (
-	readBackoffMin = time.Millisecond
-	readBackoffMax = 200 * time.Millisecond
-)
-
-// readPacket reads the next datagram into buf, passing over the deadline
-// wakeups that cancellation uses. It returns a nil peer and nil error once
-// ctx is done, and an error only when conn is closed. Any other read error
-// is about one datagram or one moment (ENOBUFS or ENOMEM under memory
-// pressure, EINTR, a queued ICMP error as ECONNREFUSED, ENETDOWN while the
-// interface flaps): it is counted in read_errors_total{socket}, logged
-// (sampled) and the read retried after a short backoff, so the service
-// never stops for it.
-func (s *Server) readPacket(ctx context.Context, conn net.PacketConn, buf []byte, sock string) (int, net.Addr, error) {
-	var backoff time.Duration
-	for {
-		n, peer, err := conn.ReadFrom(buf)
-		if err == nil {
-			return n, peer, nil
-		}
-		if ctx.Err() != nil {
-			return 0, nil, nil
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			continue
-		}
-		if errors.Is(err, net.ErrClosed) {
-			return 0, nil, fmt.Errorf("dhcp read on %s: %w", conn.LocalAddr(), err)
-		}
-		s.m.readErrors.WithLabelValues(sock).Inc()
-		backoff = min(max(2*backoff, readBackoffMin), readBackoffMax)
-		if ok, n := s.readSample.allow(s.now()); ok {
-			s.log.Warn().Err(err).Str("socket", sock).Dur("retry_in", backoff).Int("suppressed", n).
-				Msg("dhcp read error; retrying")
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, nil, nil
-		case <-t.C:
-		}
 	}
 }
 

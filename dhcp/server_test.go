@@ -80,11 +80,12 @@ func newTestServer(t testing.TB, cfg Config) *testServer {
 	return ts
 }
 
-// exchange hands req to the server and returns its reply, or nil.
+// exchange hands req to the server as Serve does (a REQUEST's ACK comes
+// from the lease store's committer) and returns its reply, or nil.
 func (ts *testServer) exchange(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 	ts.t.Helper()
 	n := len(ts.conn.sent)
-	ts.handlePacket(ts.conn, &net.UDPAddr{IP: net.IPv4(10, 0, 0, 99), Port: 68}, req.ToBytes())
+	ts.serveOne(ts.conn, &net.UDPAddr{IP: net.IPv4(10, 0, 0, 99), Port: 68}, req.ToBytes())
 	switch len(ts.conn.sent) - n {
 	case 0:
 		return nil, nil
@@ -94,6 +95,15 @@ func (ts *testServer) exchange(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr
 	}
 	ts.t.Fatalf("%d replies to one request", len(ts.conn.sent)-n)
 	return nil, nil
+}
+
+// serveOne answers datagram b from peer as Serve's reader does, and waits
+// for its reply: tests call it from one goroutine.
+func (ts *testServer) serveOne(conn net.PacketConn, peer net.Addr, b []byte) {
+	out, acks := ts.newOutbox(conn), ts.ackOutbox(conn)
+	ts.dispatch(ts.newWork(peer, b), out, acks)
+	out.flush()
+	ts.running.Wait()
 }
 
 func mac(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -140,12 +141,18 @@ func split(changes []Change) (bind *Change, endings []Change, err error) {
 // maxBatch bounds how many Commits share one transaction.
 const maxBatch = 4096
 
-// commitReq is one queued Commit.
+// commitReq is one queued Commit, or one commitThen.
 type commitReq struct {
 	now     time.Time
 	changes []Change
-	errc    chan error
+	errc    chan error  // Commit waits on it; nil for commitThen
+	then    func(error) // commitThen's callback
+	after   afterBatch  // commitThen's, told once its transaction's callbacks ran
 }
+
+// afterBatch is told, on the committer's goroutine, that the callbacks of
+// one transaction have all run: what they queued can go out together.
+type afterBatch interface{ flush() }
 
 // groupCommitter runs a store's commits: callers queue them, and one
 // goroutine writes everything queued since its last transaction as one
@@ -191,8 +198,20 @@ func (g *groupCommitter) commit(ctx context.Context, now time.Time, changes []Ch
 	}
 }
 
+// commitThen queues changes like commit but returns at once: then is
+// called with their outcome after their transaction, on the committer's
+// goroutine (so it must not commit, nor wait long), and after the
+// callbacks of that transaction, after.flush once for each distinct after.
+// The DHCP server sends the ACKs of one transaction that way, with one
+// system call and no goroutine waiting per ACK. Like commit, it must not
+// be called during or after close.
+func (g *groupCommitter) commitThen(now time.Time, changes []Change, then func(error), after afterBatch) {
+	g.reqs <- commitReq{now: now, changes: changes, then: then, after: after}
+}
+
 func (g *groupCommitter) loop() {
 	defer close(g.done)
+	var afters []afterBatch
 	for first := range g.reqs {
 		batch := []commitReq{first}
 	drain:
@@ -210,12 +229,23 @@ func (g *groupCommitter) loop() {
 		start := time.Now()
 		errs, err := g.write(batch)
 		g.observe(time.Since(start), len(batch))
+		afters = afters[:0]
 		for i, r := range batch {
+			rerr := err
 			if err == nil {
-				r.errc <- errs[i]
-			} else {
-				r.errc <- err
+				rerr = errs[i]
 			}
+			if r.then == nil {
+				r.errc <- rerr
+				continue
+			}
+			r.then(rerr)
+			if r.after != nil && !slices.Contains(afters, r.after) {
+				afters = append(afters, r.after)
+			}
+		}
+		for _, a := range afters {
+			a.flush()
 		}
 	}
 }

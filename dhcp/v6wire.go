@@ -138,14 +138,15 @@ func wrapReply(reply []byte, hops []relayHop) []byte {
 		la, pa := h.linkAddr.As16(), h.peerAddr.As16()
 		out = append(append(append(out, byte(dhcpv6.MessageTypeRelayReply), h.hopCount), la[:]...), pa[:]...)
 		if h.interfaceID != nil {
-			out = appendOption(out, dhcpv6.OptionInterfaceID, h.interfaceID)
+			out = appendOption6(out, dhcpv6.OptionInterfaceID, h.interfaceID)
 		}
-		reply = appendOption(out, dhcpv6.OptionRelayMsg, reply)
+		reply = appendOption6(out, dhcpv6.OptionRelayMsg, reply)
 	}
 	return reply
 }
 
-func appendOption(b []byte, code dhcpv6.OptionCode, v []byte) []byte {
+// appendOption6 appends one DHCPv6 option: code, length, value.
+func appendOption6(b []byte, code dhcpv6.OptionCode, v []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(code))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
 	return append(b, v...)

@@ -59,15 +59,15 @@ func fastConfig() Config {
 
 // newTestServer starts a server on files (name -> content, created with
 // their folders) and stops it, checking that Serve returned nil, at cleanup.
-func newTestServer(t testing.TB, cfg Config, files map[string][]byte) *testServer {
+func newTestServer(t testing.TB, cfg Config, files map[string][]byte, setup ...func(*Server)) *testServer {
 	t.Helper()
-	return newTestServerIn(t, t.TempDir(), cfg, files)
+	return newTestServerIn(t, t.TempDir(), cfg, files, setup...)
 }
 
 // newTestServerIn is newTestServer on an existing store directory.
-func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]byte) *testServer {
+func newTestServerIn(t testing.TB, dir string, cfg Config, files map[string][]byte, setup ...func(*Server)) *testServer {
 	t.Helper()
-	ts := startTestServer(t, cfg, testStore(t, dir, cfg, files))
+	ts := startTestServer(t, cfg, testStore(t, dir, cfg, files), setup...)
 	ts.dir = dir
 	return ts
 }
@@ -106,15 +106,16 @@ func testStore(t testing.TB, dir string, cfg Config, files map[string][]byte) Ha
 	return storeHandler{store: store, uploads: "incoming"}
 }
 
-// startTestServer serves h on 127.0.0.1:0 until the test ends.
-func startTestServer(t testing.TB, cfg Config, h Handler) *testServer {
+// startTestServer serves h on 127.0.0.1:0 until the test ends; setup
+// runs on the server before it serves.
+func startTestServer(t testing.TB, cfg Config, h Handler, setup ...func(*Server)) *testServer {
 	t.Helper()
-	return startTestServerOn(t, "127.0.0.1:0", cfg, h)
+	return startTestServerOn(t, "127.0.0.1:0", cfg, h, setup...)
 }
 
 // startTestServerOn serves h on the UDP address listen until the test
-// ends.
-func startTestServerOn(t testing.TB, listen string, cfg Config, h Handler) *testServer {
+// ends; setup runs on the server before it serves.
+func startTestServerOn(t testing.TB, listen string, cfg Config, h Handler, setup ...func(*Server)) *testServer {
 	t.Helper()
 	ts := &testServer{reg: prometheus.NewRegistry(), logs: &syncBuffer{}, done: make(chan error, 1)}
 	log := zerolog.New(ts.logs).Level(zerolog.DebugLevel)
@@ -122,6 +123,9 @@ func startTestServerOn(t testing.TB, listen string, cfg Config, h Handler) *test
 	ts.Server, err = New(cfg, h, log, ts.reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(ts.Server)
 	}
 	conn, err := net.ListenPacket("udp", listen)
 	if err != nil {

@@ -35,6 +35,14 @@ type sender struct {
 	readErr error  // the real read error, for the log
 	bytes   int64  // data bytes of distinct blocks sent
 	maxSent uint64 // highest block sent so far
+
+	// A window of blocks goes out with one sendmsg where the kernel can
+	// segment it (UDP GSO, gso_linux.go): the headers here, the data
+	// from buf, no copy.
+	gso   *segmenter
+	noGSO bool // the kernel refused, or this socket cannot: block by block
+	hdrs  [gsoMaxSegments][4]byte
+	iov   [][]byte
 }
 
 func newSender(t *transfer, src io.Reader) *sender {
@@ -125,27 +133,98 @@ func (s *sender) run() error {
 // sendWindow sends blocks base.. up to the window or the last block and
 // returns the highest block sent and whether it is the last one.
 func (s *sender) sendWindow(base uint64) (top uint64, last bool, err error) {
+	// The whole window is loaded first: loading may move the data in buf
+	// (compact), and the blocks then go out together.
 	for n := base; n < base+uint64(s.t.window); n++ {
-		var off, end int
-		off, end, last, err = s.block(n, base)
-		if err != nil {
+		if _, _, last, err = s.block(n, base); err != nil {
 			return 0, false, err
 		}
-		if err := s.sendBlock(n, off, end); err != nil {
-			return 0, false, err
+		if top = n; last {
+			break
 		}
+	}
+	if err := s.sendBlocks(base, top); err != nil {
+		return 0, false, err
+	}
+	for n := base; n <= top; n++ {
 		if n > s.maxSent {
+			off, end := s.span(n)
 			s.maxSent = n
 			s.bytes += int64(end - off)
 			s.t.flight.Add(int64(end - off))
 		} else {
 			s.t.resent++
 		}
-		if top = n; last {
-			break
-		}
 	}
 	return top, last, nil
+}
+
+// span is where block n's data lies relative to buf[4:]; it must be
+// loaded.
+func (s *sender) span(n uint64) (off, end int) {
+	off = int(n-s.first) * s.t.blksize
+	return off, min(off+s.t.blksize, s.loaded)
+}
+
+// sendBlocks sends the loaded blocks from..to: as many at a time as one
+// UDP GSO send takes, or one by one when the kernel cannot segment them.
+func (s *sender) sendBlocks(from, to uint64) error {
+	per := uint64(max(1, min(gsoMaxSegments, gsoMaxBytes/(4+s.t.blksize))))
+	for n := from; n <= to; {
+		k := min(per, to-n+1)
+		if k > 1 && s.segmentable() {
+			err := s.sendSegments(n, n+k-1)
+			if err == nil {
+				n += k
+				continue
+			}
+			if !errors.Is(err, errGSOUnsupported) {
+				return err
+			}
+			s.noGSO = true // and send these one by one
+		}
+		off, end := s.span(n)
+		if err := s.sendBlock(n, off, end); err != nil {
+			return err
+		}
+		n++
+	}
+	return nil
+}
+
+// segmentable says whether windows can go out with UDP GSO, preparing
+// it the first time.
+func (s *sender) segmentable() bool {
+	if s.gso == nil && !s.noGSO {
+		s.gso = newSegmenter(s.t.conn, s.t.peer)
+		s.noGSO = s.gso == nil
+	}
+	return !s.noGSO
+}
+
+// sendSegments sends the loaded blocks from..to with one UDP GSO send:
+// each block's header from hdrs, its data from buf, segments of 4+blksize
+// bytes (only the last block of a file is shorter, and it is the last
+// segment).
+func (s *sender) sendSegments(from, to uint64) error {
+	s.iov = s.iov[:0]
+	for n := from; n <= to; n++ {
+		h := &s.hdrs[n-from]
+		binary.BigEndian.PutUint16(h[:], opDATA)
+		binary.BigEndian.PutUint16(h[2:], uint16(n))
+		off, end := s.span(n)
+		s.iov = append(s.iov, h[:], s.buf[4+off:4+end])
+	}
+	send := s.gso.send
+	if s.t.s.gsoSend != nil {
+		send = func(b [][]byte, seg int) error { return s.t.s.gsoSend(s.gso, b, seg) }
+	}
+	err := send(s.iov, 4+s.t.blksize)
+	clear(s.iov) // keep no reference to buf
+	if err == nil {
+		s.t.sent += int(to - from + 1)
+	}
+	return err
 }
 
 // block makes sure block n is in buf, reading more as needed, and returns

@@ -34,6 +34,9 @@ type Server struct {
 
 	// One log line a second at most for what a flood repeats per packet.
 	refusedLog, socketLog, readErrLog logSampler
+
+	// gsoSend, set by tests, replaces a transfer's UDP GSO send.
+	gsoSend func(g *segmenter, bufs [][]byte, seg int) error
 }
 
 // New checks cfg, fills its defaults and registers the metrics on reg. h
