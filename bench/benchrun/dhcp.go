@@ -202,10 +202,15 @@ func (e *env) perfdhcpRun(rate int, v6 bool) (string, error) {
 	// -4 as a relay from c0 (giaddr 10.64.0.2); -R: random MACs from a
 	// range far larger than the steps send, so every DORA is a new client.
 	// -6: from c0's link-local address to ff02::1:2, as clients on the
-	// link send; -R gives each exchange a new DUID.
-	args := []string{"perfdhcp", "-4", "-l", "c0", "-r", fmt.Sprint(rate), "-p", fmt.Sprint(e.o.dhcpSecs), "-R", "100000000", "10.64.0.1"}
+	// link send; -R gives each exchange a new DUID. -W: after the last
+	// send, wait half a second for the replies still on their way;
+	// without it perfdhcp exits at once and counts every exchange in
+	// flight as dropped, which a server that commits before it answers
+	// (either, with PostgreSQL) is charged for at the end of each step.
+	common := []string{"-l", "c0", "-r", fmt.Sprint(rate), "-p", fmt.Sprint(e.o.dhcpSecs), "-W", "500000", "-R", "100000000"}
+	args := append(append([]string{"perfdhcp", "-4"}, common...), "10.64.0.1")
 	if v6 {
-		args = []string{"perfdhcp", "-6", "-l", "c0", "-r", fmt.Sprint(rate), "-p", fmt.Sprint(e.o.dhcpSecs), "-R", "100000000"}
+		args = append([]string{"perfdhcp", "-6"}, common...)
 	}
 	cmd := e.inNS(e.cliNS, args...)
 	out, err := cmd.CombinedOutput()
