@@ -38,56 +38,70 @@ func (e *env) timeToFile(name string, args ...string) caseResult {
 	d := time.Since(t).Seconds()
 	if err != nil {
 		e.logf("  %s: %v: %s", args[0], err, strings.TrimSpace(string(msg)))
-		return caseResult{value: d, failures: 1}
+		return caseResult{value: d, failures: 1, clientCPU: cpuOf(cmd)}
 	}
 	if sum, err := fileSum(out); err != nil || sum != e.files[name].sum {
 		e.logf("  %s: content differs from %s (%v)", args[0], name, err)
-		return caseResult{value: d, failures: 1}
+		return caseResult{value: d, failures: 1, clientCPU: cpuOf(cmd)}
 	}
-	return caseResult{value: d}
+	return caseResult{value: d, clientCPU: cpuOf(cmd)}
+}
+
+// cpuOf is the user and system CPU time of a finished command and of the
+// children it waited for, in seconds; 0 when it did not run.
+func cpuOf(cmd *exec.Cmd) float64 {
+	if cmd.ProcessState == nil {
+		return 0
+	}
+	return (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 }
 
 // fetch runs one client that writes name to stdout and reports whether
-// what it wrote has name's sha256.
-func (e *env) fetch(name string, args ...string) error {
+// what it wrote has name's sha256, and the client's CPU time.
+func (e *env) fetch(name string, args ...string) (float64, error) {
 	cmd := e.client(args...)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return err
+		return 0, err
 	}
 	h := sha256.New()
 	n, cerr := io.Copy(h, pipe)
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
+		return cpuOf(cmd), fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
 	}
 	if cerr != nil {
-		return cerr
+		return cpuOf(cmd), cerr
 	}
 	if hex.EncodeToString(h.Sum(nil)) != e.files[name].sum {
-		return fmt.Errorf("%d bytes, content differs from %s", n, name)
+		return cpuOf(cmd), fmt.Errorf("%d bytes, content differs from %s", n, name)
 	}
-	return nil
+	return cpuOf(cmd), nil
 }
 
 // concurrent starts n clients at once and times until the last one ends.
 func (e *env) concurrent(n int, name string, args ...string) caseResult {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	cpu := make([]float64, n)
 	t := time.Now()
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = e.fetch(name, args...)
+			cpu[i], errs[i] = e.fetch(name, args...)
 		}()
 	}
 	wg.Wait()
-	return e.tally(time.Since(t).Seconds(), errs)
+	r := e.tally(time.Since(t).Seconds(), errs)
+	for _, c := range cpu {
+		r.clientCPU += c
+	}
+	return r
 }
 
 // ftpSessionsPy is one client process that runs n FTP sessions in turn
@@ -128,7 +142,9 @@ func (e *env) sessions(n int, name string, port int) caseResult {
 			errs[i] = fmt.Errorf("session %d: content differs from %s", i+1, name)
 		}
 	}
-	return e.tally(d, errs)
+	r := e.tally(d, errs)
+	r.clientCPU = cpuOf(cmd)
+	return r
 }
 
 func (e *env) tally(d float64, errs []error) caseResult {
@@ -160,13 +176,13 @@ func (e *env) upload(srv string, rep int, name string) caseResult {
 	d := time.Since(t).Seconds()
 	if err != nil {
 		e.logf("  curl -T: %v: %s", err, strings.TrimSpace(string(msg)))
-		return caseResult{value: d, failures: 1}
+		return caseResult{value: d, failures: 1, clientCPU: cpuOf(cmd)}
 	}
 	if sum, err := fileSum(landed); err != nil || sum != e.files[name].sum {
 		e.logf("  upload to %s: stored file differs (%v)", srv, err)
-		return caseResult{value: d, failures: 1}
+		return caseResult{value: d, failures: 1, clientCPU: cpuOf(cmd)}
 	}
-	return caseResult{value: d}
+	return caseResult{value: d, clientCPU: cpuOf(cmd)}
 }
 
 var oackRE = regexp.MustCompile(`received OACK <([^>]*)>`)

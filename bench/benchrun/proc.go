@@ -146,6 +146,55 @@ func tree(pid int) []int {
 	return out
 }
 
+// clockTicks is USER_HZ, the unit of the times in /proc/PID/stat: 100 on
+// every Linux architecture bench/run runs on.
+const clockTicks = 100
+
+// cpuSeconds is the CPU time, user and system, the server has used so
+// far: its own and that of its live descendants, plus (cutime, cstime)
+// that of the children it has already reaped, such as the per-transfer
+// processes of tftpd-hpa and the per-session ones of vsftpd.
+func (p *proc) cpuSeconds() float64 {
+	var ticks int64
+	for _, pid := range tree(p.cmd.Process.Pid) {
+		ticks += statTicks(pid)
+	}
+	return float64(ticks) / clockTicks
+}
+
+// statTicks is utime+stime+cutime+cstime of pid (fields 14-17 of
+// /proc/PID/stat), 0 when pid is gone.
+func statTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	return parseStatTicks(string(b))
+}
+
+// parseStatTicks reads the four times from a /proc/PID/stat line. The
+// command name (field 2) is in parentheses and may hold spaces, so the
+// fields are counted from the last ')'.
+func parseStatTicks(line string) int64 {
+	i := strings.LastIndexByte(line, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(line[i+1:]) // f[0] is field 3, the state
+	if len(f) < 15 {
+		return 0
+	}
+	var sum int64
+	for _, v := range f[11:15] { // fields 14-17
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0
+		}
+		sum += n
+	}
+	return sum
+}
+
 func statusKB(pid int, key string) (int64, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

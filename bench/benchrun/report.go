@@ -49,6 +49,13 @@ type serverResult struct {
 	Procs  int      `json:"peak_processes,omitempty"`
 	Note   string   `json:"note,omitempty"`
 	Steps  []string `json:"dhcp_steps,omitempty"`
+	// ServerCPU and ClientCPU are, per repetition of a TFTP or FTP row,
+	// the CPU seconds (user and system) the server's process tree and
+	// the client processes used; their medians are printed. On a
+	// 2-core machine a case cannot take less than (server + clients) / 2
+	// seconds of wall time, which bounds what a faster server can gain.
+	ServerCPU []float64 `json:"server_cpu_s,omitempty"`
+	ClientCPU []float64 `json:"client_cpu_s,omitempty"`
 }
 
 func newRowResult(r *row) *rowResult {
@@ -144,6 +151,7 @@ func printTable(w io.Writer, res *results) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	tw.Flush()
+	printCPU(w, res, names)
 	fmt.Fprintln(w)
 	for _, r := range res.Rows {
 		fmt.Fprintf(w, "%s: %s\n", r.ID, r.Title)
@@ -157,6 +165,36 @@ func printTable(w io.Writer, res *results) {
 		}
 	}
 	fmt.Fprintf(w, "machine: %s; %.0f s in all\n", res.Machine, res.Seconds)
+}
+
+// printCPU prints, for the rows that measured it, the median CPU seconds
+// of a repetition: the server's, then the clients'.
+func printCPU(w io.Writer, res *results, names []string) {
+	var rows []*rowResult
+	for _, r := range res.Rows {
+		if slices.ContainsFunc(r.Servers, func(s *serverResult) bool { return len(s.ServerCPU) > 0 }) {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nCPU seconds per repetition, median: server / clients (user+system; server: its process tree and reaped children; clients: rusage)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "row\t"+strings.Join(names, "\t")+"\t")
+	for _, r := range rows {
+		cells := []string{r.ID}
+		for _, n := range names {
+			cells = append(cells, cell(r, n, func(s *serverResult) string {
+				if len(s.ServerCPU) == 0 {
+					return ""
+				}
+				return fmt.Sprintf("%.2f / %.2f", median(s.ServerCPU), median(s.ClientCPU))
+			}))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	tw.Flush()
 }
 
 func cell(r *rowResult, name string, f func(*serverResult) string) string {

@@ -27,6 +27,9 @@ type caseResult struct {
 	value    float64
 	failures int
 	note     string
+	// clientCPU is the CPU time, user and system, the client processes
+	// of the case used, from their rusage; 0 when not measured.
+	clientCPU float64
 }
 
 const (

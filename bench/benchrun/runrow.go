@@ -56,9 +56,12 @@ func (e *env) runRow(r *row) (*rowResult, error) {
 				return res, nil
 			}
 			s := r.servers[(i+rep)%n]
+			before := procs[s].cpuSeconds()
 			c := r.run(e, s, rep)
 			sr := res.server(s)
 			sr.Values = append(sr.Values, c.value)
+			sr.ServerCPU = append(sr.ServerCPU, procs[s].cpuSeconds()-before)
+			sr.ClientCPU = append(sr.ClientCPU, c.clientCPU)
 			sr.Failures += c.failures
 			if c.note != "" {
 				sr.Note = strings.TrimPrefix(sr.Note+"; "+c.note, "; ")
