@@ -43,3 +43,13 @@ func TestStatTicksSelf(t *testing.T) {
 		t.Error("a pid that does not exist has ticks")
 	}
 }
+
+func TestParseCPUStat(t *testing.T) {
+	got, err := parseCPUStat("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
+	if err != nil || got != 2.5 {
+		t.Errorf("parseCPUStat = %v, %v; want 2.5", got, err)
+	}
+	if _, err := parseCPUStat("user_usec 1\n"); err == nil {
+		t.Error("cpu.stat without usage_usec accepted")
+	}
+}

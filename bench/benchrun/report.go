@@ -56,6 +56,9 @@ type serverResult struct {
 	// seconds of wall time, which bounds what a faster server can gain.
 	ServerCPU []float64 `json:"server_cpu_s,omitempty"`
 	ClientCPU []float64 `json:"client_cpu_s,omitempty"`
+	// CPUFromProc: the server's CPU time came from /proc, not a cgroup,
+	// and misses children the kernel reaped for it.
+	CPUFromProc bool `json:"server_cpu_from_proc,omitempty"`
 }
 
 func newRowResult(r *row) *rowResult {
@@ -179,7 +182,7 @@ func printCPU(w io.Writer, res *results, names []string) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nCPU seconds per repetition, median: server / clients (user+system; server: its process tree and reaped children; clients: rusage)")
+	fmt.Fprintln(w, "\nCPU seconds per repetition, median: server / clients (user+system; server: its own cgroup, '*' = from /proc, without children the kernel reaped; clients: rusage)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "row\t"+strings.Join(names, "\t")+"\t")
 	for _, r := range rows {
@@ -189,7 +192,11 @@ func printCPU(w io.Writer, res *results, names []string) {
 				if len(s.ServerCPU) == 0 {
 					return ""
 				}
-				return fmt.Sprintf("%.2f / %.2f", median(s.ServerCPU), median(s.ClientCPU))
+				mark := ""
+				if s.CPUFromProc {
+					mark = "*"
+				}
+				return fmt.Sprintf("%.2f%s / %.2f", median(s.ServerCPU), mark, median(s.ClientCPU))
 			}))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")

@@ -56,11 +56,13 @@ func (e *env) runRow(r *row) (*rowResult, error) {
 				return res, nil
 			}
 			s := r.servers[(i+rep)%n]
-			before := procs[s].cpuSeconds()
+			before, _ := procs[s].cpuSeconds()
 			c := r.run(e, s, rep)
 			sr := res.server(s)
 			sr.Values = append(sr.Values, c.value)
-			sr.ServerCPU = append(sr.ServerCPU, procs[s].cpuSeconds()-before)
+			after, exact := procs[s].cpuSeconds()
+			sr.ServerCPU = append(sr.ServerCPU, after-before)
+			sr.CPUFromProc = sr.CPUFromProc || !exact
 			sr.ClientCPU = append(sr.ClientCPU, c.clientCPU)
 			sr.Failures += c.failures
 			if c.note != "" {
