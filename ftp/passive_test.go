@@ -7,50 +7,71 @@ import (
 	"testing"
 )
 
-// TestPassivePorts: every candidate is inside the range, every port of
-// the range is drawn, and the library may try all of them.
+// TestPassivePorts: every candidate is inside the range, the library may
+// try all of them, and a search's first n draws are the n ports of the
+// range, each once.
 func TestPassivePorts(t *testing.T) {
 	tests := map[string]PortRange{
 		"one port":     {First: 40000, Last: 40000},
+		"two ports":    {First: 40000, Last: 40001},
+		"eight":        {First: 40000, Last: 40007},
 		"default":      DefaultPassivePorts,
 		"bench's 1000": {First: 30000, Last: 30999},
 	}
 	for name, r := range tests {
 		t.Run(name, func(t *testing.T) {
-			g := passivePorts(r)
+			g := newPassivePorts(r)
 			n := r.Last - r.First + 1
-			if got := g.NumberAttempts(); got != n {
-				t.Errorf("NumberAttempts = %d, want %d", got, n)
-			}
-			seen := map[int]bool{}
-			for i := 0; i < 50*n; i++ {
-				exposed, listened, ok := g.FetchNext()
-				if !ok || exposed != listened || exposed < r.First || exposed > r.Last {
-					t.Fatalf("FetchNext = %d, %d, %v outside %v", exposed, listened, ok, r)
+			for search := range 20 {
+				if got := g.NumberAttempts(); got != n {
+					t.Fatalf("NumberAttempts = %d, want %d", got, n)
 				}
-				seen[exposed] = true
-			}
-			if len(seen) != n {
-				t.Errorf("%d of %d ports drawn in %d draws", len(seen), n, 50*n)
+				seen := map[int]bool{}
+				for range n {
+					exposed, listened, ok := g.FetchNext()
+					if !ok || exposed != listened || exposed < r.First || exposed > r.Last {
+						t.Fatalf("FetchNext = %d, %d, %v outside %v", exposed, listened, ok, r)
+					}
+					seen[exposed] = true
+				}
+				if len(seen) != n {
+					t.Fatalf("search %d: %d of %d ports in its first %d draws", search, len(seen), n, n)
+				}
 			}
 		})
 	}
 }
 
-// TestPassivePortsUnpredictable: two sessions' EPSV replies do not follow
-// one another in a fixed pattern; over many draws consecutive ports
-// differ by varying steps.
+// TestPassivePortsUnpredictable: the first port of consecutive searches
+// (what consecutive EPSV replies announce) does not follow a fixed
+// pattern; over many searches consecutive ports differ by varying steps.
 func TestPassivePortsUnpredictable(t *testing.T) {
-	g := passivePorts{First: 30000, Last: 30999}
-	steps := map[int]bool{}
-	prev, _, _ := g.FetchNext()
-	for range 200 {
+	g := newPassivePorts(PortRange{First: 30000, Last: 30999})
+	first := func() int {
+		g.NumberAttempts()
 		p, _, _ := g.FetchNext()
+		return p
+	}
+	steps := map[int]bool{}
+	prev := first()
+	for range 200 {
+		p := first()
 		steps[(p-prev+1000)%1000] = true
 		prev = p
 	}
 	if len(steps) < 100 {
-		t.Errorf("only %d distinct steps between 200 consecutive draws", len(steps))
+		t.Errorf("only %d distinct steps between 200 consecutive searches", len(steps))
+	}
+}
+
+func TestCoprimeStride(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 8, 12, 1000, 1001} {
+		for range 50 {
+			s := coprimeStride(n)
+			if s < 1 || (n > 1 && s >= n) || gcd(s, n) != 1 {
+				t.Fatalf("coprimeStride(%d) = %d", n, s)
+			}
+		}
 	}
 }
 
@@ -60,10 +81,13 @@ func TestPassivePortsUnpredictable(t *testing.T) {
 func TestEPSVFindsFreePorts(t *testing.T) {
 	var r PortRange
 	var held []net.Listener
+	// Below Linux's ephemeral range (32768-60999): a connection anywhere
+	// on the machine may take a port of that range as its local port at
+	// any time, and one of the two left free would then be missing.
 	for try := 0; try < 20 && held == nil; try++ {
-		r.First = 45000 + rand.IntN(10000)
+		r.First = 20000 + rand.IntN(10000)
 		r.Last = r.First + 7
-		for p := r.First; p < r.Last-1; p++ {
+		for p := r.First; p <= r.Last; p++ {
 			ln, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
 			if err != nil {
 				for _, l := range held {
@@ -73,6 +97,12 @@ func TestEPSVFindsFreePorts(t *testing.T) {
 				break
 			}
 			held = append(held, ln)
+		}
+		if held != nil {
+			// All eight were free: give the last two back.
+			held[len(held)-1].Close()
+			held[len(held)-2].Close()
+			held = held[:len(held)-2]
 		}
 	}
 	if held == nil {

@@ -390,7 +390,7 @@ func (s *Server) settings(ln net.Listener) *ftpserver.Settings {
 		Listener:                 ln,
 		PublicHost:               c.PublicHost,
 		Banner:                   c.Banner,
-		PassiveTransferPortRange: passivePorts(c.PassivePorts),
+		PassiveTransferPortRange: newPassivePorts(c.PassivePorts),
 		IdleTimeout:              max(1, int(c.Limits.IdleTimeout/time.Second)),
 		ConnectionTimeout:        max(1, int(c.Limits.DataTimeout/time.Second)),
 		ActiveTransferPortNon20:  !s.port20,
