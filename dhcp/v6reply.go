@@ -15,16 +15,12 @@ import (
 // address per IA_NA, or, with rapid commit on and asked for, a REPLY that
 // binds them.
 func (s *Server6) solicit(r *req6) outcome6 {
-	p := s.network(r)
+	p := s.bindingPool(r)
 	if p == nil {
-		s.m.drop("no_pool")
 		return outcome6{}
 	}
 	c := s.comp()
 	rapid := c.cfg.RapidCommit && r.msg.GetOneOption(dhcpv6.OptionRapidCommit) != nil
-	if s.storeDown() {
-		return outcome6{}
-	}
 	var o outcome6
 	if rapid {
 		o.resp = s.newReply(r, dhcpv6.MessageTypeReply)
@@ -61,16 +57,27 @@ func (s *Server6) solicit(r *req6) outcome6 {
 	return o
 }
 
+// bindingPool is the pool a message that may bind addresses draws from,
+// or nil, and the message is dropped, when r's link has none (counted as
+// no_pool) or the lease store is down (storeDown counts it).
+func (s *Server6) bindingPool(r *req6) *pool6 {
+	p := s.network(r)
+	if p == nil {
+		s.m.drop("no_pool")
+		return nil
+	}
+	if s.storeDown() {
+		return nil
+	}
+	return p
+}
+
 // request answers REQUEST (RFC 8415 §18.3.2): each IA_NA is bound, its
 // lease durable before the REPLY, to the address advertised to it (or its
 // current one, or a free one if the advertisement was lost).
 func (s *Server6) request(r *req6) outcome6 {
-	p := s.network(r)
+	p := s.bindingPool(r)
 	if p == nil {
-		s.m.drop("no_pool")
-		return outcome6{}
-	}
-	if s.storeDown() {
 		return outcome6{}
 	}
 	o := outcome6{resp: s.newReply(r, dhcpv6.MessageTypeReply)}
@@ -150,12 +157,8 @@ func (s *Server6) bindIA(r *req6, p *pool6, ia *dhcpv6.OptIANA, want netip.Addr)
 // gets NoBinding, or, rebinding addresses not on this link, those
 // addresses at lifetimes 0.
 func (s *Server6) renew(r *req6) outcome6 {
-	p := s.network(r)
+	p := s.bindingPool(r)
 	if p == nil {
-		s.m.drop("no_pool")
-		return outcome6{}
-	}
-	if s.storeDown() {
 		return outcome6{}
 	}
 	o := outcome6{resp: s.newReply(r, dhcpv6.MessageTypeReply)}
